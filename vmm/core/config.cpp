@@ -1,0 +1,156 @@
+#include "vmm/core/config.h"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "vmm/core/error.h"
+
+namespace hsls {
+namespace {
+
+// The keys a config file may hold, by table.
+const std::set<std::string> kKnownKeys = {
+    "machine.memory", "machine.vcpus", "guest.image",    "guest.cmdline", "nvm.path",
+    "serial.console", "serial.log",    "monitor.socket", "log.level",
+};
+
+// Checks that every key of the document is one we know.
+void check_known_keys(const toml::table& root, const std::string& source) {
+  for (auto&& [table_key, node] : root) {
+    const auto* table = node.as_table();
+    if (!table) throw Error(source + ": '" + std::string(table_key.str()) + "' must be a table like [machine]");
+    for (auto&& [key, value] : *table) {
+      std::string full = std::string(table_key.str()) + "." + std::string(key.str());
+      if (!kKnownKeys.count(full)) throw Error(source + ": unknown key '" + full + "'");
+    }
+  }
+}
+
+// Reads a string key if present.
+void read_string(const toml::table& root, const char* table, const char* key, std::string& out,
+                 const std::string& source) {
+  auto node = root[table][key];
+  if (!node) return;
+  auto v = node.value<std::string>();
+  if (!v) throw Error(source + ": " + table + "." + key + " must be a string");
+  out = *v;
+}
+
+// Reads a path key if present, resolving it against base_dir.
+void read_path(const toml::table& root, const char* table, const char* key, std::string& out,
+               const std::filesystem::path& base_dir, const std::string& source) {
+  std::string raw;
+  read_string(root, table, key, raw, source);
+  if (raw.empty()) return;
+  std::filesystem::path p(raw);
+  out = p.is_absolute() ? raw : (base_dir / p).lexically_normal().string();
+}
+
+}  // namespace
+
+std::optional<uint64_t> parse_size(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  size_t pos = 0;
+  uint64_t value = 0;
+  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+    uint64_t next = value * 10 + uint64_t(text[pos] - '0');
+    if (next / 10 != value) return std::nullopt;
+    value = next;
+    ++pos;
+  }
+  if (pos == 0) return std::nullopt;
+  std::string unit = text.substr(pos);
+  unsigned shift = 0;
+  if (unit.empty() || unit == "B") shift = 0;
+  else if (unit == "K" || unit == "KiB" || unit == "k") shift = 10;
+  else if (unit == "M" || unit == "MiB") shift = 20;
+  else if (unit == "G" || unit == "GiB") shift = 30;
+  else return std::nullopt;
+  if (shift && (value >> (64 - shift)) != 0) return std::nullopt;
+  return value << shift;
+}
+
+std::string format_size(uint64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  int u = 0;
+  while (u < 3 && bytes >= 1024 && bytes % 1024 == 0) {
+    bytes /= 1024;
+    ++u;
+  }
+  return std::to_string(bytes) + " " + units[u];
+}
+
+void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem::path& base_dir,
+                const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    throw Error(source + ":" + std::to_string(where.line) + ": " + std::string(e.description()));
+  }
+  check_known_keys(root, source);
+
+  if (auto node = root["machine"]["memory"]) {
+    if (auto s = node.value<std::string>()) {
+      auto size = parse_size(*s);
+      if (!size) throw Error(source + ": machine.memory: '" + *s + "' is not a size (allowed: e.g. \"256M\", \"1G\")");
+      cfg.memory_bytes = *size;
+    } else if (auto i = node.value<int64_t>(); i && *i >= 0) {
+      cfg.memory_bytes = uint64_t(*i);
+    } else {
+      throw Error(source + ": machine.memory must be a size string like \"256M\" or a byte count");
+    }
+  }
+  if (auto node = root["machine"]["vcpus"]) {
+    auto i = node.value<int64_t>();
+    if (!i || *i < 1 || *i > int64_t(kMaxVcpus))
+      throw Error(source + ": machine.vcpus must be an integer (allowed: 1-" + std::to_string(kMaxVcpus) + ")");
+    cfg.vcpus = unsigned(*i);
+  }
+  read_path(root, "guest", "image", cfg.image, base_dir, source);
+  read_string(root, "guest", "cmdline", cfg.cmdline, source);
+  read_path(root, "nvm", "path", cfg.nvm_path, base_dir, source);
+  if (auto node = root["serial"]["console"]) {
+    auto b = node.value<bool>();
+    if (!b) throw Error(source + ": serial.console must be true or false");
+    cfg.serial_console = *b;
+  }
+  read_path(root, "serial", "log", cfg.serial_log, base_dir, source);
+  read_path(root, "monitor", "socket", cfg.monitor_path, base_dir, source);
+  read_string(root, "log", "level", cfg.log_level, source);
+}
+
+void load_config_file(Config& cfg, const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("config file '" + path.string() + "' cannot be read");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto base = std::filesystem::absolute(path).parent_path();
+  apply_toml(cfg, text.str(), base, path.string());
+}
+
+void validate(const Config& cfg) {
+  if (cfg.memory_bytes < kMinMemory || cfg.memory_bytes > kMaxMemory || cfg.memory_bytes % (2u << 20) != 0)
+    throw Error("machine.memory: " + std::to_string(cfg.memory_bytes) +
+                " bytes is not allowed (allowed: 16M to 64G, a multiple of 2M)");
+  if (cfg.vcpus < 1 || cfg.vcpus > kMaxVcpus)
+    throw Error("machine.vcpus: " + std::to_string(cfg.vcpus) + " is not allowed (allowed: 1-" +
+                std::to_string(kMaxVcpus) + ")");
+  if (cfg.image.empty()) throw Error("guest.image: no guest image given (allowed: a path to an ELF64 PVH image)");
+  if (cfg.cmdline.size() > kMaxCmdline - 64)
+    throw Error("guest.cmdline: " + std::to_string(cfg.cmdline.size()) + " bytes is too long (allowed: at most " +
+                std::to_string(kMaxCmdline - 64) + ")");
+  for (char c : cfg.cmdline)
+    if (c == '\0' || c == '\n')
+      throw Error("guest.cmdline: contains a NUL or newline (allowed: one line of text)");
+  if (cfg.nvm_path.empty()) throw Error("nvm.path: empty (allowed: a file path, e.g. /dev/shm/hypersls.nvm)");
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "warning", "error", "err", "critical", "off"};
+  if (!levels.count(cfg.log_level))
+    throw Error("log.level: '" + cfg.log_level + "' is not allowed (allowed: trace, debug, info, warn, error, critical, off)");
+}
+
+}  // namespace hsls

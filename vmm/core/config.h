@@ -1,0 +1,55 @@
+// The VMM's configuration: built-in defaults, overridden by a TOML file
+// (configs/*.toml), overridden by command-line flags. validate() refuses a
+// bad value with one line naming the key and the allowed values.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace hsls {
+
+struct Config {
+  // [machine]
+  uint64_t memory_bytes = 256ull << 20;  // machine.memory
+  unsigned vcpus = 1;                    // machine.vcpus
+  // [guest]
+  std::string image;                     // guest.image
+  std::string cmdline;                   // guest.cmdline
+  // [nvm]
+  std::string nvm_path = "/dev/shm/hypersls.nvm";  // nvm.path
+  // [serial]
+  bool serial_console = true;            // serial.console: guest output to stdout
+  std::string serial_log;                // serial.log: also append it to this file
+  // [monitor]
+  std::string monitor_path;              // monitor.socket: Unix socket path ("" = none)
+  // [log]
+  std::string log_level = "info";        // log.level
+};
+
+// Limits of the values validate() accepts.
+inline constexpr uint64_t kMinMemory = 16ull << 20;
+inline constexpr uint64_t kMaxMemory = 64ull << 30;
+inline constexpr unsigned kMaxVcpus = 8;
+inline constexpr size_t kMaxCmdline = 4095;
+
+// Parses a size such as "256M", "1G", "65536", "4K" (binary units).
+// Returns nullopt for anything else.
+std::optional<uint64_t> parse_size(const std::string& text);
+
+// Formats bytes as the largest exact binary unit ("256 MiB").
+std::string format_size(uint64_t bytes);
+
+// Applies the keys of a TOML document to cfg. Relative paths are taken
+// relative to base_dir. Throws Error naming the key on an unknown key or a
+// value of the wrong type.
+void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem::path& base_dir,
+                const std::string& source_name);
+
+// Reads a TOML config file into cfg (see apply_toml). Throws Error.
+void load_config_file(Config& cfg, const std::filesystem::path& path);
+
+// Checks every value; throws Error("<key>: <problem> (allowed: ...)").
+void validate(const Config& cfg);
+
+}  // namespace hsls

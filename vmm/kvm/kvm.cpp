@@ -1,0 +1,116 @@
+#include "vmm/kvm/kvm.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "vmm/core/error.h"
+#include "vmm/core/log.h"
+
+namespace hsls {
+
+Fd::~Fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+namespace {
+
+struct RequiredCap {
+  long cap;
+  const char* name;
+};
+
+// What this VMM cannot run without.
+const RequiredCap kRequired[] = {
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},         {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+    {KVM_CAP_PIT2, "KVM_CAP_PIT2"},               {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},     {KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE"},
+    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+};
+
+}  // namespace
+
+Kvm::Kvm(const std::string& device) {
+  int fd = ::open(device.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) throw Error(device + " does not exist: this machine has no KVM (load kvm_intel, kvm_amd or kvm_pvm)");
+    if (errno == EACCES || errno == EPERM)
+      throw Error(device + ": permission denied (run as root or join the 'kvm' group)");
+    throw Error(errno_text("cannot open " + device));
+  }
+  fd_ = Fd(fd);
+  int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
+  if (version != KVM_API_VERSION)
+    throw Error("KVM API version " + std::to_string(version) + " is not supported (need " +
+                std::to_string(KVM_API_VERSION) + ")");
+  for (const auto& r : kRequired)
+    if (check(r.cap) <= 0) throw Error(std::string("KVM lacks a needed capability: ") + r.name);
+  vcpu_mmap_size_ = ::ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (vcpu_mmap_size_ <= 0) throw Error(errno_text("KVM_GET_VCPU_MMAP_SIZE"));
+
+  for (unsigned n = 64; n <= 4096; n *= 2) {
+    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
+    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
+    c->nent = n;
+    if (::ioctl(fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+      cpuid_.assign(c->entries, c->entries + c->nent);
+      break;
+    }
+    if (errno != E2BIG) throw Error(errno_text("KVM_GET_SUPPORTED_CPUID"));
+  }
+  if (cpuid_.empty()) throw Error("KVM_GET_SUPPORTED_CPUID returned no entries");
+  log::get("kvm")->debug("KVM API {} ok, {} CPUID entries", version, cpuid_.size());
+}
+
+int Kvm::check(long capability) const { return ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, capability); }
+
+Vm::Vm(const Kvm& kvm) {
+  int fd = -1;
+  do fd = ::ioctl(kvm.fd(), KVM_CREATE_VM, 0);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw Error(errno_text("KVM_CREATE_VM"));
+  fd_ = Fd(fd);
+  // Addresses VMX needs for real mode; placed just below the LAPIC, outside RAM.
+  if (::ioctl(fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) != 0) throw Error(errno_text("KVM_SET_TSS_ADDR"));
+  if (kvm.check(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+    uint64_t idmap = 0xfffbc000;
+    if (::ioctl(fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) != 0) throw Error(errno_text("KVM_SET_IDENTITY_MAP_ADDR"));
+  }
+}
+
+void Vm::set_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host, uint32_t flags) {
+  kvm_userspace_memory_region region{};
+  region.slot = slot;
+  region.flags = flags;
+  region.guest_phys_addr = gpa;
+  region.memory_size = size;
+  region.userspace_addr = reinterpret_cast<uint64_t>(host);
+  if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) != 0)
+    throw Error(errno_text("KVM_SET_USER_MEMORY_REGION slot " + std::to_string(slot)));
+}
+
+void Vm::create_irqchip_and_pit() {
+  if (::ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) != 0) throw Error(errno_text("KVM_CREATE_IRQCHIP"));
+  kvm_pit_config pit{};
+  pit.flags = KVM_PIT_SPEAKER_DUMMY;
+  if (::ioctl(fd_.get(), KVM_CREATE_PIT2, &pit) != 0) throw Error(errno_text("KVM_CREATE_PIT2"));
+}
+
+void Vm::set_irq_line(uint32_t gsi, bool level) {
+  kvm_irq_level irq{};
+  irq.irq = gsi;
+  irq.level = level ? 1 : 0;
+  if (::ioctl(fd_.get(), KVM_IRQ_LINE, &irq) != 0) log::get("kvm")->warn("KVM_IRQ_LINE {} failed", gsi);
+}
+
+}  // namespace hsls

@@ -1,0 +1,66 @@
+// Thin RAII wrappers over /dev/kvm and a KVM VM file descriptor. Every
+// capability the VMM relies on is probed here, never assumed.
+#pragma once
+#include "vmm/kvm/kvm_api.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hsls {
+
+// An owned file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd();
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept;
+  int get() const { return fd_; }
+  int release() { int f = fd_; fd_ = -1; return f; }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// The KVM subsystem (/dev/kvm).
+class Kvm {
+ public:
+  // Opens /dev/kvm and checks the API version and required capabilities.
+  // Throws Error naming what is missing.
+  explicit Kvm(const std::string& device = "/dev/kvm");
+
+  int fd() const { return fd_.get(); }
+  // Value of KVM_CHECK_EXTENSION (0 = absent).
+  int check(long capability) const;
+  int vcpu_mmap_size() const { return vcpu_mmap_size_; }
+  // CPUID entries KVM supports (KVM_GET_SUPPORTED_CPUID).
+  const std::vector<kvm_cpuid_entry2>& supported_cpuid() const { return cpuid_; }
+
+ private:
+  Fd fd_;
+  int vcpu_mmap_size_ = 0;
+  std::vector<kvm_cpuid_entry2> cpuid_;
+};
+
+// One KVM virtual machine: memory slots, in-kernel irqchip and PIT.
+class Vm {
+ public:
+  explicit Vm(const Kvm& kvm);
+  int fd() const { return fd_.get(); }
+
+  // Maps host memory at a guest-physical address in `slot`.
+  void set_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host, uint32_t flags = 0);
+  // Creates the in-kernel LAPIC/IOAPIC/PIC and the PIT.
+  void create_irqchip_and_pit();
+  // Drives a GSI line of the in-kernel irqchip.
+  void set_irq_line(uint32_t gsi, bool level);
+
+ private:
+  Fd fd_;
+};
+
+}  // namespace hsls

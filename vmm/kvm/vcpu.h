@@ -1,0 +1,65 @@
+// One virtual CPU: its KVM fd, the shared kvm_run page and its thread.
+// The run loop is short: run, dispatch the exit, park when asked to.
+#pragma once
+#include "vmm/kvm/kvm_api.h"
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "vmm/kvm/kvm.h"
+
+namespace hsls {
+
+class Machine;
+
+class Vcpu {
+ public:
+  Vcpu(Machine& machine, const Kvm& kvm, const Vm& vm, unsigned index);
+  ~Vcpu();
+  Vcpu(const Vcpu&) = delete;
+  Vcpu& operator=(const Vcpu&) = delete;
+
+  unsigned index() const { return index_; }
+  int fd() const { return fd_.get(); }
+
+  // Puts the vCPU in the PVH entry state: 32-bit flat protected mode, paging
+  // off, at `entry`, with EBX = `start_info`.
+  void set_pvh_entry(uint32_t entry, uint32_t start_info);
+
+  // Starts / joins the thread that runs the guest.
+  void start();
+  void join();
+  // Forces the thread out of KVM_RUN (immediate_exit + signal).
+  void kick();
+
+  // Register access; only while the vCPU is parked or not started.
+  kvm_regs regs() const;
+  kvm_sregs sregs() const;
+  kvm_mp_state mp_state() const;
+
+ private:
+  void thread_main();
+  // Handles one exit; returns false if the VM must stop.
+  bool dispatch_exit();
+  bool handle_io();
+  bool handle_mmio();
+  void fail(const std::string& reason);
+  void setup_cpuid(const Kvm& kvm);
+
+  Machine& machine_;
+  unsigned index_;
+  Fd fd_;
+  kvm_run* run_ = nullptr;
+  size_t run_size_ = 0;
+  std::thread thread_;
+  std::atomic<pthread_t> tid_{};
+  std::atomic<bool> started_{false};
+};
+
+// Installs the (empty) handler of the signal used to kick vCPUs; call once.
+void install_kick_signal();
+
+}  // namespace hsls

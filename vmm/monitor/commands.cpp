@@ -1,0 +1,253 @@
+#include "vmm/monitor/commands.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <map>
+#include <optional>
+
+#include "vmm/core/error.h"
+#include "vmm/debug/inspect.h"
+#include "vmm/machine.h"
+
+namespace hsls {
+namespace {
+
+using json = nlohmann::json;
+using Words = std::vector<std::string>;
+
+constexpr uint64_t kMaxDumpBytes = 4096;
+constexpr uint64_t kMaxInsns = 256;
+
+json ok(json body = json::object()) {
+  body["ok"] = true;
+  return body;
+}
+
+json error(const std::string& why) { return {{"ok", false}, {"error", why}}; }
+
+struct Command {
+  std::string usage;
+  std::string help;
+  std::function<json(Machine&, const Words&)> run;
+};
+
+const std::map<std::string, Command>& commands();
+
+// help: lists every command.
+json cmd_help(Machine&, const Words&) {
+  json list = json::array();
+  std::string text;
+  for (const auto& [name, c] : commands()) {
+    list.push_back({{"name", name}, {"usage", c.usage}, {"help", c.help}});
+    text += fmt::format("  {:<24} {}\n", c.usage, c.help);
+  }
+  return ok({{"commands", list}, {"text", text}});
+}
+
+const char* mp_state_name(uint32_t s) {
+  switch (s) {
+    case KVM_MP_STATE_RUNNABLE: return "runnable";
+    case KVM_MP_STATE_UNINITIALIZED: return "uninitialized";
+    case KVM_MP_STATE_INIT_RECEIVED: return "init-received";
+    case KVM_MP_STATE_HALTED: return "halted";
+    case KVM_MP_STATE_SIPI_RECEIVED: return "sipi-received";
+    default: return "other";
+  }
+}
+
+// info status: run state, size and uptime of the machine.
+json info_status(Machine& m) {
+  std::string status = m.stopped() ? "stopped" : m.paused() ? "paused" : "running";
+  const auto& c = m.config();
+  json body = {{"status", status},          {"vcpus", m.vcpu_count()}, {"memory_bytes", c.memory_bytes},
+               {"uptime_s", m.uptime_seconds()}, {"nvm", c.nvm_path},    {"image", c.image}};
+  body["text"] = fmt::format("status: {}\nvcpus: {}\nmemory: {}\nuptime: {:.3f} s\nnvm: {}\nimage: {}\n", status,
+                             m.vcpu_count(), format_size(c.memory_bytes), m.uptime_seconds(), c.nvm_path, c.image);
+  return ok(body);
+}
+
+json segment_json(const kvm_segment& s) {
+  return {{"selector", s.selector}, {"base", s.base}, {"limit", s.limit}, {"type", s.type}, {"dpl", s.dpl},
+          {"present", s.present},   {"db", s.db},     {"l", s.l}};
+}
+
+// info vcpus: registers of every vCPU, read while they are parked.
+json info_vcpus(Machine& m) {
+  return m.with_vcpus_parked([&] {
+    json list = json::array();
+    std::string text;
+    for (unsigned i = 0; i < m.vcpu_count(); ++i) {
+      auto& v = m.vcpu(i);
+      auto r = v.regs();
+      auto s = v.sregs();
+      auto mp = v.mp_state();
+      list.push_back({{"index", i},          {"mp_state", mp_state_name(mp.mp_state)},
+                      {"mode", debug::cpu_bits(s)},
+                      {"rip", r.rip},        {"rsp", r.rsp}, {"rflags", r.rflags}, {"rax", r.rax}, {"rbx", r.rbx},
+                      {"rcx", r.rcx},        {"rdx", r.rdx}, {"rsi", r.rsi},       {"rdi", r.rdi}, {"rbp", r.rbp},
+                      {"r8", r.r8},          {"r9", r.r9},   {"r10", r.r10},       {"r11", r.r11}, {"r12", r.r12},
+                      {"r13", r.r13},        {"r14", r.r14}, {"r15", r.r15},       {"cr0", s.cr0}, {"cr2", s.cr2},
+                      {"cr3", s.cr3},        {"cr4", s.cr4}, {"efer", s.efer},     {"cs", segment_json(s.cs)},
+                      {"ss", segment_json(s.ss)}});
+      text += fmt::format("vCPU {} ({}, {}-bit)\n", i, mp_state_name(mp.mp_state), debug::cpu_bits(s));
+      text += debug::format_registers(r, s);
+    }
+    return ok({{"vcpus", list}, {"text", text}});
+  });
+}
+
+json cmd_info(Machine& m, const Words& w) {
+  if (w.size() != 2) return error("usage: info status|vcpus");
+  if (w[1] == "status") return info_status(m);
+  if (w[1] == "vcpus") return info_vcpus(m);
+  return error("info: unknown item '" + w[1] + "' (allowed: status, vcpus)");
+}
+
+json cmd_pause(Machine& m, const Words& w) {
+  if (w.size() != 1) return error("usage: pause");
+  m.user_pause();
+  return ok({{"status", "paused"}, {"text", "paused"}});
+}
+
+json cmd_resume(Machine& m, const Words& w) {
+  if (w.size() != 1) return error("usage: resume");
+  m.user_resume();
+  return ok({{"status", "running"}, {"text", "running"}});
+}
+
+// x ADDR N: hex dump of guest-physical memory.
+json cmd_x(Machine& m, const Words& w) {
+  if (w.size() != 3) return error("usage: x ADDR N (guest-physical address, byte count 1-4096)");
+  auto addr = parse_number(w[1]);
+  auto len = parse_number(w[2]);
+  if (!addr) return error("x: '" + w[1] + "' is not an address (decimal or 0x hex)");
+  if (!len || *len == 0 || *len > kMaxDumpBytes) return error("x: count '" + w[2] + "' is not allowed (allowed: 1-4096)");
+  std::vector<uint8_t> bytes(*len);
+  if (!m.memory().read(*addr, bytes.data(), *len))
+    return error(fmt::format("x: [{:#x}, {:#x}) is not guest RAM", *addr, *addr + *len));
+  std::string hex, text;
+  for (uint64_t i = 0; i < *len; ++i) {
+    hex += fmt::format("{:02x}", bytes[i]);
+    if (i % 16 == 0) text += fmt::format("{:016x}:", *addr + i);
+    text += fmt::format(" {:02x}", bytes[i]);
+    if (i % 16 == 15 || i + 1 == *len) text += "\n";
+  }
+  return ok({{"addr", *addr}, {"len", *len}, {"bytes", hex}, {"text", text}});
+}
+
+// x/i ADDR|rip[@K] N: disassembly at a guest-physical address or at vCPU K's rip.
+json cmd_xi(Machine& m, const Words& w) {
+  if (w.size() != 3) return error("usage: x/i ADDR|rip|rip@VCPU N");
+  auto count = parse_number(w[2]);
+  if (!count || *count == 0 || *count > kMaxInsns) return error("x/i: count '" + w[2] + "' is not allowed (allowed: 1-256)");
+  if (w[1].rfind("rip", 0) == 0) {
+    unsigned index = 0;
+    if (w[1].size() > 3) {
+      auto k = w[1][3] == '@' ? parse_number(w[1].substr(4)) : std::nullopt;
+      if (!k || *k >= m.vcpu_count()) return error("x/i: '" + w[1] + "' names no vCPU (allowed: rip or rip@0.." +
+                                                   std::to_string(m.vcpu_count() - 1) + ")");
+      index = unsigned(*k);
+    }
+    return m.with_vcpus_parked([&]() -> json {
+      auto r = m.vcpu(index).regs();
+      auto s = m.vcpu(index).sregs();
+      int bits = debug::cpu_bits(s);
+      uint64_t linear = bits == 64 ? r.rip : s.cs.base + r.rip;
+      auto phys = debug::translate(m.memory(), s, linear);
+      if (!phys) return error(fmt::format("x/i: rip {:#x} of vCPU {} is not mapped", linear, index));
+      auto insns = debug::disassemble(m.memory(), *phys, linear, unsigned(*count), bits);
+      json list = json::array();
+      std::string text;
+      for (const auto& i : insns) {
+        list.push_back({{"addr", i.address}, {"bytes", i.bytes}, {"text", i.text}});
+        text += fmt::format("{:#018x}: {:<20} {}\n", i.address, i.bytes, i.text);
+      }
+      return ok({{"vcpu", index}, {"rip", r.rip}, {"bits", bits}, {"insns", list}, {"text", text}});
+    });
+  }
+  auto addr = parse_number(w[1]);
+  if (!addr) return error("x/i: '" + w[1] + "' is not an address or rip");
+  if (!m.memory().contains(*addr, 1)) return error(fmt::format("x/i: {:#x} is not guest RAM", *addr));
+  auto insns = debug::disassemble(m.memory(), *addr, *addr, unsigned(*count), 64);
+  json list = json::array();
+  std::string text;
+  for (const auto& i : insns) {
+    list.push_back({{"addr", i.address}, {"bytes", i.bytes}, {"text", i.text}});
+    text += fmt::format("{:#018x}: {:<20} {}\n", i.address, i.bytes, i.text);
+  }
+  return ok({{"bits", 64}, {"insns", list}, {"text", text}});
+}
+
+// serial TEXT: a line of input for the guest's UART.
+json cmd_serial(Machine& m, const Words& w, const std::string& line) {
+  if (w.size() < 2) return error("usage: serial TEXT (sends TEXT and a newline to the guest console)");
+  std::string text = line.substr(line.find(w[1]));
+  size_t queued = m.serial().push_input(text + "\n");
+  if (queued < text.size() + 1) return error("serial: the guest's receive buffer is full; sent " + std::to_string(queued) + " bytes");
+  return ok({{"sent", queued}});
+}
+
+json cmd_quit(Machine& m, const Words& w) {
+  if (w.size() != 1) return error("usage: quit");
+  m.request_stop(StopReason::quit, 0, "quit from the monitor");
+  return ok({{"text", "quitting"}});
+}
+
+const std::map<std::string, Command>& commands() {
+  static const std::map<std::string, Command> table = {
+      {"help", {"help", "list the commands", cmd_help}},
+      {"info", {"info status|vcpus", "machine state / registers of each vCPU", cmd_info}},
+      {"pause", {"pause", "stop every vCPU", cmd_pause}},
+      {"resume", {"resume", "let the vCPUs run again", cmd_resume}},
+      {"x", {"x ADDR N", "hex dump N bytes of guest-physical memory", cmd_x}},
+      {"x/i", {"x/i ADDR|rip[@K] N", "disassemble N instructions", cmd_xi}},
+      {"serial", {"serial TEXT", "type a line on the guest's serial console", nullptr}},
+      {"quit", {"quit", "stop the VM and exit vmm", cmd_quit}},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::vector<std::string> split_words(const std::string& line) {
+  std::vector<std::string> words;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+    size_t start = i;
+    while (i < line.size() && !std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+    if (i > start) words.push_back(line.substr(start, i - start));
+  }
+  return words;
+}
+
+std::optional<uint64_t> parse_number(const std::string& word) {
+  if (word.empty()) return std::nullopt;
+  size_t pos = 0;
+  uint64_t value = 0;
+  try {
+    bool hex = word.size() > 2 && word[0] == '0' && (word[1] == 'x' || word[1] == 'X');
+    if (word[0] == '-' || word[0] == '+') return std::nullopt;
+    value = std::stoull(word, &pos, hex ? 16 : 10);
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (pos != word.size()) return std::nullopt;
+  return value;
+}
+
+json run_command(Machine& machine, const std::string& line) {
+  auto words = split_words(line);
+  if (words.empty()) return error("empty command (try 'help')");
+  auto it = commands().find(words[0]);
+  if (it == commands().end()) return error("unknown command '" + words[0] + "' (try 'help')");
+  try {
+    if (words[0] == "serial") return cmd_serial(machine, words, line);
+    return it->second.run(machine, words);
+  } catch (const std::exception& e) {
+    return error(words[0] + ": " + e.what());
+  }
+}
+
+}  // namespace hsls

@@ -1,0 +1,57 @@
+// The monitor server: one thread polling the terminal (when stdin is a
+// terminal), a Unix socket (mode 0600) and its clients. Each line is a
+// command; socket replies and events are one JSON object per line.
+#pragma once
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vmm/kvm/kvm.h"
+
+namespace hsls {
+
+class Machine;
+
+class Monitor {
+ public:
+  // Creates the socket at `socket_path` ("" = none); refuses a path that is
+  // in use by a live vmm or is not a socket. Throws Error.
+  Monitor(Machine& machine, const std::string& socket_path, bool use_terminal);
+  ~Monitor();
+
+  void start();
+  // Delivers pending events, closes clients and removes the socket.
+  void stop();
+
+ private:
+  struct Client {
+    Fd fd;
+    std::string inbox;
+  };
+  void loop();
+  void accept_client();
+  // Reads from a client; false once it is gone.
+  bool read_client(Client& c);
+  void read_terminal();
+  void send_line(Client& c, const std::string& line);
+  void deliver_events();
+  void wake();
+
+  Machine& machine_;
+  std::string socket_path_;
+  bool use_terminal_;
+  Fd listen_fd_;
+  Fd wake_fd_;
+  std::vector<Client> clients_;
+  std::string terminal_inbox_;
+  std::mutex events_mu_;
+  std::deque<std::string> events_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace hsls
