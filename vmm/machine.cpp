@@ -39,7 +39,8 @@ Machine::Machine(const Config& cfg) : cfg_(cfg) {
   for (unsigned i = 0; i < cfg.vcpus; ++i) vcpus_.push_back(std::make_unique<Vcpu>(*this, *kvm_, *vm_, i));
 
   // From here on a file may be created; Region removes it unless keep() is reached.
-  region_ = std::make_unique<nvm::Region>(cfg.nvm_path, cfg.memory_bytes, nvm::Region::Mode::discard);
+  region_ = std::make_unique<nvm::Region>(cfg.nvm_path, cfg.memory_bytes, 
+                                          cfg.fresh ? nvm::Region::Mode::discard : nvm::Region::Mode::keep);
   memory_ = std::make_unique<GuestMemory>(region_->base(), cfg.memory_bytes);
   uint32_t slot = 0;
   for (const auto& r : memory_->ranges()) vm_->set_memory(slot++, r.gpa, r.size, region_->base() + r.host_offset);
@@ -61,7 +62,9 @@ Machine::Machine(const Config& cfg) : cfg_(cfg) {
 }
 
 Machine::~Machine() {
-  request_stop(StopReason::quit, 0, "machine destroyed");
+  stop_requested_ = true;
+  cv_.notify_all();
+  kick_all();
   for (auto& v : vcpus_) v->join();
 }
 

@@ -47,6 +47,7 @@ Config build_config(const RunFlags& f) {
   if (f.serial_log) cfg.serial_log = *f.serial_log;
   if (f.log_level) cfg.log_level = *f.log_level;
   if (f.no_console) cfg.serial_console = false;
+  cfg.fresh = f.fresh;
   validate(cfg);
   return cfg;
 }
@@ -76,6 +77,7 @@ int run(const RunFlags& flags) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+  check_monitor_path(cfg.monitor_path);
   Machine machine(cfg);
   Monitor monitor(machine, cfg.monitor_path, isatty(STDIN_FILENO) == 1);
   std::atomic<bool> done{false};

@@ -19,9 +19,12 @@ const std::set<std::string> kKnownKeys = {
 
 // Checks that every key of the document is one we know.
 void check_known_keys(const toml::table& root, const std::string& source) {
+  static const std::set<std::string> tables = {"machine", "guest", "nvm", "serial", "monitor", "log"};
   for (auto&& [table_key, node] : root) {
     const auto* table = node.as_table();
     if (!table) throw Error(source + ": '" + std::string(table_key.str()) + "' must be a table like [machine]");
+    if (!tables.count(std::string(table_key.str())))
+      throw Error(source + ": unknown table [" + std::string(table_key.str()) + "]");
     for (auto&& [key, value] : *table) {
       std::string full = std::string(table_key.str()) + "." + std::string(key.str());
       if (!kKnownKeys.count(full)) throw Error(source + ": unknown key '" + full + "'");
@@ -99,14 +102,14 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
       auto size = parse_size(*s);
       if (!size) throw Error(source + ": machine.memory: '" + *s + "' is not a size (allowed: e.g. \"256M\", \"1G\")");
       cfg.memory_bytes = *size;
-    } else if (auto i = node.value<int64_t>(); i && *i >= 0) {
+    } else if (auto i = node.value_exact<int64_t>(); i && *i >= 0) {
       cfg.memory_bytes = uint64_t(*i);
     } else {
       throw Error(source + ": machine.memory must be a size string like \"256M\" or a byte count");
     }
   }
   if (auto node = root["machine"]["vcpus"]) {
-    auto i = node.value<int64_t>();
+    auto i = node.value_exact<int64_t>();
     if (!i || *i < 1 || *i > int64_t(kMaxVcpus))
       throw Error(source + ": machine.vcpus must be an integer (allowed: 1-" + std::to_string(kMaxVcpus) + ")");
     cfg.vcpus = unsigned(*i);
@@ -115,7 +118,7 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
   read_string(root, "guest", "cmdline", cfg.cmdline, source);
   read_path(root, "nvm", "path", cfg.nvm_path, base_dir, source);
   if (auto node = root["serial"]["console"]) {
-    auto b = node.value<bool>();
+    auto b = node.value_exact<bool>();
     if (!b) throw Error(source + ": serial.console must be true or false");
     cfg.serial_console = *b;
   }
@@ -125,6 +128,8 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
 }
 
 void load_config_file(Config& cfg, const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw Error("config file '" + path.string() + "' cannot be read (not a regular file)");
   std::ifstream in(path);
   if (!in) throw Error("config file '" + path.string() + "' cannot be read");
   std::stringstream text;

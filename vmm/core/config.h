@@ -25,6 +25,8 @@ struct Config {
   std::string monitor_path;              // monitor.socket: Unix socket path ("" = none)
   // [log]
   std::string log_level = "info";        // log.level
+  // Run options that are not config-file keys.
+  bool fresh = false;                    // --fresh: discard what the NVM file holds
 };
 
 // Limits of the values validate() accepts.

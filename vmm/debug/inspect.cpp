@@ -7,6 +7,7 @@ namespace hsls::debug {
 namespace {
 
 constexpr uint64_t kCr0Pg = 1ull << 31;
+constexpr uint64_t kCr4Pse = 1ull << 4;
 constexpr uint64_t kCr4Pae = 1ull << 5;
 constexpr uint64_t kCr4La57 = 1ull << 12;
 constexpr uint64_t kEferLma = 1ull << 10;
@@ -49,7 +50,7 @@ std::optional<uint64_t> translate(const GuestMemory& mem, const kvm_sregs& s, ui
   }
   uint32_t pde, pte;
   if (!read_entry(mem, (s.cr3 & 0xfffff000ull) + ((linear >> 22) & 1023) * 4, pde) || !(pde & kPresent)) return std::nullopt;
-  if (pde & kLarge) return (pde & 0xffc00000u) | (linear & 0x3fffff);
+  if ((pde & kLarge) && (s.cr4 & kCr4Pse)) return (pde & 0xffc00000u) | (linear & 0x3fffff);
   if (!read_entry(mem, (pde & 0xfffff000u) + ((linear >> 12) & 1023) * 4, pte) || !(pte & kPresent)) return std::nullopt;
   return (pte & 0xfffff000u) | (linear & 0xfff);
 }

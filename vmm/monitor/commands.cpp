@@ -136,47 +136,53 @@ json cmd_x(Machine& m, const Words& w) {
   return ok({{"addr", *addr}, {"len", *len}, {"bytes", hex}, {"text", text}});
 }
 
-// x/i ADDR|rip[@K] N: disassembly at a guest-physical address or at vCPU K's rip.
-json cmd_xi(Machine& m, const Words& w) {
-  if (w.size() != 3) return error("usage: x/i ADDR|rip|rip@VCPU N");
-  auto count = parse_number(w[2]);
-  if (!count || *count == 0 || *count > kMaxInsns) return error("x/i: count '" + w[2] + "' is not allowed (allowed: 1-256)");
-  if (w[1].rfind("rip", 0) == 0) {
-    unsigned index = 0;
-    if (w[1].size() > 3) {
-      auto k = w[1][3] == '@' ? parse_number(w[1].substr(4)) : std::nullopt;
-      if (!k || *k >= m.vcpu_count()) return error("x/i: '" + w[1] + "' names no vCPU (allowed: rip or rip@0.." +
-                                                   std::to_string(m.vcpu_count() - 1) + ")");
-      index = unsigned(*k);
-    }
-    return m.with_vcpus_parked([&]() -> json {
-      auto r = m.vcpu(index).regs();
-      auto s = m.vcpu(index).sregs();
-      int bits = debug::cpu_bits(s);
-      uint64_t linear = bits == 64 ? r.rip : s.cs.base + r.rip;
-      auto phys = debug::translate(m.memory(), s, linear);
-      if (!phys) return error(fmt::format("x/i: rip {:#x} of vCPU {} is not mapped", linear, index));
-      auto insns = debug::disassemble(m.memory(), *phys, linear, unsigned(*count), bits);
-      json list = json::array();
-      std::string text;
-      for (const auto& i : insns) {
-        list.push_back({{"addr", i.address}, {"bytes", i.bytes}, {"text", i.text}});
-        text += fmt::format("{:#018x}: {:<20} {}\n", i.address, i.bytes, i.text);
-      }
-      return ok({{"vcpu", index}, {"rip", r.rip}, {"bits", bits}, {"insns", list}, {"text", text}});
-    });
-  }
-  auto addr = parse_number(w[1]);
-  if (!addr) return error("x/i: '" + w[1] + "' is not an address or rip");
-  if (!m.memory().contains(*addr, 1)) return error(fmt::format("x/i: {:#x} is not guest RAM", *addr));
-  auto insns = debug::disassemble(m.memory(), *addr, *addr, unsigned(*count), 64);
+// Renders disassembled instructions as a reply.
+json insns_reply(const std::vector<debug::Insn>& insns, json body) {
   json list = json::array();
   std::string text;
   for (const auto& i : insns) {
     list.push_back({{"addr", i.address}, {"bytes", i.bytes}, {"text", i.text}});
     text += fmt::format("{:#018x}: {:<20} {}\n", i.address, i.bytes, i.text);
   }
-  return ok({{"bits", 64}, {"insns", list}, {"text", text}});
+  body["insns"] = list;
+  body["text"] = text;
+  return ok(body);
+}
+
+// x/i ADDR|rip[@K] N: disassembly at a guest-physical address (in vCPU 0's
+// current mode) or at vCPU K's rip (translated through its page tables).
+json cmd_xi(Machine& m, const Words& w) {
+  if (w.size() != 3) return error("usage: x/i ADDR|rip|rip@VCPU N");
+  auto count = parse_number(w[2]);
+  if (!count || *count == 0 || *count > kMaxInsns) return error("x/i: count '" + w[2] + "' is not allowed (allowed: 1-256)");
+  unsigned index = 0;
+  std::optional<uint64_t> addr;
+  if (w[1].rfind("rip", 0) == 0) {
+    if (w[1].size() > 3) {
+      auto k = w[1][3] == '@' ? parse_number(w[1].substr(4)) : std::nullopt;
+      if (!k || *k >= m.vcpu_count())
+        return error("x/i: '" + w[1] + "' names no vCPU (allowed: rip or rip@0.." + std::to_string(m.vcpu_count() - 1) + ")");
+      index = unsigned(*k);
+    }
+  } else {
+    addr = parse_number(w[1]);
+    if (!addr) return error("x/i: '" + w[1] + "' is not an address or rip");
+  }
+  return m.with_vcpus_parked([&]() -> json {
+    auto s = m.vcpu(index).sregs();
+    int bits = debug::cpu_bits(s);
+    if (addr) {
+      auto insns = debug::disassemble(m.memory(), *addr, *addr, unsigned(*count), bits);
+      if (insns.empty()) return error(fmt::format("x/i: nothing to decode at {:#x} (not guest RAM or invalid code)", *addr));
+      return insns_reply(insns, {{"bits", bits}});
+    }
+    auto r = m.vcpu(index).regs();
+    uint64_t linear = bits == 64 ? r.rip : s.cs.base + r.rip;
+    auto phys = debug::translate(m.memory(), s, linear);
+    auto insns = phys ? debug::disassemble(m.memory(), *phys, linear, unsigned(*count), bits) : std::vector<debug::Insn>{};
+    if (insns.empty()) return error(fmt::format("x/i: rip {:#x} of vCPU {} is not in guest RAM", linear, index));
+    return insns_reply(insns, {{"vcpu", index}, {"rip", r.rip}, {"bits", bits}});
+  });
 }
 
 // serial TEXT: a line of input for the guest's UART.
@@ -228,7 +234,7 @@ std::optional<uint64_t> parse_number(const std::string& word) {
   uint64_t value = 0;
   try {
     bool hex = word.size() > 2 && word[0] == '0' && (word[1] == 'x' || word[1] == 'X');
-    if (word[0] == '-' || word[0] == '+') return std::nullopt;
+    if (word[0] < '0' || word[0] > '9') return std::nullopt;  // stoull would skip blanks and signs
     value = std::stoull(word, &pos, hex ? 16 : 10);
   } catch (...) {
     return std::nullopt;

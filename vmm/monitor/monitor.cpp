@@ -42,17 +42,22 @@ bool socket_in_use(const std::string& path) {
 
 }  // namespace
 
+void check_monitor_path(const std::string& socket_path) {
+  if (socket_path.empty()) return;
+  unix_address(socket_path);
+  struct stat st{};
+  if (::lstat(socket_path.c_str(), &st) != 0) return;
+  if (!S_ISSOCK(st.st_mode)) throw Error("monitor.socket: " + socket_path + " exists and is not a socket");
+  if (socket_in_use(socket_path)) throw Error("monitor.socket: " + socket_path + " is in use by another vmm");
+}
+
 Monitor::Monitor(Machine& machine, const std::string& socket_path, bool use_terminal)
     : machine_(machine), socket_path_(socket_path), use_terminal_(use_terminal) {
   wake_fd_ = Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_fd_) throw Error(errno_text("eventfd"));
   if (!socket_path_.empty()) {
-    struct stat st{};
-    if (::lstat(socket_path_.c_str(), &st) == 0) {
-      if (!S_ISSOCK(st.st_mode)) throw Error("monitor.socket: " + socket_path_ + " exists and is not a socket");
-      if (socket_in_use(socket_path_)) throw Error("monitor.socket: " + socket_path_ + " is in use by another vmm");
-      ::unlink(socket_path_.c_str());  // stale, from a vmm that died
-    }
+    check_monitor_path(socket_path_);
+    ::unlink(socket_path_.c_str());  // stale, from a vmm that died
     auto addr = unix_address(socket_path_);
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) throw Error(errno_text("monitor socket"));
@@ -156,7 +161,7 @@ bool Monitor::read_client(Client& c) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     auto reply = run_command(machine_, line);
     reply.erase("text");
-    send_line(c, reply.dump());
+    send_line(c, reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (!c.fd) return false;
   }
   if (c.inbox.size() > kMaxLine) {
@@ -183,7 +188,7 @@ void Monitor::read_terminal() {
     std::string out;
     if (!reply.value("ok", false)) out = "error: " + reply.value("error", std::string("?")) + "\n";
     else if (reply.contains("text")) out = reply["text"].get<std::string>();
-    else out = reply.dump() + "\n";
+    else out = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     if (!out.empty() && out.back() != '\n') out += '\n';
     ssize_t ignored = ::write(STDOUT_FILENO, out.data(), out.size());
     (void)ignored;

@@ -16,6 +16,10 @@ namespace hsls {
 
 class Machine;
 
+// Refuses a monitor socket path that is in use by a live vmm or is not a
+// socket (throws Error); call before anything else is created.
+void check_monitor_path(const std::string& socket_path);
+
 class Monitor {
  public:
   // Creates the socket at `socket_path` ("" = none); refuses a path that is

@@ -12,7 +12,7 @@
 #define KERNEL_VMA      0xffffffff80000000
 #define PHYS_BASE       0xffff800000000000
 #define LOAD_ADDR       0x100000
-#define BOOT_MAP_END    0x400000
+#define BOOT_MAP_END    0x400000        // linker.ld repeats this value
 #define BOOT_PTS        (BOOT_MAP_END >> 21)
 
 #define TRAMP_BASE      0x8000

@@ -1,0 +1,28 @@
+// Kernel command line: space-separated keys; the last value of a key wins.
+//   cpus=N              number of CPUs to bring up (1..MAX_CPUS; absent: 1)
+//   selftest            run the self-tests and power off
+//   crash=triplefault   triple-fault after the banner (test hook); any other value cancels it
+#pragma once
+#include "kernel/types.h"
+
+struct Options {
+  unsigned cpus = 1;
+  bool selftest = false;
+  bool crash_triplefault = false;
+  bool cpus_invalid = false;  // a cpus= value was out of range or not a number
+};
+
+class Cmdline {
+ public:
+  // Parses a command line into options (pure: no side effects).
+  static Options parse(const char* line);
+
+  // Parses the boot command line into the global options.
+  static void init(const char* line) { options_ = parse(line); }
+
+  // The boot options.
+  static const Options& options() { return options_; }
+
+ private:
+  static Options options_;
+};

@@ -1,0 +1,383 @@
+// Config: defaults, TOML files (types, unknown keys, relative paths),
+// parse_size / format_size, and validate()'s refusals.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "vmm/core/config.h"
+#include "vmm/core/error.h"
+
+using namespace hsls;
+using doctest::Contains;
+
+namespace {
+
+// apply_toml with base dir /base and source name "test.toml".
+Config apply(const std::string& text, Config cfg = {}) {
+  apply_toml(cfg, text, "/base", "test.toml");
+  return cfg;
+}
+
+// The message apply_toml refuses `text` with ("" if accepted).
+std::string toml_refusal(const std::string& text) {
+  try {
+    apply(text);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// The message validate refuses cfg with ("" if accepted).
+std::string validate_refusal(const Config& cfg) {
+  try {
+    validate(cfg);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A config that validate() accepts.
+Config valid() {
+  Config c;
+  c.image = "/images/guest.img";
+  return c;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_SUITE("config") {
+
+TEST_CASE("defaults") {
+  Config c;
+  CHECK(c.memory_bytes == 256ull << 20);
+  CHECK(c.vcpus == 1);
+  CHECK(c.image.empty());
+  CHECK(c.cmdline.empty());
+  CHECK(c.nvm_path == "/dev/shm/hypersls.nvm");
+  CHECK(c.serial_console);
+  CHECK(c.serial_log.empty());
+  CHECK(c.monitor_path.empty());
+  CHECK(c.log_level == "info");
+  // The defaults plus an image are a valid configuration.
+  CHECK(validate_refusal(valid()) == "");
+  // Without an image they are not.
+  CHECK(starts_with(validate_refusal(Config{}), "guest.image"));
+}
+
+TEST_CASE("a full valid TOML file sets every key") {
+  auto c = apply(R"(
+[machine]
+memory = "1G"
+vcpus = 4
+
+[guest]
+image = "/img/guest.img"
+cmdline = "console=ttyS0 selftest"
+
+[nvm]
+path = "/dev/shm/test.nvm"
+
+[serial]
+console = false
+log = "/var/log/serial.log"
+
+[monitor]
+socket = "/run/hsls.sock"
+
+[log]
+level = "debug"
+)");
+  CHECK(c.memory_bytes == 1ull << 30);
+  CHECK(c.vcpus == 4);
+  CHECK(c.image == "/img/guest.img");
+  CHECK(c.cmdline == "console=ttyS0 selftest");
+  CHECK(c.nvm_path == "/dev/shm/test.nvm");
+  CHECK_FALSE(c.serial_console);
+  CHECK(c.serial_log == "/var/log/serial.log");
+  CHECK(c.monitor_path == "/run/hsls.sock");
+  CHECK(c.log_level == "debug");
+  CHECK(validate_refusal(c) == "");
+}
+
+TEST_CASE("keys absent from the file keep their current values") {
+  Config before = valid();
+  before.vcpus = 3;
+  before.cmdline = "keep";
+  auto c = apply("[machine]\nmemory = \"512M\"\n", before);
+  CHECK(c.memory_bytes == 512ull << 20);
+  CHECK(c.vcpus == 3);
+  CHECK(c.cmdline == "keep");
+  CHECK(c.image == "/images/guest.img");
+  CHECK(c.nvm_path == "/dev/shm/hypersls.nvm");
+  // An empty document changes nothing.
+  auto e = apply("", before);
+  CHECK(e.vcpus == 3);
+  CHECK(e.memory_bytes == before.memory_bytes);
+}
+
+TEST_CASE("machine.memory accepts a size string or a byte count") {
+  CHECK(apply("[machine]\nmemory = \"64M\"").memory_bytes == 64ull << 20);
+  CHECK(apply("[machine]\nmemory = \"2GiB\"").memory_bytes == 2ull << 30);
+  CHECK(apply("[machine]\nmemory = 33554432").memory_bytes == 32ull << 20);
+  CHECK(apply("[machine]\nmemory = 0").memory_bytes == 0);  // validate() refuses it later
+}
+
+TEST_CASE("machine.vcpus accepts 1 to 8") {
+  CHECK(apply("[machine]\nvcpus = 1").vcpus == 1);
+  CHECK(apply("[machine]\nvcpus = 8").vcpus == 8);
+}
+
+TEST_CASE("each key with a bad type or value is refused, naming the key") {
+  struct Bad {
+    const char* toml;
+    const char* key;
+    const char* allowed;  // part of the message that says what is allowed
+  };
+  const Bad cases[] = {
+      {"[machine]\nmemory = \"lots\"", "machine.memory", "256M"},
+      {"[machine]\nmemory = \"1.5G\"", "machine.memory", "256M"},
+      {"[machine]\nmemory = \"1T\"", "machine.memory", "256M"},
+      {"[machine]\nmemory = \"\"", "machine.memory", "256M"},
+      {"[machine]\nmemory = -1", "machine.memory", "byte count"},
+      {"[machine]\nmemory = 1.5", "machine.memory", "byte count"},
+      {"[machine]\nmemory = [1]", "machine.memory", "byte count"},
+      {"[machine]\nvcpus = 0", "machine.vcpus", "1-8"},
+      {"[machine]\nvcpus = 9", "machine.vcpus", "1-8"},
+      {"[machine]\nvcpus = -1", "machine.vcpus", "1-8"},
+      {"[machine]\nvcpus = \"2\"", "machine.vcpus", "1-8"},
+      {"[machine]\nvcpus = 2.5", "machine.vcpus", "1-8"},
+      {"[guest]\nimage = 5", "guest.image", "string"},
+      {"[guest]\nimage = true", "guest.image", "string"},
+      {"[guest]\ncmdline = 1", "guest.cmdline", "string"},
+      {"[guest]\ncmdline = [\"a\"]", "guest.cmdline", "string"},
+      {"[nvm]\npath = 3", "nvm.path", "string"},
+      {"[serial]\nconsole = \"yes\"", "serial.console", "true or false"},
+      {"[serial]\nlog = false", "serial.log", "string"},
+      {"[monitor]\nsocket = 1", "monitor.socket", "string"},
+      {"[log]\nlevel = 3", "log.level", "string"},
+  };
+  for (const auto& b : cases) {
+    CAPTURE(b.toml);
+    auto msg = toml_refusal(b.toml);
+    CHECK(has(msg, std::string("test.toml: ") + b.key));
+    CHECK(has(msg, b.allowed));
+  }
+}
+
+TEST_CASE("a refused value throws hsls::Error and leaves that key unchanged") {
+  Config c;
+  CHECK_THROWS_AS(apply_toml(c, "[machine]\nvcpus = 99\n", "/base", "x.toml"), Error);
+  CHECK(c.vcpus == 1);
+}
+
+TEST_CASE("unknown keys and tables are refused, naming the key") {
+  CHECK(has(toml_refusal("[machine]\nmemroy = \"1G\""), "unknown key 'machine.memroy'"));
+  CHECK(has(toml_refusal("[guest]\nimage = \"/a\"\nkernel = \"/b\""), "unknown key 'guest.kernel'"));
+  CHECK(has(toml_refusal("[bogus]\nx = 1"), "unknown table [bogus]"));
+  CHECK(has(toml_refusal("[machine.extra]\nx = 1"), "unknown key 'machine.extra'"));
+  // A key outside any table.
+  CHECK(has(toml_refusal("vcpus = 2"), "'vcpus' must be a table like [machine]"));
+  // Error messages start with the source name.
+  CHECK(starts_with(toml_refusal("[x]\ny = 1"), "test.toml: "));
+}
+
+TEST_CASE("a TOML syntax error is refused with the source name and line") {
+  auto msg = toml_refusal("[machine]\nvcpus = = 2\n");
+  CHECK(starts_with(msg, "test.toml:2: "));
+  CHECK(starts_with(toml_refusal("[machine\n"), "test.toml:1: "));
+}
+
+TEST_CASE("relative paths are resolved against the base dir; absolute ones are kept") {
+  auto c = apply(R"(
+[guest]
+image = "images/guest.img"
+cmdline = "root=relative/not/a/path"
+[nvm]
+path = "../state/vm.nvm"
+[serial]
+log = "./logs/serial.log"
+[monitor]
+socket = "/abs/mon.sock"
+)");
+  CHECK(c.image == "/base/images/guest.img");
+  CHECK(c.nvm_path == "/state/vm.nvm");
+  CHECK(c.serial_log == "/base/logs/serial.log");
+  CHECK(c.monitor_path == "/abs/mon.sock");
+  CHECK(c.cmdline == "root=relative/not/a/path");  // not a path: untouched
+}
+
+TEST_CASE("load_config_file resolves paths against the file's directory") {
+  auto dir = std::filesystem::temp_directory_path() / ("hsls-config-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "configs");
+  auto file = dir / "configs" / "vm.toml";
+  {
+    std::ofstream out(file);
+    out << "[machine]\nvcpus = 2\n[guest]\nimage = \"../build/guest.img\"\n";
+  }
+  Config c;
+  load_config_file(c, file);
+  CHECK(c.vcpus == 2);
+  CHECK(c.image == (dir / "build" / "guest.img").string());
+
+  // A bad file is refused with its path in the message.
+  {
+    std::ofstream out(file);
+    out << "[machine]\nvcpus = 0\n";
+  }
+  CHECK_THROWS_WITH_AS(load_config_file(c, file), Contains((file.string() + ": machine.vcpus").c_str()), Error);
+  CHECK_THROWS_WITH_AS(load_config_file(c, dir / "missing.toml"), Contains("missing.toml' cannot be read"), Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("parse_size: units") {
+  CHECK(parse_size("0") == 0u);
+  CHECK(parse_size("65536") == 65536u);
+  CHECK(parse_size("12B") == 12u);
+  CHECK(parse_size("4K") == 4096u);
+  CHECK(parse_size("4k") == 4096u);
+  CHECK(parse_size("4KiB") == 4096u);
+  CHECK(parse_size("256M") == 256ull << 20);
+  CHECK(parse_size("256MiB") == 256ull << 20);
+  CHECK(parse_size("1G") == 1ull << 30);
+  CHECK(parse_size("64GiB") == 64ull << 30);
+  CHECK(parse_size("007M") == 7ull << 20);
+}
+
+TEST_CASE("parse_size: refusals") {
+  for (const char* bad : {"", "M", "K4", "1.5G", "-1M", "+1M", "1T", "1 M", " 1M", "1M ", "1MB", "1Gi", "0x10",
+                          "1KK", "ten"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_size(bad).has_value());
+  }
+}
+
+TEST_CASE("parse_size: overflow") {
+  CHECK(parse_size("18446744073709551615") == ~0ull);
+  CHECK_FALSE(parse_size("18446744073709551616").has_value());
+  CHECK_FALSE(parse_size("18446744073709551620").has_value());
+  CHECK_FALSE(parse_size("99999999999999999999999").has_value());
+  CHECK(parse_size("17179869183G") == 17179869183ull << 30);  // 2^34 - 1 GiB fits
+  CHECK_FALSE(parse_size("17179869184G").has_value());         // 2^34 GiB = 2^64 does not
+  CHECK(parse_size("17592186044415M") == 17592186044415ull << 20);
+  CHECK_FALSE(parse_size("17592186044416M").has_value());
+  CHECK_FALSE(parse_size("18014398509481984K").has_value());
+}
+
+TEST_CASE("format_size picks the largest exact binary unit") {
+  CHECK(format_size(0) == "0 B");
+  CHECK(format_size(1) == "1 B");
+  CHECK(format_size(1536) == "1536 B");
+  CHECK(format_size(4096) == "4 KiB");
+  CHECK(format_size(256ull << 20) == "256 MiB");
+  CHECK(format_size((1ull << 30) + (512ull << 20)) == "1536 MiB");
+  CHECK(format_size(64ull << 30) == "64 GiB");
+  CHECK(format_size(1ull << 40) == "1024 GiB");
+  // Round trip with parse_size.
+  CHECK(parse_size("256M") == 256ull << 20);
+  CHECK(format_size(*parse_size("3G")) == "3 GiB");
+}
+
+TEST_CASE("validate: machine.memory") {
+  auto c = valid();
+  c.memory_bytes = kMinMemory;
+  CHECK(validate_refusal(c) == "");
+  c.memory_bytes = kMaxMemory;
+  CHECK(validate_refusal(c) == "");
+  const uint64_t bads[] = {0, kMinMemory - (2u << 20), 15ull << 20, kMaxMemory + (2u << 20),
+                           17ull << 20, (256ull << 20) + 4096, ~0ull};
+  for (uint64_t bad : bads) {
+    CAPTURE(bad);
+    c.memory_bytes = bad;
+    auto msg = validate_refusal(c);
+    CHECK(starts_with(msg, "machine.memory: "));
+    CHECK(has(msg, "allowed: 16M to 64G, a multiple of 2M"));
+  }
+}
+
+TEST_CASE("validate: machine.vcpus") {
+  auto c = valid();
+  c.vcpus = kMaxVcpus;
+  CHECK(validate_refusal(c) == "");
+  c.vcpus = 0;
+  CHECK(starts_with(validate_refusal(c), "machine.vcpus: 0 is not allowed (allowed: 1-8)"));
+  c.vcpus = 9;
+  CHECK(starts_with(validate_refusal(c), "machine.vcpus: 9 is not allowed (allowed: 1-8)"));
+}
+
+TEST_CASE("validate: guest.image and guest.cmdline") {
+  auto c = valid();
+  c.image = "";
+  CHECK(starts_with(validate_refusal(c), "guest.image: "));
+  CHECK(has(validate_refusal(c), "allowed:"));
+
+  c = valid();
+  c.cmdline = "console=ttyS0\nselftest";
+  CHECK(starts_with(validate_refusal(c), "guest.cmdline: "));
+  CHECK(has(validate_refusal(c), "newline"));
+  c.cmdline = std::string("a\0b", 3);
+  CHECK(starts_with(validate_refusal(c), "guest.cmdline: "));
+
+  // Room is kept for the keys the VMM appends.
+  c.cmdline = std::string(kMaxCmdline - 64, 'x');
+  CHECK(validate_refusal(c) == "");
+  c.cmdline += 'x';
+  CHECK(starts_with(validate_refusal(c), "guest.cmdline: "));
+  CHECK(has(validate_refusal(c), "allowed: at most 4031"));
+}
+
+TEST_CASE("validate: nvm.path and log.level") {
+  auto c = valid();
+  c.nvm_path = "";
+  CHECK(starts_with(validate_refusal(c), "nvm.path: "));
+
+  c = valid();
+  for (const char* ok : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    c.log_level = ok;
+    CHECK(validate_refusal(c) == "");
+  }
+  for (const char* bad : {"verbose", "", "INFO", "info "}) {
+    CAPTURE(bad);
+    c.log_level = bad;
+    auto msg = validate_refusal(c);
+    CHECK(starts_with(msg, "log.level: "));
+    CHECK(has(msg, "allowed: trace, debug, info, warn, error, critical, off"));
+  }
+}
+
+// ---- Regression tests for bugs found when these tests were first written.
+
+TEST_CASE("a boolean or float is refused where an integer is required") {
+  // toml++'s node.value<int64_t>() converts true -> 1 and 2.0 -> 2, so these pass.
+  CHECK(has(toml_refusal("[machine]\nvcpus = true"), "machine.vcpus"));
+  CHECK(has(toml_refusal("[machine]\nvcpus = 2.0"), "machine.vcpus"));
+  CHECK(has(toml_refusal("[machine]\nmemory = true"), "machine.memory"));
+  CHECK(has(toml_refusal("[machine]\nmemory = 268435456.0"), "machine.memory"));
+}
+
+TEST_CASE("an integer is refused for serial.console") {
+  // node.value<bool>() converts integers, so `console = 0` silently means false.
+  CHECK(has(toml_refusal("[serial]\nconsole = 0"), "serial.console must be true or false"));
+  CHECK(has(toml_refusal("[serial]\nconsole = 2"), "serial.console must be true or false"));
+}
+
+TEST_CASE("an unknown table with no keys is refused") {
+  // check_known_keys only checks keys inside tables, so an empty [machin] passes.
+  CHECK(has(toml_refusal("[machin]\n"), "machin"));
+}
+
+TEST_CASE("a directory given as the config file is refused") {
+  // std::ifstream opens a directory without error and reads nothing, so
+  // load_config_file applies an empty document instead of refusing.
+  auto dir = std::filesystem::temp_directory_path();
+  Config c;
+  CHECK_THROWS_WITH_AS(load_config_file(c, dir), Contains("cannot be read"), Error);
+}
+
+}  // TEST_SUITE
