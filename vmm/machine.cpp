@@ -6,7 +6,26 @@
 #include "vmm/core/log.h"
 #include "vmm/debug/inspect.h"
 
+#include <cstring>
+
 namespace hsls {
+
+namespace {
+std::mutex g_pending_mu;
+std::optional<PendingCrash> g_pending;
+}  // namespace
+
+void set_pending_crash(PendingCrash crash) {
+  std::lock_guard lock(g_pending_mu);
+  g_pending = crash;
+}
+
+std::optional<PendingCrash> take_pending_crash() {
+  std::lock_guard lock(g_pending_mu);
+  auto out = g_pending;
+  g_pending.reset();
+  return out;
+}
 
 // Routes the UART's interrupt to its GSI on the in-kernel irqchip.
 class Machine::SerialIrq : public IrqLine {
@@ -25,8 +44,9 @@ class Machine::SerialIrq : public IrqLine {
   bool level_ = false;
 };
 
-Machine::Machine(const Config& cfg) : cfg_(cfg) {
+Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cfg) {
   auto log = log::get("vmm");
+  uint64_t t_start = ckpt::now_ns();
   // Everything that can be refused without side effects comes first.
   kvm_ = std::make_unique<Kvm>();
   auto image = boot::read_image_file(cfg.image);
@@ -39,11 +59,12 @@ Machine::Machine(const Config& cfg) : cfg_(cfg) {
   for (unsigned i = 0; i < cfg.vcpus; ++i) vcpus_.push_back(std::make_unique<Vcpu>(*this, *kvm_, *vm_, i));
 
   // From here on a file may be created; Region removes it unless keep() is reached.
-  region_ = std::make_unique<nvm::Region>(cfg.nvm_path, cfg.memory_bytes, 
-                                          cfg.fresh ? nvm::Region::Mode::discard : nvm::Region::Mode::keep);
-  memory_ = std::make_unique<GuestMemory>(region_->base(), cfg.memory_bytes);
+  store_ = std::make_unique<nvm::Store>(cfg.nvm_path, cfg.memory_bytes, cfg.vcpus, cfg.fresh, cfg.persistence == "adr");
+  if (crash) arm_power_fail(crash->point, crash->nth, true);
+  memory_ = std::make_unique<GuestMemory>(store_->ram(), cfg.memory_bytes);
+  uint32_t flags = cfg.ckpt_enabled ? KVM_MEM_LOG_DIRTY_PAGES : 0;
   uint32_t slot = 0;
-  for (const auto& r : memory_->ranges()) vm_->set_memory(slot++, r.gpa, r.size, region_->base() + r.host_offset);
+  for (const auto& r : memory_->ranges()) vm_->set_memory(slot++, r.gpa, r.size, store_->ram() + r.host_offset, flags);
 
   serial_irq_ = std::make_unique<SerialIrq>(*vm_, Serial::kIrq);
   serial_ = std::make_unique<Serial>(*serial_irq_, cfg.serial_console, cfg.serial_log);
@@ -52,20 +73,85 @@ Machine::Machine(const Config& cfg) : cfg_(cfg) {
   pio_.add(Serial::kBase, Serial::kSize, serial_.get());
   pio_.add(PowerOff::kPort, PowerOff::kSize, poweroff_.get());
 
+  std::optional<ckpt::Recovered> recovered;
+  if (!store_->formatted()) recovered = ckpt::recover(*store_, cfg.vcpus);
+  if (cfg.verify) oracle_ = std::make_unique<ckpt::DigestOracle>(cfg.nvm_path, store_->ram(), store_->layout().pages);
+  if (recovered) {
+    load_state(*recovered);
+    uint64_t restore_ns = ckpt::now_ns() - t_start;
+    auto wall = std::chrono::system_clock::now().time_since_epoch();
+    double age_ms = (double(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count()) - double(recovered->record.unix_ns)) / 1e6;
+    recovery_ = {{"event", "recovered"},
+                 {"version", recovered->version},
+                 {"age_ms", age_ms},
+                 {"pages_restored", recovered->pages_restored},
+                 {"restore_ms", double(restore_ns) / 1e6}};
+    if (oracle_) {
+      std::string bad = oracle_->verify(recovered->version, recovered->state_digest);
+      if (!bad.empty()) throw Error("verify: recovery of checkpoint " + std::to_string(recovered->version) + " is wrong: " + bad);
+      recovery_["verified"] = true;
+    }
+    log->info("resumed checkpoint {} taken {:.0f} ms ago: {} page(s) restored, state loaded in {:.2f} ms{}",
+              recovered->version, age_ms, recovered->pages_restored, double(restore_ns) / 1e6,
+              oracle_ ? ", digests verified" : "");
+  } else {
+    boot_image(plan, image, cmdline);
+  }
+  if (cfg.ckpt_enabled) {
+    ckpt::Settings s;
+    s.interval_ms = cfg.ckpt_interval_ms;
+    s.policy = *ckpt::policy_from_name(cfg.ckpt_policy);
+    s.tuning = {cfg.ckpt_history, cfg.ckpt_hot_threshold, cfg.ckpt_neighbours};
+    s.verify = cfg.verify;
+    ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
+                                                 recovered.has_value(), oracle_.get());
+  }
+  install_kick_signal();
+  store_->keep();
+}
+
+// A fresh boot: the image and the boot information go into guest memory.
+void Machine::boot_image(const boot::LoadPlan& plan, const std::vector<uint8_t>& image, const std::string& cmdline) {
   boot::apply_load(plan, image, *memory_);
   boot::write_boot_info(*memory_, cmdline);
   vcpus_[0]->set_pvh_entry(plan.pvh_entry, uint32_t(boot::kStartInfoAddr));
-  region_->keep();
-  install_kick_signal();
-  log->info("machine ready: {} vCPU(s), {} RAM, image {} (PVH entry {:#x}), cmdline \"{}\"", cfg.vcpus,
-            format_size(cfg.memory_bytes), cfg.image, plan.pvh_entry, cmdline);
+  log::get("vmm")->info("machine ready: {} vCPU(s), {} RAM, image {} (PVH entry {:#x}), cmdline \"{}\"", cfg_.vcpus,
+                        format_size(cfg_.memory_bytes), cfg_.image, plan.pvh_entry, cmdline);
+}
+
+// Loads a recovered checkpoint's volatile state into KVM and the devices.
+void Machine::load_state(const ckpt::Recovered& r) {
+  ckpt::StateLayout sl;
+  unsigned n = unsigned(vcpus_.size());
+  for (unsigned i = 0; i < n; ++i) {
+    ckpt::VcpuState vs;
+    std::memcpy(&vs, r.state.data() + sl.vcpu(i), sizeof vs);
+    if (vs.index != i) throw Error("saved state of vCPU " + std::to_string(i) + " is out of place");
+    ckpt::load_vcpu(vcpus_[i]->fd(), vs);
+    // What KVM now holds must be what was saved: lost registers would be a torn restore.
+    auto regs = vcpus_[i]->regs();
+    if (std::memcmp(&regs, &vs.regs, sizeof regs) != 0)
+      throw Error("vCPU " + std::to_string(i) + " registers differ from checkpoint " + std::to_string(r.version) + " after loading");
+  }
+  ckpt::VmState vm;
+  std::memcpy(&vm, r.state.data() + sl.vm(n), sizeof vm);
+  ckpt::load_vm(vm_->fd(), vm);
+  SerialState serial;
+  std::memcpy(&serial, r.state.data() + sl.serial(n), sizeof serial);
+  serial_->restore(serial);
 }
 
 Machine::~Machine() {
   stop_requested_ = true;
   cv_.notify_all();
+  {
+    std::lock_guard lock(power_timer_mu_);
+    power_timer_cv_.notify_all();
+  }
   kick_all();
   for (auto& v : vcpus_) v->join();
+  if (power_timer_.joinable()) power_timer_.join();
+  if (ckpt_) ckpt_->stop();
 }
 
 void Machine::start() {
@@ -74,6 +160,7 @@ void Machine::start() {
     std::lock_guard lock(mu_);
     running_ = unsigned(vcpus_.size());
   }
+  if (ckpt_) ckpt_->start();
   for (auto& v : vcpus_) v->start();
   emit({{"event", "started"}, {"vcpus", vcpus_.size()}});
 }
@@ -84,6 +171,7 @@ int Machine::wait() {
     cv_.wait(lock, [&] { return running_ == 0; });
   }
   for (auto& v : vcpus_) v->join();
+  if (ckpt_) ckpt_->stop();
   serial_->flush();
   std::lock_guard lock(mu_);
   return exit_code_;
@@ -149,8 +237,13 @@ void Machine::kick_all() {
   for (auto& v : vcpus_) v->kick();
 }
 
-bool Machine::vcpu_checkpoint(Vcpu&) {
+bool Machine::vcpu_checkpoint(Vcpu& vcpu) {
   if (stop_requested_) return false;
+  if (ckpt_) {
+    if (ckpt_->stw_active()) ckpt_->follow(vcpu);
+    else if (vcpu.index() == 0 && !pause_requested_ && ckpt_->due(vcpu)) ckpt_->lead(vcpu);
+    if (stop_requested_) return false;
+  }
   if (!pause_requested_) return true;
   std::unique_lock lock(mu_);
   ++parked_;
@@ -184,6 +277,35 @@ void Machine::vcpu_exited(Vcpu&) {
 void Machine::guest_system_event(uint32_t type) {
   if (type == KVM_SYSTEM_EVENT_RESET) request_stop(StopReason::reset, 0, "guest requested a reset");
   else request_stop(StopReason::poweroff, 0, "guest shut down (system event " + std::to_string(type) + ")");
+}
+
+void Machine::power_fail(const std::string& why, bool restart) {
+  store_->persist().lose_power();  // the instant of the failure: nothing more reaches NVM
+  if (power_failed_.exchange(true)) return;
+  restart_ = restart;
+  log::get("vmm")->warn("power failure: {}", why);
+  emit({{"event", "powerfail"}, {"reason", why}, {"restart", restart}, {"committed_version", ckpt_ ? ckpt_->committed() : 0}});
+  request_stop(StopReason::powerfail, kExitPowerFail, "power failure: " + why);
+}
+
+void Machine::on_crash_point(nvm::CrashPoint p, bool restart) {
+  power_fail(std::string("at crash point ") + nvm::crash_point_name(p), restart);
+  throw nvm::PowerFailure{p};
+}
+
+void Machine::arm_power_fail(nvm::CrashPoint point, uint64_t nth, bool restart) {
+  store_->persist().arm(point, nth, [this, restart](nvm::CrashPoint p) { on_crash_point(p, restart); });
+}
+
+void Machine::power_fail_after(double ms, bool restart) {
+  std::lock_guard lock(power_timer_mu_);
+  if (power_timer_.joinable()) return;
+  power_timer_ = std::thread([this, ms, restart] {
+    std::unique_lock lock(power_timer_mu_);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(int64_t(ms * 1000));
+    if (!power_timer_cv_.wait_until(lock, deadline, [&] { return stop_requested_.load(); }))
+      power_fail("after " + std::to_string(ms) + " ms", restart);
+  });
 }
 
 void Machine::on_event(std::function<void(const nlohmann::json&)> fn) {

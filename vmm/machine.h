@@ -14,8 +14,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nvm/region.h"
+#include "ckpt/checkpointer.h"
+#include "ckpt/recovery.h"
+#include "nvm/store.h"
 #include "vmm/core/config.h"
+#include "vmm/boot/elf_loader.h"
 #include "vmm/core/guest_memory.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/poweroff.h"
@@ -26,16 +29,32 @@
 namespace hsls {
 
 // Why the machine stopped, and what vmm exits with.
-enum class StopReason { none, poweroff, quit, crash, signal, reset };
+enum class StopReason { none, poweroff, quit, crash, signal, reset, powerfail };
 
 // Exit status of vmm when the VM stops on an unexpected exit (EX_SOFTWARE).
 inline constexpr int kExitCrash = 70;
+// Exit status of vmm after a power failure it did not power back on from.
+inline constexpr int kExitPowerFail = 99;
+
+// A power failure armed at a crash point, to apply to the next machine built.
+struct PendingCrash {
+  nvm::CrashPoint point;
+  uint64_t nth;
+};
+
+// A power failure to aim at the next machine's recovery (set by the
+// monitor, taken when the power comes back on).
+void set_pending_crash(PendingCrash crash);
+std::optional<PendingCrash> take_pending_crash();
 
 class Machine {
  public:
   // Builds the whole machine from a validated config; throws Error with one
   // line if anything is refused. Nothing is left behind on failure.
-  explicit Machine(const Config& cfg);
+  // If the NVM file holds a committed checkpoint, the machine is recovered
+  // from it instead of booting the image. `crash` arms a power failure
+  // before recovery runs (tests aim one at the recovery itself).
+  explicit Machine(const Config& cfg, std::optional<PendingCrash> crash = std::nullopt);
   ~Machine();
 
   // Starts the vCPU threads.
@@ -67,6 +86,25 @@ class Machine {
     return fn();
   }
 
+  // Power failure now: every later NVM write is dropped, the vCPUs stop, and
+  // the machine stops with StopReason::powerfail. `restart`: power back on.
+  void power_fail(const std::string& why, bool restart);
+  // Fails power when the checkpoint protocol reaches `point` for the nth time.
+  void arm_power_fail(nvm::CrashPoint point, uint64_t nth, bool restart);
+  // Fails power after `ms` milliseconds.
+  void power_fail_after(double ms, bool restart);
+  bool power_failed() const { return power_failed_.load(); }
+  bool restart_after_power_fail() const { return restart_.load(); }
+
+  // The checkpoint manager (null when checkpoints are off).
+  ckpt::Checkpointer* checkpointer() { return ckpt_.get(); }
+  nvm::Store& store() { return *store_; }
+  // What recovery did when this machine came up (null JSON on a fresh boot).
+  const nlohmann::json& recovery() const { return recovery_; }
+  int kvm_fd() const { return kvm_->fd(); }
+  int kvm_check(long cap) const { return kvm_->check(cap); }
+  int vm_fd() const { return vm_->fd(); }
+
   // Subscribes to machine events (JSON objects with an "event" key).
   void on_event(std::function<void(const nlohmann::json&)> fn);
 
@@ -92,12 +130,26 @@ class Machine {
 
  private:
   class SerialIrq;
+ public:
   void emit(const nlohmann::json& event);
+
+ private:
+  void boot_image(const boot::LoadPlan& plan, const std::vector<uint8_t>& image, const std::string& cmdline);
+  void load_state(const ckpt::Recovered& r);
+  void on_crash_point(nvm::CrashPoint p, bool restart);
   void kick_all();
 
   Config cfg_;
   std::unique_ptr<Kvm> kvm_;
-  std::unique_ptr<nvm::Region> region_;
+  std::unique_ptr<nvm::Store> store_;
+  std::unique_ptr<ckpt::DigestOracle> oracle_;
+  std::unique_ptr<ckpt::Checkpointer> ckpt_;
+  nlohmann::json recovery_;
+  std::atomic<bool> power_failed_{false};
+  std::atomic<bool> restart_{false};
+  std::thread power_timer_;
+  std::mutex power_timer_mu_;
+  std::condition_variable power_timer_cv_;
   std::unique_ptr<GuestMemory> memory_;
   std::unique_ptr<Vm> vm_;
   Bus pio_, mmio_;

@@ -26,8 +26,13 @@ struct RunFlags {
   std::string image;
   std::optional<std::string> memory, nvm, cmdline, monitor, serial_log, log_level;
   std::optional<unsigned> vcpus;
+  std::optional<double> ckpt_interval;
+  std::optional<std::string> ckpt_policy, persistence;
   bool no_console = false;
   bool fresh = false;
+  bool verify = false;
+  bool no_ckpt = false;
+  bool power_restart = false;
 };
 
 // Builds the effective configuration: defaults < config file < flags.
@@ -48,27 +53,23 @@ Config build_config(const RunFlags& f) {
   if (f.log_level) cfg.log_level = *f.log_level;
   if (f.no_console) cfg.serial_console = false;
   cfg.fresh = f.fresh;
+  if (f.ckpt_interval) cfg.ckpt_interval_ms = *f.ckpt_interval;
+  if (f.ckpt_policy) cfg.ckpt_policy = *f.ckpt_policy;
+  if (f.persistence) cfg.persistence = *f.persistence;
+  if (f.verify) cfg.verify = true;
+  if (f.no_ckpt) cfg.ckpt_enabled = false;
+  if (f.power_restart) cfg.power_restart = true;
   validate(cfg);
   return cfg;
 }
 
-// Waits for SIGINT/SIGTERM/SIGHUP (blocked in every thread) and stops the VM.
-void watch_signals(Machine& machine, const std::atomic<bool>& done) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  timespec tick{0, 100'000'000};
-  while (!done) {
-    int sig = sigtimedwait(&set, nullptr, &tick);
-    if (sig > 0) machine.request_stop(StopReason::signal, 128 + sig, std::string("signal ") + strsignal(sig));
-  }
-}
+// A power failure aimed at the next recovery (monitor: powerfail at=restored...).
+std::optional<PendingCrash> pending_crash() { return take_pending_crash(); }
 
 // vmm run: build the machine, serve the monitor, wait for the VM to stop.
 int run(const RunFlags& flags) {
   Config cfg = build_config(flags);
+  if (!cfg.ckpt_enabled && cfg.verify) throw Error("--verify needs checkpoints (ckpt.enabled = true)");
   if (!log::set_level(cfg.log_level)) throw Error("log.level: '" + cfg.log_level + "' is not a level");
   sigset_t set;
   sigemptyset(&set);
@@ -78,13 +79,50 @@ int run(const RunFlags& flags) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   check_monitor_path(cfg.monitor_path);
-  Machine machine(cfg);
-  Monitor monitor(machine, cfg.monitor_path, isatty(STDIN_FILENO) == 1);
+  std::unique_ptr<Machine> machine = std::make_unique<Machine>(cfg);
+  Monitor monitor(cfg.monitor_path, isatty(STDIN_FILENO) == 1);
   std::atomic<bool> done{false};
-  std::thread signals([&] { watch_signals(machine, done); });
+  std::atomic<Machine*> current{machine.get()};
+  std::thread signals([&] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    timespec tick{0, 100'000'000};
+    while (!done) {
+      int sig = sigtimedwait(&set, nullptr, &tick);
+      Machine* m = current.load();
+      if (sig > 0 && m) m->request_stop(StopReason::signal, 128 + sig, std::string("signal ") + strsignal(sig));
+    }
+  });
   monitor.start();
-  machine.start();
-  int code = machine.wait();
+  int code = 0;
+  for (;;) {
+    monitor.attach(machine.get());
+    if (!machine->recovery().is_null()) monitor.broadcast(machine->recovery());
+    machine->start();
+    code = machine->wait();
+    monitor.attach(nullptr);
+    if (!machine->power_failed() || !machine->restart_after_power_fail()) break;
+    // Power back on: everything volatile is gone; rebuild the machine from NVM.
+    current = nullptr;
+    machine.reset();
+    if (cfg.power_restart_delay_ms > 0)
+      std::this_thread::sleep_for(std::chrono::microseconds(int64_t(cfg.power_restart_delay_ms * 1000)));
+    cfg.fresh = false;
+    std::optional<PendingCrash> crash = pending_crash();
+    for (;;) {
+      try {
+        machine = std::make_unique<Machine>(cfg, crash);
+        break;
+      } catch (const nvm::PowerFailure&) {
+        crash.reset();  // power failed during recovery: power on once more
+        monitor.broadcast({{"event", "powerfail"}, {"reason", "during recovery"}, {"restart", true}});
+      }
+    }
+    current = machine.get();
+  }
   monitor.stop();
   done = true;
   signals.join();
@@ -111,8 +149,15 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--no-console", f.no_console, "Do not echo guest serial output to stdout (serial.console=false)");
   run_cmd->add_option("--log-level", f.log_level, "trace, debug, info, warn, error, critical or off (log.level)");
   run_cmd->add_flag("--fresh", f.fresh, "Discard whatever the NVM file holds and boot the image afresh");
+  run_cmd->add_flag("--no-ckpt", f.no_ckpt, "Run without checkpoints (ckpt.enabled=false)");
+  run_cmd->add_option("--ckpt-interval", f.ckpt_interval, "Checkpoint interval in ms, 0.5-1000 (ckpt.interval_ms)");
+  run_cmd->add_option("--ckpt-policy", f.ckpt_policy, "stop-and-copy, precopy, cow or hybrid (ckpt.policy)");
+  run_cmd->add_option("--persistence", f.persistence, "eadr or adr (ckpt.persistence)");
+  run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");
+  run_cmd->add_flag("--power-restart", f.power_restart, "After a power failure, power back on and recover (power.restart)");
   run_cmd->footer(
       "Exit status: the guest's power-off code; 0 after 'quit'; 70 if the VM stopped on an unexpected exit\n"
+      "or a failed verification; 99 after a power failure (monitor 'powerfail') without restart;\n"
       "(a report with registers and disassembly is logged); 128+N after signal N; 1 if the start was refused.\n"
       "The monitor reads commands from the terminal (when stdin is one) and from --monitor; type 'help'.");
 
@@ -126,6 +171,9 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     std::fprintf(stderr, "vmm: error: %s\n", e.what());
     return 1;
+  } catch (const nvm::PowerFailure& p) {
+    std::fprintf(stderr, "vmm: power failure at %s\n", nvm::crash_point_name(p.point));
+    return kExitPowerFail;
   }
   return 0;
 }

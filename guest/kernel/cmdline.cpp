@@ -52,6 +52,12 @@ Options Cmdline::parse(const char* line) {
       } else {
         o.cpus_invalid = true;
       }
+    } else if (token_is(tok, key_len, "init") && key_len < len) {
+      o.init = value;
+      o.init_len = value_len;
+    } else if (token_is(tok, key_len, "init.poweroff") && key_len < len) {
+      o.poweroff = value;
+      o.poweroff_len = value_len;
     } else if (token_is(tok, key_len, "crash") && key_len < len) {
       o.crash_triplefault = token_is(value, value_len, "triplefault");
     }

@@ -2,6 +2,8 @@
 //   cpus=N              number of CPUs to bring up (1..MAX_CPUS; absent: 1)
 //   selftest            run the self-tests and power off
 //   crash=triplefault   triple-fault after the banner (test hook); any other value cancels it
+//   init=SPEC           programs init starts (see README.md: PROG[:ARGS][;PROG[:ARGS]]...)
+//   init.poweroff=WHEN  after:N (seconds, code 0) | when-done (code 0 if all exited 0, else 1) | never
 #pragma once
 #include "kernel/types.h"
 
@@ -10,6 +12,10 @@ struct Options {
   bool selftest = false;
   bool crash_triplefault = false;
   bool cpus_invalid = false;  // a cpus= value was out of range or not a number
+  const char* init = "";      // init= value (points into the line; not NUL-terminated)
+  unsigned init_len = 0;
+  const char* poweroff = "";  // init.poweroff= value
+  unsigned poweroff_len = 0;
 };
 
 class Cmdline {

@@ -16,8 +16,50 @@
 #include "kernel/power.h"
 #include "kernel/selftest.h"
 #include "kernel/smp.h"
+#include "abi/syscall.h"
+#include "kernel/cap_group.h"
+#include "kernel/descriptor.h"
+#include "kernel/irq_notification.h"
+#include "kernel/loader.h"
+#include "kernel/printf.h"
+#include "kernel/sched.h"
 
 extern "C" char __kernel_end[];  // linker.ld
+
+namespace {
+
+// Starts init, the root CapGroup: with the command line's program list (or
+// "selftest"), and the COM1 IrqNotification in its SLOT_COM1.
+void start_init() {
+  const Options& o = Cmdline::options();
+  char args[BootInfo::CMDLINE_MAX + 32];
+  unsigned n = 0;
+  auto add = [&](const char* s, unsigned len) {
+    for (unsigned i = 0; i < len && n + 1 < sizeof args; i++) args[n++] = s[i];
+  };
+  if (o.selftest) {
+    add("selftest", 8);
+  } else {
+    add("run=", 4);
+    add(o.init, o.init_len);
+    add(" poweroff=", 10);
+    add(o.poweroff, o.poweroff_len);
+  }
+  args[n] = 0;
+  BklGuard bkl;
+  i64 err = 0;
+  CapGroup* init = Loader::spawn("init", 4, args, n, nullptr, nullptr, 0, nullptr, &err);
+  if (!init) {
+    kprintf("kernel: cannot start init (error %ld)\n", err);
+    return;
+  }
+  CapGroup::root = init;
+  Descriptor::set_root(init);
+  IrqNotification* com1 = IrqNotification::create(4, 0x3f8, 0x3ff);
+  if (!com1 || init->install(com1, sys::R_ALL, sys::SLOT_COM1) < 0) kprintf("kernel: no COM1 IrqNotification for init\n");
+}
+
+}  // namespace
 
 // Boots the kernel on CPU 0: descriptor tables, console, boot info, memory,
 // interrupt controllers and timer, the other CPUs; then the banner, and the
@@ -41,6 +83,7 @@ extern "C" [[noreturn]] void bsp_main(u32 start_info) {
   Lapic::init(true);
   Clock::calibrate();
   if (!Clock::measured()) kprintf("clock: PIT did not count; assuming a 1 GHz LAPIC timer and TSC\n");
+  Descriptor::init(PageAlloc::total_pages(), Clock::tsc_hz());
   Lapic::start_timer(Clock::tick_count());
   cpus[0].online = 1;
   asm volatile("sti");
@@ -49,9 +92,12 @@ extern "C" [[noreturn]] void bsp_main(u32 start_info) {
 
   kprintf("hypersls guest: cpus=%u memory=%lu MiB\n", Smp::online(), BootInfo::ram_bytes() >> 20);
   if (Cmdline::options().crash_triplefault) Power::triple_fault();
-  if (Cmdline::options().selftest) Selftest::run();
-  kprintf("hypersls guest: idle\n");
-  idle();
+  for (unsigned i = 0; i < MAX_CPUS; i++)
+    if (cpus[i].online) Descriptor::cpu_online(i, Smp::online());
+  if (Cmdline::options().selftest) Selftest::run_kernel();
+  x86::cli();
+  start_init();
+  Sched::idle();
 }
 
 // Sets up an AP (id = its APIC ID): descriptor tables, LAPIC and timer;
@@ -61,5 +107,5 @@ extern "C" [[noreturn]] void ap_main(unsigned id) {
   Lapic::init(false);
   Lapic::start_timer(Clock::tick_count());
   Smp::ap_arrived();
-  idle();
+  Sched::idle();
 }

@@ -1,5 +1,7 @@
 #include "kernel/page_alloc.h"
 
+#include "kernel/descriptor.h"
+
 #include "arch/x86/memory.h"
 #include "kernel/paging.h"
 #include "kernel/spinlock.h"
@@ -12,6 +14,8 @@ Paddr PageAlloc::bump_;
 Paddr PageAlloc::mapped_end_;
 Paddr PageAlloc::free_head_;
 u64 PageAlloc::free_count_;
+u64 PageAlloc::avail_;
+u64 PageAlloc::total_;
 
 namespace {
 
@@ -39,6 +43,8 @@ void PageAlloc::init(Paddr reserved_end) {
     }
     ranges_[j] = MemRange{start, end, BootInfo::E820_RAM};
   }
+  for (unsigned i = 0; i < count_; i++) total_ += (ranges_[i].end - ranges_[i].start) / PAGE_SIZE;
+  avail_ = total_;
   cur_ = 0;
   bump_ = count_ ? ranges_[0].start : 0;
   mapped_end_ = BOOT_MAP_END;
@@ -55,6 +61,7 @@ Paddr PageAlloc::take_table() {
   Paddr p = peek();
   if (!p || p >= mapped_end_) return 0;
   bump_ = p + PAGE_SIZE;
+  avail_--;
   memset(phys_to_virt(p), 0, PAGE_SIZE);
   return p;
 }
@@ -98,9 +105,35 @@ Paddr PageAlloc::alloc() {
     Paddr p = free_head_;
     free_head_ = *phys_to_virt<Paddr>(p);
     free_count_--;
+    avail_--;
     return p;
   }
-  return take();
+  Paddr p = take();
+  if (p) avail_--;
+  return p;
+}
+
+Paddr PageAlloc::alloc_clean() {
+  Paddr p;
+  bool fresh;
+  {
+    IrqLockGuard guard(lock);
+    p = take();
+    fresh = p != 0;
+    if (!p && free_head_) {
+      p = free_head_;
+      free_head_ = *phys_to_virt<Paddr>(p);
+      free_count_--;
+    }
+    if (p) avail_--;
+  }
+  if (!p) return 0;
+  u64* w = phys_to_virt<u64>(p);
+  if (!fresh || w[0] || w[511]) {
+    memset(w, 0, PAGE_SIZE);
+    Descriptor::kernel_zeroed();
+  }
+  return p;
 }
 
 Paddr PageAlloc::alloc_zeroed() {
@@ -115,6 +148,7 @@ void PageAlloc::free(Paddr page) {
   *phys_to_virt<Paddr>(page) = free_head_;
   free_head_ = page;
   free_count_++;
+  avail_++;
 }
 
 u64 PageAlloc::free_pages() {

@@ -22,11 +22,22 @@ class PageAlloc {
   // Allocates one zeroed page; returns 0 if memory ran out.
   static Paddr alloc_zeroed();
 
+  // Allocates one page known to be zero: a never-used page (RAM from a fresh
+  // NVM file reads as zero; checked cheaply), else a freed page zeroed here
+  // (counted in the descriptor: ring-0 zeroing is slow on PVM hosts).
+  static Paddr alloc_clean();
+
   // Returns a page obtained from alloc().
   static void free(Paddr page);
 
   // Pages that alloc() can still hand out.
   static u64 free_pages();
+
+  // Same as free_pages() from a counter (no scan, no lock).
+  static u64 free_pages_fast() { return avail_; }
+
+  // Pages managed (free or handed out) at init.
+  static u64 total_pages() { return total_; }
 
   // End of the physical range the direct map covers so far.
   static Paddr mapped_end() { return mapped_end_; }
@@ -51,4 +62,6 @@ class PageAlloc {
   static Paddr mapped_end_;  // direct map covers RAM below this
   static Paddr free_head_;   // free list (0: empty)
   static u64 free_count_;
+  static u64 avail_;
+  static u64 total_;
 };

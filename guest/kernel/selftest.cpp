@@ -16,12 +16,21 @@
 #include "kernel/smp.h"
 #include "kernel/spinlock.h"
 #include "lib/string.h"
+#include "abi/syscall.h"
+#include "kernel/cap_group.h"
+#include "kernel/descriptor.h"
+#include "kernel/notification.h"
+#include "kernel/object.h"
+#include "kernel/pmo.h"
+#include "kernel/sched.h"
 
 extern "C" char __kernel_end[];  // linker.ld
 
 namespace {
 
 unsigned passed, failed;
+bool waiting_for_user;
+u64 user_deadline;
 
 // Records one check; prints the reason if it failed.
 void check(bool ok, const char* test, const char* why, ...) __attribute__((format(printf, 3, 4)));
@@ -241,9 +250,87 @@ void test_timer_ticks() {
   }
 }
 
+
+// Live objects of a kind, from the descriptor.
+u32 live(ObjType t) { return Descriptor::get()->counts[unsigned(t)]; }
+
+// The capability derivation tree: grant with fewer rights, revoke, delete, lifetimes.
+void test_caps() {
+  BklGuard bkl;
+  u32 groups0 = live(ObjType::CapGroup), notifs0 = live(ObjType::Notification), pmos0 = live(ObjType::Pmo);
+  u64 kmem0 = Kmem::live();
+  CapGroup* a = CapGroup::create("test-a", nullptr, false);
+  CapGroup* b = CapGroup::create("test-b", nullptr, false);
+  CapGroup* c = CapGroup::create("test-c", nullptr, false);
+  if (!a || !b || !c) {
+    check(false, "caps", "cannot create test CapGroups");
+    return;
+  }
+  a->get(), b->get(), c->get();
+  Notification* n = Notification::create();
+  i64 sa = a->install(n, sys::R_ALL);
+  check(sa >= 0 && n->refs == 1 && a->cap_count() == 1, "caps", "install gave slot %ld refs %u", sa, n->refs);
+
+  // Grant with fewer rights; a grant can never add rights.
+  i64 sb = CapGroup::derive(a->at(sa), b, sys::R_READ | sys::R_GRANT);
+  Cap* cb = b->at(sb);
+  check(cb && cb->rights == (sys::R_READ | sys::R_GRANT) && cb->parent == a->at(sa) && n->refs == 2, "caps",
+        "derived cap: rights %u refs %u", cb ? cb->rights : 0, n->refs);
+  i64 sc = CapGroup::derive(cb, c, sys::R_ALL);
+  Cap* cc = c->at(sc);
+  check(cc && cc->rights == (sys::R_READ | sys::R_GRANT) && cc->parent == cb, "caps",
+        "re-derived cap with more rights asked got %u", cc ? cc->rights : 0);
+  check(b->lookup(sb, ObjType::Notification, sys::R_WRITE) == nullptr && b->lookup(sb, ObjType::Notification, sys::R_READ),
+        "caps", "lookup does not enforce rights");
+  check(b->lookup(sb, ObjType::Pmo, 0) == nullptr, "caps", "lookup does not enforce the object kind");
+
+  // Revoke removes every derived capability (b's and c's), keeps the original.
+  i64 sb2 = CapGroup::derive(a->at(sa), b, sys::R_READ);
+  CapGroup::revoke(a->at(sa));
+  check(!b->at(sb) && !b->at(sb2) && !c->at(sc) && a->at(sa) && n->refs == 1, "caps",
+        "after revoke: b %d/%d c %d a %d refs %u", b->at(sb) != nullptr, b->at(sb2) != nullptr, c->at(sc) != nullptr,
+        a->at(sa) != nullptr, n->refs);
+  check(b->cap_count() == 0 && c->cap_count() == 0, "caps", "cap counts %u %u after revoke", b->cap_count(), c->cap_count());
+
+  // Delete in the middle of a chain: the child moves up to the grandparent.
+  sb = CapGroup::derive(a->at(sa), b, sys::R_ALL);
+  sc = CapGroup::derive(b->at(sb), c, sys::R_READ);
+  CapGroup::remove(b->at(sb));
+  check(c->at(sc) && c->at(sc)->parent == a->at(sa), "caps", "delete did not re-parent the child");
+  CapGroup::revoke(a->at(sa));
+  check(!c->at(sc), "caps", "revoke after re-parenting missed a capability");
+
+  // Delete frees the object with its last capability.
+  check(live(ObjType::Notification) == notifs0 + 1, "caps", "notifications live %u, want %u", live(ObjType::Notification),
+        notifs0 + 1);
+  CapGroup::remove(a->at(sa));
+  check(live(ObjType::Notification) == notifs0, "caps", "notification not freed by deleting its last capability");
+
+  // A PMO with committed pages returns them when freed.
+  Pmo* p = Pmo::create(40, Pmo::ANON);
+  u64 free0 = PageAlloc::free_pages_fast();
+  i64 sp = a->install(p, sys::R_ALL);
+  Paddr p0 = p->page(0, true), p39 = p->page(39, true);
+  check(p0 && p39 && p0 != p39 && p->committed == 2 && phys_to_virt<u64>(p39)[7] == 0, "pmo",
+        "commit gave 0x%lx 0x%lx committed %lu", p0, p39, p->committed);
+  check(p->page(5, false) == 0, "pmo", "uncommitted page has memory");
+  CapGroup::remove(a->at(sp));
+  check(live(ObjType::Pmo) == pmos0 && PageAlloc::free_pages_fast() == free0, "pmo",
+        "pmo not freed: live %u free pages %lu, want %lu", live(ObjType::Pmo), PageAlloc::free_pages_fast(), free0);
+
+  // CapGroups go with their last reference; their capabilities with them.
+  Notification* n2 = Notification::create();
+  b->install(n2, sys::R_ALL);
+  a->put(), b->put(), c->put();
+  check(live(ObjType::CapGroup) == groups0 && live(ObjType::Notification) == notifs0, "caps",
+        "CapGroups %u (want %u), notifications %u (want %u) after dropping the groups", live(ObjType::CapGroup), groups0,
+        live(ObjType::Notification), notifs0);
+  check(Kmem::live() == kmem0, "caps", "kernel objects leaked: %lu live, %lu before", Kmem::live(), kmem0);
+}
+
 }  // namespace
 
-void Selftest::run() {
+void Selftest::run_kernel() {
   kprintf("selftest: lapic timer %lu kHz (%s), tsc %lu kHz, tick %u Hz\n", Clock::lapic_hz() / 1000,
           Clock::measured() ? "measured" : "assumed", Clock::tsc_hz() / 1000, Clock::TICK_HZ);
   test_printf();
@@ -254,6 +341,22 @@ void Selftest::run() {
   test_cpus_online();
   test_ap_alive();
   test_timer_ticks();
+  test_caps();
+  user_deadline = Clock::deadline(60000000);
+  waiting_for_user = true;
+  Sched::tick_everywhere(true);
+}
+
+void Selftest::finish(unsigned user_passed, unsigned user_failed) {
+  waiting_for_user = false;
+  passed += user_passed;
+  failed += user_failed;
   kprintf("selftest: %u passed, %u failed\n", passed, failed);
   Power::off(failed ? 1 : 0);
+}
+
+void Selftest::watchdog() {
+  if (!waiting_for_user || !Clock::passed(user_deadline)) return;
+  check(false, "user", "the user-mode tests did not finish within 60 s");
+  finish(0, 0);
 }

@@ -14,12 +14,41 @@ namespace {
 // The keys a config file may hold, by table.
 const std::set<std::string> kKnownKeys = {
     "machine.memory", "machine.vcpus", "guest.image",    "guest.cmdline", "nvm.path",
-    "serial.console", "serial.log",    "monitor.socket", "log.level",
+    "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
+    "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours",
+    "ckpt.persistence", "ckpt.verify", "power.restart", "power.restart_delay_ms",
 };
+
+// Reads a boolean key if present.
+void read_bool(const toml::table& root, const char* table, const char* key, bool& out, const std::string& source) {
+  auto node = root[table][key];
+  if (!node) return;
+  auto v = node.value_exact<bool>();
+  if (!v) throw Error(source + ": " + table + "." + key + " must be true or false");
+  out = *v;
+}
+
+// Reads an unsigned integer key if present.
+void read_uint(const toml::table& root, const char* table, const char* key, unsigned& out, const std::string& source) {
+  auto node = root[table][key];
+  if (!node) return;
+  auto v = node.value_exact<int64_t>();
+  if (!v || *v < 0 || *v > 1'000'000) throw Error(source + ": " + table + "." + key + " must be a non-negative integer");
+  out = unsigned(*v);
+}
+
+// Reads a number (integer or float) key if present.
+void read_number(const toml::table& root, const char* table, const char* key, double& out, const std::string& source) {
+  auto node = root[table][key];
+  if (!node) return;
+  if (auto i = node.value_exact<int64_t>()) out = double(*i);
+  else if (auto f = node.value_exact<double>()) out = *f;
+  else throw Error(source + ": " + table + "." + key + " must be a number");
+}
 
 // Checks that every key of the document is one we know.
 void check_known_keys(const toml::table& root, const std::string& source) {
-  static const std::set<std::string> tables = {"machine", "guest", "nvm", "serial", "monitor", "log"};
+  static const std::set<std::string> tables = {"machine", "guest", "nvm", "serial", "monitor", "log", "ckpt", "power"};
   for (auto&& [table_key, node] : root) {
     const auto* table = node.as_table();
     if (!table) throw Error(source + ": '" + std::string(table_key.str()) + "' must be a table like [machine]");
@@ -125,6 +154,16 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
   read_path(root, "serial", "log", cfg.serial_log, base_dir, source);
   read_path(root, "monitor", "socket", cfg.monitor_path, base_dir, source);
   read_string(root, "log", "level", cfg.log_level, source);
+  read_bool(root, "ckpt", "enabled", cfg.ckpt_enabled, source);
+  read_number(root, "ckpt", "interval_ms", cfg.ckpt_interval_ms, source);
+  read_string(root, "ckpt", "policy", cfg.ckpt_policy, source);
+  read_uint(root, "ckpt", "hot_threshold", cfg.ckpt_hot_threshold, source);
+  read_uint(root, "ckpt", "history", cfg.ckpt_history, source);
+  read_uint(root, "ckpt", "neighbours", cfg.ckpt_neighbours, source);
+  read_string(root, "ckpt", "persistence", cfg.persistence, source);
+  read_bool(root, "ckpt", "verify", cfg.verify, source);
+  read_bool(root, "power", "restart", cfg.power_restart, source);
+  read_number(root, "power", "restart_delay_ms", cfg.power_restart_delay_ms, source);
 }
 
 void load_config_file(Config& cfg, const std::filesystem::path& path) {
@@ -153,6 +192,22 @@ void validate(const Config& cfg) {
     if (c == '\0' || c == '\n')
       throw Error("guest.cmdline: contains a NUL or newline (allowed: one line of text)");
   if (cfg.nvm_path.empty()) throw Error("nvm.path: empty (allowed: a file path, e.g. /dev/shm/hypersls.nvm)");
+  if (!(cfg.ckpt_interval_ms >= 0.5 && cfg.ckpt_interval_ms <= 1000))
+    throw Error("ckpt.interval_ms: " + std::to_string(cfg.ckpt_interval_ms) + " is not allowed (allowed: 0.5 to 1000)");
+  static const std::set<std::string> policies = {"stop-and-copy", "precopy", "cow", "hybrid"};
+  if (!policies.count(cfg.ckpt_policy))
+    throw Error("ckpt.policy: '" + cfg.ckpt_policy + "' is not allowed (allowed: stop-and-copy, precopy, cow, hybrid)");
+  if (cfg.ckpt_history < 1 || cfg.ckpt_history > 8)
+    throw Error("ckpt.history: " + std::to_string(cfg.ckpt_history) + " is not allowed (allowed: 1-8 epochs)");
+  if (cfg.ckpt_hot_threshold < 1 || cfg.ckpt_hot_threshold > cfg.ckpt_history)
+    throw Error("ckpt.hot_threshold: " + std::to_string(cfg.ckpt_hot_threshold) +
+                " is not allowed (allowed: 1 to ckpt.history = " + std::to_string(cfg.ckpt_history) + ")");
+  if (cfg.ckpt_neighbours > 64)
+    throw Error("ckpt.neighbours: " + std::to_string(cfg.ckpt_neighbours) + " is not allowed (allowed: 0-64)");
+  if (cfg.persistence != "eadr" && cfg.persistence != "adr")
+    throw Error("ckpt.persistence: '" + cfg.persistence + "' is not allowed (allowed: eadr, adr)");
+  if (!(cfg.power_restart_delay_ms >= 0 && cfg.power_restart_delay_ms <= 60000))
+    throw Error("power.restart_delay_ms: not allowed (allowed: 0 to 60000)");
   static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "warning", "error", "err", "critical", "off"};
   if (!levels.count(cfg.log_level))
     throw Error("log.level: '" + cfg.log_level + "' is not allowed (allowed: trace, debug, info, warn, error, critical, off)");

@@ -23,6 +23,18 @@ struct Config {
   std::string serial_log;                // serial.log: also append it to this file
   // [monitor]
   std::string monitor_path;              // monitor.socket: Unix socket path ("" = none)
+  // [ckpt]
+  bool ckpt_enabled = true;              // ckpt.enabled
+  double ckpt_interval_ms = 10;          // ckpt.interval_ms (0.5-1000)
+  std::string ckpt_policy = "stop-and-copy";  // ckpt.policy
+  unsigned ckpt_hot_threshold = 2;       // ckpt.hot_threshold (1-history)
+  unsigned ckpt_history = 8;             // ckpt.history (1-8 epochs)
+  unsigned ckpt_neighbours = 0;          // ckpt.neighbours (0-64 pages)
+  std::string persistence = "eadr";      // ckpt.persistence: "eadr" | "adr"
+  bool verify = false;                   // ckpt.verify: digest oracle (--verify)
+  // [power]
+  bool power_restart = false;            // power.restart: power back on after a power failure
+  double power_restart_delay_ms = 0;     // power.restart_delay_ms
   // [log]
   std::string log_level = "info";        // log.level
   // Run options that are not config-file keys.

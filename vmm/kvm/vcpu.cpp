@@ -14,9 +14,11 @@
 namespace hsls {
 namespace {
 
-constexpr int kKickSignal = SIGUSR1;
+thread_local kvm_run* tls_run = nullptr;
 
-void on_kick(int) {}
+void on_kick(int) {
+  if (tls_run) tls_run->immediate_exit = 1;
+}
 
 // The exit reasons a report names.
 std::string exit_name(uint32_t reason) {
@@ -113,8 +115,8 @@ void Vcpu::join() {
 }
 
 void Vcpu::kick() {
-  run_->immediate_exit = 1;
-  if (started_.load()) pthread_kill(tid_.load(), kKickSignal);
+  std::lock_guard lock(alive_mu_);
+  if (alive_) pthread_kill(tid_.load(), kKickSignal);
 }
 
 kvm_regs Vcpu::regs() const {
@@ -138,7 +140,11 @@ kvm_mp_state Vcpu::mp_state() const {
 // The run loop: park if the machine asks, run the guest, dispatch the exit.
 void Vcpu::thread_main() {
   tid_ = pthread_self();
-  started_ = true;
+  tls_run = run_;
+  {
+    std::lock_guard lock(alive_mu_);
+    alive_ = true;
+  }
   std::string tname = "vcpu" + std::to_string(index_);
   pthread_setname_np(pthread_self(), tname.c_str());
   while (machine_.vcpu_checkpoint(*this)) {
@@ -151,6 +157,10 @@ void Vcpu::thread_main() {
       break;
     }
     if (!dispatch_exit()) break;
+  }
+  {
+    std::lock_guard lock(alive_mu_);
+    alive_ = false;
   }
   machine_.vcpu_exited(*this);
 }

@@ -3,10 +3,12 @@
 #pragma once
 #include "vmm/kvm/kvm_api.h"
 #include <pthread.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <mutex>
 #include <thread>
 
 #include "vmm/kvm/kvm.h"
@@ -56,10 +58,15 @@ class Vcpu {
   size_t run_size_ = 0;
   std::thread thread_;
   std::atomic<pthread_t> tid_{};
-  std::atomic<bool> started_{false};
+  std::mutex alive_mu_;   // kick() never signals a thread that has ended
+  bool alive_ = false;
 };
 
-// Installs the (empty) handler of the signal used to kick vCPUs; call once.
+// The signal that kicks a vCPU thread out of KVM_RUN (also the epoch timer's).
+inline constexpr int kKickSignal = SIGUSR1;
+
+// Installs the handler of the kick signal: it sets immediate_exit on the
+// receiving vCPU thread's run area, so a kick never gets lost.
 void install_kick_signal();
 
 }  // namespace hsls

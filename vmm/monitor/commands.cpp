@@ -97,11 +97,14 @@ json info_vcpus(Machine& m) {
   });
 }
 
+json info_ckpt(Machine& m);
+
 json cmd_info(Machine& m, const Words& w) {
-  if (w.size() != 2) return error("usage: info status|vcpus");
+  if (w.size() != 2) return error("usage: info status|vcpus|ckpt");
   if (w[1] == "status") return info_status(m);
   if (w[1] == "vcpus") return info_vcpus(m);
-  return error("info: unknown item '" + w[1] + "' (allowed: status, vcpus)");
+  if (w[1] == "ckpt") return info_ckpt(m);
+  return error("info: unknown item '" + w[1] + "' (allowed: status, vcpus, ckpt)");
 }
 
 json cmd_pause(Machine& m, const Words& w) {
@@ -194,6 +197,106 @@ json cmd_serial(Machine& m, const Words& w, const std::string& line) {
   return ok({{"sent", queued}});
 }
 
+// checkpoint: take one now (the vCPUs are parked for it).
+json cmd_checkpoint(Machine& m, const Words& w) {
+  if (w.size() != 1) return error("usage: checkpoint");
+  auto* c = m.checkpointer();
+  if (!c) return error("checkpoint: checkpoints are off (ckpt.enabled = false)");
+  uint64_t version = m.with_vcpus_parked([&] { return c->checkpoint_parked(); });
+  auto last = c->stats().last(1);
+  json body = {{"version", version}, {"text", "checkpoint " + std::to_string(version) + " committed"}};
+  if (!last.empty()) body["stats"] = ckpt::StatsRing::to_json(last[0]);
+  return ok(body);
+}
+
+// info ckpt: settings, last committed version and its age, statistics.
+json info_ckpt(Machine& m) {
+  auto* c = m.checkpointer();
+  if (!c) return ok({{"enabled", false}, {"committed_version", m.store().journal().committed()}, {"text", "checkpoints are off"}});
+  json body = c->info();
+  const auto& s = body["summary"];
+  std::string text = fmt::format("policy {} every {} ms ({}), committed version {}, {} checkpoints\n", body["policy"].get<std::string>(),
+                                 body["interval_ms"].get<double>(), body["persistence"].get<std::string>(),
+                                 body["committed_version"].get<uint64_t>(), body["checkpoints"].get<uint64_t>());
+  if (s.contains("pause_us"))
+    text += fmt::format("pause p50 {:.0f} us, p99 {:.0f} us, max {:.0f} us; dirty pages p50 {:.0f}; copy-on-write faults avg {:.1f} us\n",
+                        s["pause_us"]["p50"].get<double>(), s["pause_us"]["p99"].get<double>(), s["pause_us"]["max"].get<double>(),
+                        s["pages_dirty"]["p50"].get<double>(), s["cow_fault_avg_us"].get<double>());
+  body["text"] = text;
+  return ok(body);
+}
+
+// set ckpt-interval MS | set ckpt-policy NAME
+json cmd_set(Machine& m, const Words& w) {
+  if (w.size() != 3) return error("usage: set ckpt-interval MS | set ckpt-policy NAME");
+  auto* c = m.checkpointer();
+  if (!c) return error("set: checkpoints are off (ckpt.enabled = false)");
+  if (w[1] == "ckpt-interval") {
+    char* end = nullptr;
+    double ms = std::strtod(w[2].c_str(), &end);
+    if (!end || *end || !(ms >= 0.5 && ms <= 1000)) return error("set ckpt-interval: '" + w[2] + "' is not allowed (allowed: 0.5 to 1000 ms)");
+    c->set_interval(ms);
+    return ok({{"interval_ms", ms}});
+  }
+  if (w[1] == "ckpt-policy") {
+    auto p = ckpt::policy_from_name(w[2]);
+    if (!p) return error("set ckpt-policy: '" + w[2] + "' is not a policy (allowed: " + ckpt::kPolicyNames + ")");
+    c->set_policy(*p);
+    return ok({{"policy", w[2]}});
+  }
+  return error("set: unknown setting '" + w[1] + "' (allowed: ckpt-interval, ckpt-policy)");
+}
+
+// powerfail [restart] [at=POINT[#N]] [after=MS]: lose power now, at a crash
+// point of the checkpoint protocol, or after a delay.
+json cmd_powerfail(Machine& m, const Words& w) {
+  bool restart = m.config().power_restart;
+  std::optional<nvm::CrashPoint> point;
+  uint64_t nth = 1;
+  std::optional<double> after;
+  for (size_t i = 1; i < w.size(); ++i) {
+    const std::string& a = w[i];
+    if (a == "restart") {
+      restart = true;
+    } else if (a.rfind("at=", 0) == 0) {
+      std::string spec = a.substr(3);
+      auto hash = spec.find('#');
+      if (hash != std::string::npos) {
+        auto n = parse_number(spec.substr(hash + 1));
+        if (!n || *n == 0) return error("powerfail: '" + a + "': the count after # must be 1 or more");
+        nth = *n;
+        spec = spec.substr(0, hash);
+      }
+      point = nvm::crash_point_from_name(spec);
+      if (!point) return error("powerfail: unknown crash point '" + spec + "' (allowed: " + nvm::crash_point_names() + ")");
+    } else if (a.rfind("after=", 0) == 0) {
+      char* end = nullptr;
+      double ms = std::strtod(a.c_str() + 6, &end);
+      if (!end || *end || !(ms >= 0 && ms <= 3.6e6)) return error("powerfail: '" + a + "' is not a delay in ms");
+      after = ms;
+    } else {
+      return error("powerfail: unknown argument '" + a + "' (usage: powerfail [restart] [at=POINT[#N]] [after=MS])");
+    }
+  }
+  if (point && after) return error("powerfail: give at= or after=, not both");
+  if (point && *point == nvm::CrashPoint::restored) {
+    set_pending_crash({*point, nth});
+    m.power_fail("so that the recovery meets crash point restored#" + std::to_string(nth), true);
+    return ok({{"text", "power failed; the recovery will fail again at restored#" + std::to_string(nth)}});
+  }
+  if (point) {
+    if (!m.checkpointer()) return error("powerfail: at= needs checkpoints (ckpt.enabled = true)");
+    m.arm_power_fail(*point, nth, restart);
+    return ok({{"armed", std::string(nvm::crash_point_name(*point)) + "#" + std::to_string(nth)}, {"restart", restart}});
+  }
+  if (after) {
+    m.power_fail_after(*after, restart);
+    return ok({{"after_ms", *after}, {"restart", restart}});
+  }
+  m.power_fail("from the monitor", restart);
+  return ok({{"restart", restart}, {"text", restart ? "power failed; powering back on" : "power failed"}});
+}
+
 json cmd_quit(Machine& m, const Words& w) {
   if (w.size() != 1) return error("usage: quit");
   m.request_stop(StopReason::quit, 0, "quit from the monitor");
@@ -203,7 +306,10 @@ json cmd_quit(Machine& m, const Words& w) {
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"help", {"help", "list the commands", cmd_help}},
-      {"info", {"info status|vcpus", "machine state / registers of each vCPU", cmd_info}},
+      {"info", {"info status|vcpus|ckpt", "machine state / registers of each vCPU / checkpoints", cmd_info}},
+      {"checkpoint", {"checkpoint", "take a checkpoint now", cmd_checkpoint}},
+      {"set", {"set ckpt-interval MS|ckpt-policy NAME", "change checkpointing at run time", cmd_set}},
+      {"powerfail", {"powerfail [restart] [at=POINT[#N]] [after=MS]", "lose power now, at a crash point, or later", cmd_powerfail}},
       {"pause", {"pause", "stop every vCPU", cmd_pause}},
       {"resume", {"resume", "let the vCPUs run again", cmd_resume}},
       {"x", {"x ADDR N", "hex dump N bytes of guest-physical memory", cmd_x}},

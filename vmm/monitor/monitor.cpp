@@ -51,8 +51,8 @@ void check_monitor_path(const std::string& socket_path) {
   if (socket_in_use(socket_path)) throw Error("monitor.socket: " + socket_path + " is in use by another vmm");
 }
 
-Monitor::Monitor(Machine& machine, const std::string& socket_path, bool use_terminal)
-    : machine_(machine), socket_path_(socket_path), use_terminal_(use_terminal) {
+Monitor::Monitor(const std::string& socket_path, bool use_terminal)
+    : socket_path_(socket_path), use_terminal_(use_terminal) {
   wake_fd_ = Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_fd_) throw Error(errno_text("eventfd"));
   if (!socket_path_.empty()) {
@@ -69,13 +69,27 @@ Monitor::Monitor(Machine& machine, const std::string& socket_path, bool use_term
     ::chmod(socket_path_.c_str(), 0600);
     if (::listen(fd, 8) != 0) throw Error(errno_text("monitor.socket: listen"));
   }
-  machine_.on_event([this](const nlohmann::json& event) {
-    {
-      std::lock_guard lock(events_mu_);
-      events_.push_back(event.dump());
-    }
-    wake();
-  });
+}
+
+void Monitor::attach(Machine* machine) {
+  std::lock_guard lock(machine_mu_);
+  machine_ = machine;
+  if (machine) machine->on_event([this](const nlohmann::json& event) { broadcast(event); });
+}
+
+void Monitor::broadcast(const nlohmann::json& event) {
+  {
+    std::lock_guard lock(events_mu_);
+    events_.push_back(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+  wake();
+}
+
+// Runs one command against the attached machine.
+nlohmann::json Monitor::execute(const std::string& line) {
+  std::lock_guard lock(machine_mu_);
+  if (!machine_) return {{"ok", false}, {"error", "the machine is powered off (recovering); try again"}};
+  return run_command(*machine_, line);
 }
 
 Monitor::~Monitor() { stop(); }
@@ -159,7 +173,7 @@ bool Monitor::read_client(Client& c) {
     std::string line = c.inbox.substr(0, nl);
     c.inbox.erase(0, nl + 1);
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    auto reply = run_command(machine_, line);
+    auto reply = execute(line);
     reply.erase("text");
     send_line(c, reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (!c.fd) return false;
@@ -184,7 +198,7 @@ void Monitor::read_terminal() {
     std::string line = terminal_inbox_.substr(0, nl);
     terminal_inbox_.erase(0, nl + 1);
     if (split_words(line).empty()) continue;
-    auto reply = run_command(machine_, line);
+    auto reply = execute(line);
     std::string out;
     if (!reply.value("ok", false)) out = "error: " + reply.value("error", std::string("?")) + "\n";
     else if (reply.contains("text")) out = reply["text"].get<std::string>();

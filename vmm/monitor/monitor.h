@@ -24,7 +24,13 @@ class Monitor {
  public:
   // Creates the socket at `socket_path` ("" = none); refuses a path that is
   // in use by a live vmm or is not a socket. Throws Error.
-  Monitor(Machine& machine, const std::string& socket_path, bool use_terminal);
+  Monitor(const std::string& socket_path, bool use_terminal);
+
+  // Serves commands against `machine` (null: the power is off). The machine
+  // must outlive its attachment.
+  void attach(Machine* machine);
+  // Sends an event to every client (any thread).
+  void broadcast(const nlohmann::json& event);
   ~Monitor();
 
   void start();
@@ -44,8 +50,10 @@ class Monitor {
   void send_line(Client& c, const std::string& line);
   void deliver_events();
   void wake();
+  nlohmann::json execute(const std::string& line);
 
-  Machine& machine_;
+  std::mutex machine_mu_;
+  Machine* machine_ = nullptr;
   std::string socket_path_;
   bool use_terminal_;
   Fd listen_fd_;

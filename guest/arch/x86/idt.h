@@ -27,8 +27,9 @@ class Idt {
   };
   static_assert(sizeof(Gate) == 16);
 
-  // Sets one interrupt gate (DPL 0) to its stub, using IST slot `ist` (0: none).
-  static void set(unsigned vector, unsigned ist);
+  // Sets one interrupt gate to its stub, using IST slot `ist` (0: none);
+  // `user`: DPL 3, so ring 3 may raise it (the int3 system-call gate).
+  static void set(unsigned vector, unsigned ist, bool user = false);
 
   static Gate table_[256];
 };

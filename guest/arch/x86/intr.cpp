@@ -8,6 +8,12 @@
 #include "kernel/percpu.h"
 #include "kernel/power.h"
 #include "kernel/smp.h"
+#include "abi/syscall.h"
+#include "kernel/descriptor.h"
+#include "kernel/irq_notification.h"
+#include "kernel/object.h"
+#include "kernel/thread.h"
+#include "kernel/vmspace.h"
 
 // Exception table entry: a faulting instruction and where to resume instead.
 struct ExtableEntry {
@@ -27,6 +33,13 @@ const char* const exception_names[32] = {
     "#XM SIMD error", "#VE virtualization", "#CP control protection", "reserved", "reserved",
     "reserved", "reserved", "reserved", "reserved", "#HV hypervisor injection", "#VC VMM communication",
     "#SX security", "reserved"};
+
+// True if `rip` has an exception table entry.
+bool has_fixup(u64 rip) {
+  for (const ExtableEntry* e = __extable_start; e < __extable_end; e++)
+    if (e->insn == rip) return true;
+  return false;
+}
 
 // Resumes at the fixup if the faulting instruction has an exception table entry.
 bool fixup(Frame* f) {
@@ -61,17 +74,35 @@ bool fixup(Frame* f) {
 extern "C" void intr_dispatch(Frame* f) {
   unsigned v = unsigned(f->vector) & 0xff;
   if (v < 32) {
+    // A kernel access to user memory (copy_user) may touch a page not yet
+    // committed: resolve it like a user fault (the BKL is held).
+    Thread* t = Cpu::current().thread;
+    if (v == 14 && t && has_fixup(f->rip) && x86::read_cr2() < sys::USER_LIMIT &&
+        t->vms->fault(x86::read_cr2(), f->error & 2))
+      return;
     if (fixup(f)) return;
     die(f);
+  }
+  if (v >= VEC_IRQ_BASE && v < VEC_IRQ_BASE + IrqNotification::MAX_PINS) {
+    Lapic::eoi();
+    Bkl::lock();
+    IrqNotification::dispatch(v - VEC_IRQ_BASE);
+    Bkl::unlock();
+    return;
   }
   switch (v) {
     case VEC_TIMER:
       Cpu::current().ticks = Cpu::current().ticks + 1;
+      *Cpu::current().desc_ticks = Cpu::current().ticks;
       Lapic::eoi();
       return;
     case VEC_CALL:
       Lapic::eoi();
       Smp::handle_call();
+      return;
+    case VEC_RESCHED:
+      Lapic::eoi();
+      if (Cpu::current().flush_pending) Cpu::current().flush_tlb();
       return;
     case VEC_SPURIOUS:
       return;  // no EOI for spurious interrupts

@@ -33,3 +33,7 @@ void Ioapic::route(unsigned pin, unsigned vector, unsigned apic_id) {
   write(0x11 + 2 * pin, apic_id << 24);
   write(0x10 + 2 * pin, vector & 0xff);
 }
+
+void Ioapic::mask(unsigned pin) {
+  if (pin < pins_) write(0x10 + 2 * pin, MASKED);
+}

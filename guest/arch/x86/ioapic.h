@@ -13,6 +13,9 @@ class Ioapic {
   // Routes `pin` (edge-triggered, active high) to `vector` on CPU `apic_id`, unmasked.
   static void route(unsigned pin, unsigned vector, unsigned apic_id);
 
+  // Masks `pin`.
+  static void mask(unsigned pin);
+
  private:
   // Reads an indirect IOAPIC register.
   static u32 read(unsigned reg);

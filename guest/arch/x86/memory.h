@@ -16,6 +16,7 @@
 #define BOOT_PTS        (BOOT_MAP_END >> 21)
 
 #define TRAMP_BASE      0x8000
+#define DESCRIPTOR_PHYS 0x7000          // object-tree descriptor (abi/descriptor.h)
 #define IOAPIC_PHYS     0xfec00000
 #define LAPIC_PHYS      0xfee00000
 
@@ -41,7 +42,10 @@
 // Interrupt vectors.
 #define VEC_PIC_BASE    0x20            // legacy PIC, remapped and masked
 #define VEC_TIMER       0x30            // LAPIC timer
+#define VEC_TIMER_SLOW  0x31            // pseudo-vector: a timer tick from ring 3 needing the full path
+#define VEC_IRQ_BASE    0x40            // IOAPIC pin N -> VEC_IRQ_BASE + N (IrqNotification)
 #define VEC_CALL        0xf0            // cross-CPU function call IPI
+#define VEC_RESCHED     0xf1            // re-schedule / TLB shoot-down IPI
 #define VEC_SPURIOUS    0xff            // LAPIC spurious
 
 #ifndef __ASSEMBLER__

@@ -1,0 +1,466 @@
+#include "ckpt/checkpointer.h"
+
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "vmm/core/error.h"
+#include "vmm/core/log.h"
+#include "vmm/machine.h"
+
+namespace hsls::ckpt {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr size_t kCopyChunk = 8;
+
+inline void cpu_relax() { __builtin_ia32_pause(); }
+
+uint64_t unix_ns() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count());
+}
+
+// Calls fn(first, count) for each run of consecutive page numbers in a sorted list.
+template <typename Fn>
+void for_each_run(const std::vector<uint64_t>& sorted, Fn fn) {
+  size_t i = 0;
+  while (i < sorted.size()) {
+    size_t j = i + 1;
+    while (j < sorted.size() && sorted[j] == sorted[j - 1] + 1) ++j;
+    fn(sorted[i], uint64_t(j - i));
+    i = j;
+  }
+}
+
+}  // namespace
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
+Checkpointer::Checkpointer(Machine& machine, nvm::Store& store, const Settings& settings, uint64_t committed,
+                           bool recovered, DigestOracle* oracle)
+    : machine_(machine),
+      store_(store),
+      settings_(settings),
+      oracle_(oracle),
+      hotness_(store.layout().pages, settings.tuning.history, settings.tuning.hot_threshold),
+      committed_(committed),
+      writable_(store.layout().pages, 0) {
+  msrs_ = msrs_to_save(machine.kvm_fd());
+  if (!enable_manual_dirty_log(machine.vm_fd(), machine.kvm_check(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)))
+    log::get("ckpt")->warn("KVM lacks manual dirty-log protection; fetching the log also clears it");
+  dirty_log_ = std::make_unique<DirtyLog>(machine.vm_fd(), machine.memory().ranges());
+  wp_ = std::make_unique<WriteProtect>(store.ram(), store.layout().memory_bytes);
+  stop_fd_ = Fd(::eventfd(0, EFD_CLOEXEC));
+  if (recovered) {
+    // A new mapping: protecting it all is cheap, and every page is clean.
+    wp_->protect(0, store.layout().pages);
+    protect_all_ = false;
+  }
+  nvm_bytes_mark_ = store_.persist().bytes_written();
+}
+
+Checkpointer::~Checkpointer() { stop(); }
+
+void Checkpointer::start() {
+  fault_thread_ = std::thread([this] { fault_loop(); });
+}
+
+void Checkpointer::stop() {
+  if (timer_armed_) {
+    timer_delete(timer_);
+    timer_armed_ = false;
+  }
+  if (fault_thread_.joinable()) {
+    uint64_t one = 1;
+    ssize_t ignored = ::write(stop_fd_.get(), &one, sizeof one);
+    (void)ignored;
+    fault_thread_.join();
+  }
+}
+
+Settings Checkpointer::settings() const {
+  std::lock_guard lock(settings_mu_);
+  return settings_;
+}
+
+void Checkpointer::set_interval(double ms) {
+  {
+    std::lock_guard lock(settings_mu_);
+    settings_.interval_ms = ms;
+  }
+  next_due_ns_ = now_ns() + uint64_t(ms * 1e6);
+  if (timer_armed_) arm_timer(ms);
+}
+
+void Checkpointer::set_policy(Policy p) {
+  std::lock_guard lock(settings_mu_);
+  settings_.policy = p;
+}
+
+// The epoch timer signals vCPU 0's thread, which then leads a checkpoint.
+void Checkpointer::arm_timer(double ms) {
+  if (!timer_armed_) {
+    sigevent sev{};
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = kKickSignal;
+    sev._sigev_un._tid = gettid();
+    if (timer_create(CLOCK_MONOTONIC, &sev, &timer_) != 0) throw Error(errno_text("timer_create (epoch timer)"));
+    timer_armed_ = true;
+  }
+  uint64_t ns = uint64_t(ms * 1e6);
+  itimerspec its{};
+  its.it_interval.tv_sec = time_t(ns / 1'000'000'000);
+  its.it_interval.tv_nsec = long(ns % 1'000'000'000);
+  its.it_value = its.it_interval;
+  timer_settime(timer_, 0, &its, nullptr);
+}
+
+bool Checkpointer::due(Vcpu&) {
+  if (!timer_armed_) {
+    double ms = settings().interval_ms;
+    next_due_ns_ = now_ns() + uint64_t(ms * 1e6);
+    arm_timer(ms);
+    return false;
+  }
+  return now_ns() >= next_due_ns_.load(std::memory_order_relaxed);
+}
+
+// Saves the calling vCPU's own state into the state slot of `version`.
+void Checkpointer::save_own_state(Vcpu& self, uint64_t version) {
+  VcpuState s;
+  save_vcpu(self.fd(), self.index(), msrs_, s);
+  StateLayout sl;
+  store_.persist().write(store_.state_slot(unsigned(version % 2)) + sl.vcpu(self.index()), &s, sizeof s);
+}
+
+void Checkpointer::lead(Vcpu& self) {
+  uint64_t t0 = now_ns();
+  CheckpointStats st;
+  unsigned others = machine_.vcpu_count() - 1;
+  parked_.store(0);
+  resumed_.store(0);
+  uint64_t gen = stw_gen_.fetch_add(1) + 1;
+  stw_active_.store(true, std::memory_order_release);
+  for (unsigned i = 1; i <= others; ++i) machine_.vcpu(i).kick();
+  bool failed = false;
+  try {
+    save_own_state(self, committed_.load() + 1);
+    while (parked_.load(std::memory_order_acquire) < others) cpu_relax();
+    st.stop_ns = now_ns() - t0;
+    body(st, t0);
+  } catch (const nvm::PowerFailure&) {
+    failed = true;
+  } catch (const std::exception& e) {
+    log::get("ckpt")->error("checkpoint failed: {}", e.what());
+    failed = true;
+    machine_.request_stop(StopReason::crash, kExitCrash, std::string("checkpoint failed: ") + e.what());
+  }
+  uint64_t t_release = now_ns();
+  stw_active_.store(false, std::memory_order_release);
+  release_gen_.store(gen, std::memory_order_release);
+  release_gen_.notify_all();
+  if (failed) return;
+  while (resumed_.load(std::memory_order_acquire) < others) cpu_relax();
+  uint64_t t_end = now_ns();
+  st.resume_ns = t_end - t_release;
+  st.pause_ns = t_end - t0;
+  stats_.add(st);
+  next_due_ns_ = t0 + uint64_t(settings().interval_ms * 1e6);
+}
+
+void Checkpointer::follow(Vcpu& self) {
+  uint64_t gen = stw_gen_.load(std::memory_order_acquire);
+  try {
+    save_own_state(self, committed_.load() + 1);
+  } catch (const std::exception& e) {
+    log::get("ckpt")->error("vCPU {} could not save its state: {}", self.index(), e.what());
+  }
+  parked_.fetch_add(1, std::memory_order_acq_rel);
+  unsigned spins = 0;
+  while (release_gen_.load(std::memory_order_acquire) < gen) {
+    if (work_gen_.load(std::memory_order_acquire) == gen) help_copy();
+    if (++spins < 200000) {
+      cpu_relax();
+    } else {
+      uint64_t seen = release_gen_.load();
+      if (seen < gen) release_gen_.wait(seen);
+    }
+  }
+  resumed_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+uint64_t Checkpointer::checkpoint_parked() {
+  uint64_t t0 = now_ns();
+  CheckpointStats st;
+  uint64_t version = committed_.load() + 1;
+  for (unsigned i = 0; i < machine_.vcpu_count(); ++i) {
+    VcpuState s;
+    save_vcpu(machine_.vcpu(i).fd(), i, msrs_, s);
+    store_.persist().write(store_.state_slot(unsigned(version % 2)) + StateLayout().vcpu(i), &s, sizeof s);
+  }
+  st.stop_ns = now_ns() - t0;
+  body(st, t0);
+  st.pause_ns = now_ns() - t0;
+  stats_.add(st);
+  return committed_.load();
+}
+
+// Writes the VM and device state and the header into the slot; returns its checksum.
+uint64_t Checkpointer::write_machine_state(uint64_t version) {
+  auto& p = store_.persist();
+  uint8_t* slot = store_.state_slot(unsigned(version % 2));
+  unsigned n = machine_.vcpu_count();
+  StateLayout sl;
+  VmState vm;
+  save_vm(machine_.vm_fd(), vm);
+  p.write(slot + sl.vm(n), &vm, sizeof vm);
+  SerialState serial = machine_.serial().save();
+  p.write(slot + sl.serial(n), &serial, sizeof serial);
+  MachineStateHeader h;
+  h.vcpus = n;
+  h.version_tag = version;
+  h.total_bytes = sl.total(n);
+  p.write(slot, &h, sizeof h);
+  p.persist(slot, sl.total(n));
+  return bytes_digest(slot, sl.total(n));
+}
+
+void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
+  std::lock_guard lock(mu_);
+  auto& p = store_.persist();
+  uint64_t version = committed_.load() + 1;
+  unsigned slot = unsigned(version % 2);
+  st.version = version;
+  st.unix_ns = unix_ns();
+  p.point(nvm::CrashPoint::stopped);
+
+  uint64_t t = now_ns();
+  uint64_t state_sum = write_machine_state(version);
+  p.point(nvm::CrashPoint::state_saved);
+  st.save_ns = now_ns() - t;
+
+  t = now_ns();
+  dirty_.clear();
+  dirty_log_->collect(dirty_);
+  std::sort(dirty_.begin(), dirty_.end());
+  dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
+  hotness_.record_epoch(dirty_);
+  choose_pages(dirty_, chosen_);
+  st.pages_dirty = dirty_.size();
+  st.dirty_ns = now_ns() - t;
+
+  t = now_ns();
+  copy_pages(chosen_, slot, stw_active());
+  for (uint64_t page : chosen_) {
+    p.store64(store_.tag(page, slot), version);
+    p.flush(store_.tag(page, slot), 8);
+  }
+  p.fence();
+  p.point(nvm::CrashPoint::backup_tagged);
+  st.pages_copied = chosen_.size();
+  st.copy_ns = now_ns() - t;
+
+  t = now_ns();
+  update_protection(chosen_, st);
+  p.point(nvm::CrashPoint::protected_pages);
+  st.protect_ns = now_ns() - t;
+
+  if (p.adr()) {  // only flushed lines survive: write back what the guest dirtied
+    t = now_ns();
+    for (uint64_t page : dirty_) p.flush(store_.ram() + page * kPage, kPage);
+    p.fence();
+    st.flush_ns = now_ns() - t;
+  }
+  if (oracle_) {
+    oracle_->update(dirty_);
+    oracle_->record(version, state_sum);
+  }
+
+  t = now_ns();
+  nvm::CheckpointRecord rec{};
+  rec.version = version;
+  rec.unix_ns = st.unix_ns;
+  rec.state_offset = store_.layout().state[slot];
+  rec.state_bytes = StateLayout().total(machine_.vcpu_count());
+  rec.state_checksum = state_sum;
+  rec.pages_dirty = st.pages_dirty;
+  rec.pages_copied = st.pages_copied;
+  rec.pause_ns = now_ns() - t0;
+  store_.journal().append(rec);
+  store_.journal().commit(version);
+  committed_.store(version);
+  st.commit_ns = now_ns() - t;
+
+  st.cow_faults = epoch_faults_;
+  st.cow_fault_ns = epoch_fault_ns_;
+  st.cow_fault_max_ns = epoch_fault_max_ns_;
+  epoch_faults_ = epoch_fault_ns_ = epoch_fault_max_ns_ = 0;
+  uint64_t bytes = p.bytes_written();
+  st.nvm_bytes = bytes - nvm_bytes_mark_;
+  nvm_bytes_mark_ = bytes;
+}
+
+// The pages the policy copies during the pause (sorted).
+void Checkpointer::choose_pages(const std::vector<uint64_t>& dirty, std::vector<uint64_t>& out) const {
+  out.clear();
+  switch (settings().policy) {
+    case Policy::stop_and_copy:
+    case Policy::precopy:
+      out = dirty;
+      break;
+    case Policy::cow:
+      break;
+    case Policy::hybrid:
+      out = hotness_.hot_pages();
+      break;
+  }
+}
+
+// Copies pages to their backup slot with non-temporal stores, sharing the
+// work with the parked vCPU threads when there are any.
+void Checkpointer::copy_pages(const std::vector<uint64_t>& pages, unsigned slot, bool with_followers) {
+  auto& p = store_.persist();
+  if (!with_followers || pages.size() < 2 * kCopyChunk || machine_.vcpu_count() == 1) {
+    for (uint64_t page : pages) p.copy(store_.backup(page, slot), store_.ram() + page * kPage, kPage);
+    p.fence();
+  } else {
+    work_pages_ = pages.data();
+    work_count_ = pages.size();
+    work_slot_ = slot;
+    work_next_.store(0);
+    work_done_.store(0);
+    work_gen_.store(stw_gen_.load(), std::memory_order_release);
+    help_copy();
+    while (work_done_.load(std::memory_order_acquire) < work_count_) cpu_relax();
+    work_gen_.store(0, std::memory_order_release);
+  }
+  p.point(nvm::CrashPoint::backup_copied);
+}
+
+// Takes chunks of the published copy work until none is left.
+void Checkpointer::help_copy() {
+  auto& p = store_.persist();
+  size_t did = 0;
+  for (;;) {
+    size_t i = work_next_.fetch_add(kCopyChunk, std::memory_order_acq_rel);
+    if (i >= work_count_) break;
+    size_t end = std::min(work_count_, i + kCopyChunk);
+    for (size_t k = i; k < end; ++k)
+      p.copy(store_.backup(work_pages_[k], work_slot_), store_.ram() + work_pages_[k] * kPage, kPage);
+    did += end - i;
+  }
+  if (did) {
+    p.fence();  // non-temporal stores are ordered per CPU: fence before reporting them done
+    work_done_.fetch_add(did, std::memory_order_acq_rel);
+  }
+}
+
+// Leaves exactly `keep_writable` writable: protects every other writable
+// page and unprotects kept pages that were protected.
+void Checkpointer::update_protection(std::vector<uint64_t>& keep, CheckpointStats& st) {
+  if (protect_all_) {
+    wp_->protect(0, store_.layout().pages);
+    st.pages_protected = store_.layout().pages - keep.size();
+    protect_all_ = false;
+    for (uint64_t page : writable_list_) writable_[page] = 0;
+    writable_list_.clear();
+    for_each_run(keep, [&](uint64_t first, uint64_t n) { wp_->unprotect(first, n); });
+  } else {
+    std::vector<uint64_t> to_protect, to_unprotect;
+    std::sort(writable_list_.begin(), writable_list_.end());
+    std::set_difference(writable_list_.begin(), writable_list_.end(), keep.begin(), keep.end(),
+                        std::back_inserter(to_protect));
+    for (uint64_t page : keep)
+      if (!writable_[page]) to_unprotect.push_back(page);
+    for_each_run(to_protect, [&](uint64_t first, uint64_t n) { wp_->protect(first, n); });
+    for_each_run(to_unprotect, [&](uint64_t first, uint64_t n) { wp_->unprotect(first, n); });
+    for (uint64_t page : writable_list_) writable_[page] = 0;
+    st.pages_protected = to_protect.size();
+  }
+  writable_list_ = keep;
+  for (uint64_t page : keep) writable_[page] = 1;
+}
+
+// Copy-on-write: back up a page (and neighbours) at its first write after
+// a checkpoint, tag it with the committed version, then let the write go.
+void Checkpointer::fault_loop() {
+  pthread_setname_np(pthread_self(), "ckpt-cow");
+  auto& p = store_.persist();
+  const uint64_t pages = store_.layout().pages;
+  try {
+    while (auto fault = wp_->next_fault(stop_fd_.get())) {
+      uint64_t t0 = now_ns();
+      std::lock_guard lock(mu_);
+      uint64_t page = *fault;
+      if (writable_[page] || p.power_lost()) {
+        if (!p.power_lost()) wp_->wake(page);
+        continue;
+      }
+      uint64_t version = committed_.load();
+      unsigned slot = unsigned(version % 2);
+      uint64_t end = std::min(pages, page + 1 + settings().tuning.neighbours);
+      std::vector<uint64_t> copied;
+      for (uint64_t q = page; q < end; ++q) {
+        if (writable_[q]) break;
+        p.copy(store_.backup(q, slot), store_.ram() + q * kPage, kPage);
+        copied.push_back(q);
+      }
+      p.fence();
+      p.point(nvm::CrashPoint::cow_copied);
+      for (uint64_t q : copied) {
+        p.store64(store_.tag(q, slot), version);
+        p.flush(store_.tag(q, slot), 8);
+      }
+      p.fence();
+      p.point(nvm::CrashPoint::cow_tagged);
+      for (uint64_t q : copied) {
+        writable_[q] = 1;
+        writable_list_.push_back(q);
+      }
+      wp_->unprotect(page, copied.size());
+      uint64_t dt = now_ns() - t0;
+      ++epoch_faults_;
+      epoch_fault_ns_ += dt;
+      epoch_fault_max_ns_ = std::max(epoch_fault_max_ns_, dt);
+    }
+  } catch (const nvm::PowerFailure&) {
+    // Power is gone: leave the faulting vCPU blocked; the machine is being torn down.
+  } catch (const std::exception& e) {
+    log::get("ckpt")->error("copy-on-write failed: {}", e.what());
+    machine_.request_stop(StopReason::crash, kExitCrash, std::string("copy-on-write failed: ") + e.what());
+  }
+}
+
+nlohmann::json Checkpointer::info() const {
+  auto s = settings();
+  auto last = stats_.last(1);
+  nlohmann::json out = {{"enabled", s.enabled},
+                        {"interval_ms", s.interval_ms},
+                        {"policy", policy_name(s.policy)},
+                        {"hot_threshold", s.tuning.hot_threshold},
+                        {"history", s.tuning.history},
+                        {"neighbours", s.tuning.neighbours},
+                        {"persistence", store_.persist().adr() ? "adr" : "eadr"},
+                        {"verify", oracle_ != nullptr},
+                        {"committed_version", committed_.load()},
+                        {"checkpoints", stats_.total()},
+                        {"summary", stats_.summary(1000)}};
+  if (!last.empty()) {
+    out["last"] = StatsRing::to_json(last[0]);
+    out["last_age_ms"] = double(unix_ns() - last[0].unix_ns) / 1e6;
+  }
+  return out;
+}
+
+}  // namespace hsls::ckpt

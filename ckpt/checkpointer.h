@@ -1,0 +1,132 @@
+// The checkpoint manager. Every interval, vCPU 0's thread leads a
+// stop-the-world checkpoint: it kicks the other vCPUs out of KVM_RUN (each
+// saves its own state and parks, spinning, ready to help copy), saves the
+// VM and device state, reads the dirty log, copies the policy's pages to
+// their backups, write-protects the rest for copy-on-write, and commits by
+// persisting the new global version. A fault thread serves copy-on-write.
+//
+// Version rule: with committed version G, a page whose backup in slot G%2
+// carries tag G was (or may have been) written after checkpoint G, and that
+// backup holds its checkpointed content; every other page is unchanged
+// since G. Recovery (recovery.h) restores exactly that.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ckpt/dirty_log.h"
+#include "ckpt/hotness.h"
+#include "ckpt/oracle.h"
+#include "ckpt/policy.h"
+#include "ckpt/state.h"
+#include "ckpt/stats.h"
+#include "ckpt/write_protect.h"
+#include "nvm/store.h"
+
+namespace hsls {
+class Machine;
+class Vcpu;
+}  // namespace hsls
+
+namespace hsls::ckpt {
+
+struct Settings {
+  bool enabled = true;
+  double interval_ms = 10;
+  Policy policy = Policy::stop_and_copy;
+  PolicyTuning tuning;
+  bool verify = false;
+};
+
+class Checkpointer {
+ public:
+  // `committed` is the version in force (0 on a fresh boot); `recovered`
+  // says the RAM was just restored from it (so every page starts protected).
+  Checkpointer(Machine& machine, nvm::Store& store, const Settings& settings, uint64_t committed, bool recovered,
+               DigestOracle* oracle);
+  ~Checkpointer();
+
+  // Starts the fault thread (call before the vCPUs run).
+  void start();
+  // Stops the fault thread and the epoch timer.
+  void stop();
+
+  // --- vCPU thread hooks (Machine::vcpu_checkpoint) ---
+  bool stw_active() const { return stw_active_.load(std::memory_order_acquire); }
+  // True on vCPU 0 when a checkpoint is due (arms the epoch timer on first call).
+  bool due(Vcpu& self);
+  void lead(Vcpu& self);
+  void follow(Vcpu& self);
+
+  // Takes a checkpoint now; every vCPU must already be parked. Returns its version.
+  uint64_t checkpoint_parked();
+
+  uint64_t committed() const { return committed_.load(); }
+  void set_interval(double ms);
+  void set_policy(Policy p);
+  Settings settings() const;
+  nlohmann::json info() const;
+  const StatsRing& stats() const { return stats_; }
+
+ private:
+  void arm_timer(double ms);
+  void fault_loop();
+  // The checkpoint proper, all vCPUs stopped and their states in the slot.
+  void body(CheckpointStats& st, uint64_t t0);
+  void choose_pages(const std::vector<uint64_t>& dirty, std::vector<uint64_t>& out) const;
+  void copy_pages(const std::vector<uint64_t>& pages, unsigned slot, bool with_followers);
+  void help_copy();
+  void update_protection(std::vector<uint64_t>& keep_writable, CheckpointStats& st);
+  void save_own_state(Vcpu& self, uint64_t version);
+  uint64_t write_machine_state(uint64_t version);
+
+  Machine& machine_;
+  nvm::Store& store_;
+  Settings settings_;
+  mutable std::mutex settings_mu_;
+  std::vector<uint32_t> msrs_;
+  DigestOracle* oracle_;
+  std::unique_ptr<DirtyLog> dirty_log_;
+  std::unique_ptr<WriteProtect> wp_;
+  HotnessTracker hotness_;
+  StatsRing stats_;
+
+  std::mutex mu_;                          // one checkpoint or fault at a time
+  std::atomic<uint64_t> committed_;
+  bool protect_all_ = true;                // nothing is protected yet
+  std::vector<uint8_t> writable_;          // per page: not write-protected
+  std::vector<uint64_t> writable_list_;    // the same, as a list
+  std::vector<uint64_t> dirty_, chosen_;   // scratch, reused
+  uint64_t epoch_faults_ = 0, epoch_fault_ns_ = 0, epoch_fault_max_ns_ = 0;
+  uint64_t nvm_bytes_mark_ = 0;
+
+  // Stop-the-world coordination (leader: vCPU 0).
+  std::atomic<bool> stw_active_{false};
+  std::atomic<uint64_t> stw_gen_{0};
+  std::atomic<uint64_t> release_gen_{0};
+  std::atomic<unsigned> parked_{0};
+  std::atomic<unsigned> resumed_{0};
+  // Parallel copy work for the parked vCPU threads.
+  std::atomic<uint64_t> work_gen_{0};
+  const uint64_t* work_pages_ = nullptr;
+  size_t work_count_ = 0;
+  unsigned work_slot_ = 0;
+  std::atomic<size_t> work_next_{0};
+  std::atomic<size_t> work_done_{0};
+
+  std::atomic<uint64_t> next_due_ns_{0};
+  timer_t timer_{};
+  bool timer_armed_ = false;
+  Fd stop_fd_;
+  std::thread fault_thread_;
+};
+
+// Nanoseconds on the monotonic clock.
+uint64_t now_ns();
+
+}  // namespace hsls::ckpt

@@ -1,0 +1,34 @@
+// Which pages are hot: for each page, a shift register of "written in
+// epoch" bits over the last `history` epochs. Only pages with some history
+// are visited per epoch, so the cost follows the working set, not RAM size.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace hsls::ckpt {
+
+class HotnessTracker {
+ public:
+  HotnessTracker(uint64_t pages, unsigned history, unsigned threshold);
+
+  // Shifts in one epoch: `dirty` lists the pages written in it (any order,
+  // no duplicates). Afterwards hot_pages() reflects the new history.
+  void record_epoch(const std::vector<uint64_t>& dirty);
+  // Pages written in at least `threshold` of the last `history` epochs.
+  const std::vector<uint64_t>& hot_pages() const { return hot_; }
+  bool is_hot(uint64_t page) const;
+  void set_tuning(unsigned history, unsigned threshold);
+  // Pages with any history (tracked).
+  size_t tracked() const { return tracked_.size(); }
+
+ private:
+  unsigned weight(uint64_t page) const;
+  std::vector<uint8_t> bits_;       // per page; bit 0 = the latest epoch
+  std::vector<uint64_t> tracked_;   // pages with nonzero bits
+  std::vector<uint64_t> hot_;
+  uint8_t mask_;
+  unsigned threshold_;
+};
+
+}  // namespace hsls::ckpt

@@ -1,0 +1,56 @@
+#include "ckpt/recovery.h"
+
+#include <cstring>
+
+#include "ckpt/oracle.h"
+#include "ckpt/state.h"
+#include "vmm/core/error.h"
+
+namespace hsls::ckpt {
+
+std::vector<uint64_t> pages_to_restore(const nvm::Store& store, uint64_t version) {
+  std::vector<uint64_t> out;
+  unsigned slot = unsigned(version % 2);
+  for (uint64_t page = 0; page < store.layout().pages; ++page)
+    if (*store.tag(page, slot) == version) out.push_back(page);
+  return out;
+}
+
+std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
+  uint64_t g = store.journal().committed();
+  if (g == 0) return std::nullopt;
+  const std::string where = "NVM file " + store.path() + ": ";
+  auto rec = store.journal().find(g);
+  if (!rec) throw Error(where + "checkpoint " + std::to_string(g) + " is committed but its journal record is missing or corrupt");
+  unsigned slot = unsigned(g % 2);
+  if (rec->state_offset != store.layout().state[slot] || rec->state_bytes > nvm::kStateSlotBytes)
+    throw Error(where + "checkpoint " + std::to_string(g) + " names a state area outside its slot");
+  const uint8_t* state = store.file() + rec->state_offset;
+  if (bytes_digest(state, rec->state_bytes) != rec->state_checksum)
+    throw Error(where + "the saved state of checkpoint " + std::to_string(g) + " is corrupt (checksum mismatch)");
+  MachineStateHeader h;
+  std::memcpy(&h, state, sizeof h);
+  if (h.magic != MachineStateHeader::kMagic || h.version != MachineStateHeader::kVersion || h.version_tag != g)
+    throw Error(where + "the saved state of checkpoint " + std::to_string(g) + " has a bad header");
+  if (h.vcpus != vcpus)
+    throw Error(where + "checkpoint " + std::to_string(g) + " holds " + std::to_string(h.vcpus) +
+                " vCPU(s) but the config asks for " + std::to_string(vcpus) + " (pass --fresh to start over)");
+  if (h.total_bytes != StateLayout().total(vcpus) || h.total_bytes != rec->state_bytes)
+    throw Error(where + "the saved state of checkpoint " + std::to_string(g) + " has an unexpected size");
+
+  Recovered out;
+  out.version = g;
+  out.record = *rec;
+  out.state.assign(state, state + rec->state_bytes);
+  out.state_digest = rec->state_checksum;
+  auto& p = store.persist();
+  for (uint64_t page : pages_to_restore(store, g)) {
+    p.copy(store.ram() + page * 4096, store.backup(page, slot), 4096);
+    ++out.pages_restored;
+    p.point(nvm::CrashPoint::restored);
+  }
+  p.fence();
+  return out;
+}
+
+}  // namespace hsls::ckpt

@@ -1,0 +1,77 @@
+#include "ckpt/stats.h"
+
+#include <algorithm>
+
+namespace hsls::ckpt {
+
+void StatsRing::add(const CheckpointStats& s) {
+  std::lock_guard lock(mu_);
+  if (ring_.size() < capacity_) ring_.push_back(s);
+  else ring_[next_] = s;
+  next_ = (next_ + 1) % capacity_;
+  ++total_;
+}
+
+uint64_t StatsRing::total() const {
+  std::lock_guard lock(mu_);
+  return total_;
+}
+
+std::vector<CheckpointStats> StatsRing::last(size_t n) const {
+  std::lock_guard lock(mu_);
+  std::vector<CheckpointStats> out;
+  size_t have = ring_.size();
+  n = std::min(n, have);
+  for (size_t i = 0; i < n; ++i) out.push_back(ring_[(next_ + have - n + i) % have]);
+  return out;
+}
+
+nlohmann::json StatsRing::to_json(const CheckpointStats& s) {
+  return {{"version", s.version},        {"unix_ns", s.unix_ns},
+          {"pause_us", s.pause_ns / 1e3}, {"stop_us", s.stop_ns / 1e3},
+          {"save_us", s.save_ns / 1e3},   {"dirty_log_us", s.dirty_ns / 1e3},
+          {"copy_us", s.copy_ns / 1e3},   {"protect_us", s.protect_ns / 1e3},
+          {"flush_us", s.flush_ns / 1e3}, {"commit_us", s.commit_ns / 1e3},
+          {"resume_us", s.resume_ns / 1e3}, {"pages_dirty", s.pages_dirty},
+          {"pages_copied", s.pages_copied}, {"pages_protected", s.pages_protected},
+          {"cow_faults", s.cow_faults},   {"cow_fault_avg_us", s.cow_faults ? s.cow_fault_ns / 1e3 / double(s.cow_faults) : 0.0},
+          {"cow_fault_max_us", s.cow_fault_max_ns / 1e3}, {"nvm_bytes", s.nvm_bytes}};
+}
+
+nlohmann::json StatsRing::summary(size_t n) const {
+  auto all = last(n);
+  nlohmann::json out = {{"count", all.size()}};
+  if (all.empty()) return out;
+  auto field = [&](const char* name, auto get) {
+    std::vector<double> v;
+    for (const auto& s : all) v.push_back(double(get(s)));
+    std::sort(v.begin(), v.end());
+    auto pct = [&](double p) { return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))]; };
+    out[name] = {{"p50", pct(0.5)}, {"p99", pct(0.99)}, {"max", v.back()}};
+  };
+  field("pause_us", [](const CheckpointStats& s) { return s.pause_ns / 1e3; });
+  field("stop_us", [](const CheckpointStats& s) { return s.stop_ns / 1e3; });
+  field("save_us", [](const CheckpointStats& s) { return s.save_ns / 1e3; });
+  field("dirty_log_us", [](const CheckpointStats& s) { return s.dirty_ns / 1e3; });
+  field("copy_us", [](const CheckpointStats& s) { return s.copy_ns / 1e3; });
+  field("protect_us", [](const CheckpointStats& s) { return s.protect_ns / 1e3; });
+  field("flush_us", [](const CheckpointStats& s) { return s.flush_ns / 1e3; });
+  field("commit_us", [](const CheckpointStats& s) { return s.commit_ns / 1e3; });
+  field("resume_us", [](const CheckpointStats& s) { return s.resume_ns / 1e3; });
+  field("pages_dirty", [](const CheckpointStats& s) { return s.pages_dirty; });
+  field("pages_copied", [](const CheckpointStats& s) { return s.pages_copied; });
+  field("pages_protected", [](const CheckpointStats& s) { return s.pages_protected; });
+  field("cow_faults", [](const CheckpointStats& s) { return s.cow_faults; });
+  field("nvm_bytes", [](const CheckpointStats& s) { return s.nvm_bytes; });
+  uint64_t faults = 0, fault_ns = 0, fault_max = 0;
+  for (const auto& s : all) {
+    faults += s.cow_faults;
+    fault_ns += s.cow_fault_ns;
+    fault_max = std::max(fault_max, s.cow_fault_max_ns);
+  }
+  out["cow_fault_avg_us"] = faults ? double(fault_ns) / 1e3 / double(faults) : 0.0;
+  out["cow_fault_max_us"] = double(fault_max) / 1e3;
+  return out;
+}
+
+}  // namespace hsls::ckpt

@@ -1,0 +1,52 @@
+// Per-checkpoint statistics, kept in a ring buffer and summarised for the
+// monitor (`info ckpt`) and the benchmark.
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hsls::ckpt {
+
+// One checkpoint's pause and its parts (nanoseconds), and what it moved.
+struct CheckpointStats {
+  uint64_t version = 0;
+  uint64_t unix_ns = 0;
+  uint64_t pause_ns = 0;    // first vCPU asked to stop .. all released
+  uint64_t stop_ns = 0;     // .. every vCPU out of KVM_RUN (and its state saved)
+  uint64_t save_ns = 0;     // VM and device state saved and persisted
+  uint64_t dirty_ns = 0;    // dirty log fetched and cleared, hotness updated
+  uint64_t copy_ns = 0;     // pages copied to backups and tagged
+  uint64_t protect_ns = 0;  // pages write-protected
+  uint64_t flush_ns = 0;    // guest's dirty lines flushed (adr only)
+  uint64_t commit_ns = 0;   // journal record + commit word persisted
+  uint64_t resume_ns = 0;   // released .. every vCPU back on its way to KVM_RUN
+  uint64_t pages_dirty = 0;
+  uint64_t pages_copied = 0;    // during the pause
+  uint64_t pages_protected = 0; // newly write-protected (left to copy-on-write)
+  uint64_t cow_faults = 0;      // in the epoch before this checkpoint
+  uint64_t cow_fault_ns = 0;    // their total handling time
+  uint64_t cow_fault_max_ns = 0;
+  uint64_t nvm_bytes = 0;       // written to NVM for this checkpoint (and the epoch's copy-on-write)
+};
+
+class StatsRing {
+ public:
+  explicit StatsRing(size_t capacity = 4096) : capacity_(capacity) {}
+  void add(const CheckpointStats& s);
+  std::vector<CheckpointStats> last(size_t n) const;
+  uint64_t total() const;
+  // Medians, 99th percentiles and maxima over the last `n` checkpoints.
+  nlohmann::json summary(size_t n) const;
+  static nlohmann::json to_json(const CheckpointStats& s);
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<CheckpointStats> ring_;
+  size_t next_ = 0;
+  size_t capacity_;
+  uint64_t total_ = 0;
+};
+
+}  // namespace hsls::ckpt

@@ -1,0 +1,36 @@
+// Copy-on-write through userfaultfd write-protection of guest RAM: the
+// first write to a protected page (by a vCPU through KVM, or by the VMM)
+// blocks until the checkpointer has backed the page up and unprotected it.
+#pragma once
+#include <cstdint>
+#include <optional>
+
+#include "vmm/kvm/kvm.h"
+
+namespace hsls::ckpt {
+
+class WriteProtect {
+ public:
+  // Registers [base, base+size) for write-protect faults. Throws Error if
+  // this kernel cannot write-protect shared memory with userfaultfd.
+  WriteProtect(uint8_t* base, uint64_t size);
+
+  // Write-protects / unprotects `count` pages from page `first`.
+  // Unprotecting also wakes threads blocked on those pages.
+  void protect(uint64_t first, uint64_t count);
+  void unprotect(uint64_t first, uint64_t count);
+  // Wakes threads blocked on a page that is already writable.
+  void wake(uint64_t page);
+
+  // Waits for the next write fault; returns its page, or nullopt once
+  // `stop_fd` becomes readable.
+  std::optional<uint64_t> next_fault(int stop_fd);
+
+ private:
+  void writeprotect(uint64_t first, uint64_t count, bool on);
+  Fd fd_;
+  uint8_t* base_;
+  uint64_t size_;
+};
+
+}  // namespace hsls::ckpt

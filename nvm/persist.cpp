@@ -1,0 +1,83 @@
+#include "nvm/persist.h"
+
+#include <libpmem.h>
+
+#include <cstring>
+
+namespace hsls::nvm {
+namespace {
+
+constexpr const char* kNames[] = {"stopped",       "state-saved", "backup-copied", "backup-tagged", "protected",
+                                  "journal-written", "committed", "cow-copied",    "cow-tagged",    "restored"};
+static_assert(std::size(kNames) == unsigned(CrashPoint::kCount));
+
+}  // namespace
+
+const char* crash_point_name(CrashPoint p) { return kNames[unsigned(p)]; }
+
+std::optional<CrashPoint> crash_point_from_name(std::string_view name) {
+  for (unsigned i = 0; i < unsigned(CrashPoint::kCount); ++i)
+    if (name == kNames[i]) return CrashPoint(i);
+  return std::nullopt;
+}
+
+std::string crash_point_names() {
+  std::string out;
+  for (const char* n : kNames) out += (out.empty() ? "" : ", ") + std::string(n);
+  return out;
+}
+
+void Persist::copy(void* dst, const void* src, size_t len) {
+  if (power_lost()) return;
+  pmem_memcpy_nodrain(dst, src, len);
+  bytes_.fetch_add(len, std::memory_order_relaxed);
+}
+
+void Persist::write(void* dst, const void* src, size_t len) {
+  if (power_lost()) return;
+  std::memcpy(dst, src, len);
+  bytes_.fetch_add(len, std::memory_order_relaxed);
+}
+
+void Persist::store64(uint64_t* dst, uint64_t value) {
+  if (power_lost()) return;
+  __atomic_store_n(dst, value, __ATOMIC_RELEASE);
+  bytes_.fetch_add(8, std::memory_order_relaxed);
+}
+
+void Persist::flush(const void* addr, size_t len) {
+  if (adr_ && !power_lost()) pmem_flush(addr, len);
+}
+
+void Persist::fence() {
+  if (!power_lost()) pmem_drain();
+}
+
+void Persist::point(CrashPoint p) {
+  uint64_t n = counts_[unsigned(p)].fetch_add(1, std::memory_order_relaxed) + 1;
+  if (armed_point_.load(std::memory_order_relaxed) != int(p)) return;
+  std::function<void(CrashPoint)> fire;
+  {
+    std::lock_guard lock(arm_mu_);
+    if (armed_point_.load() != int(p) || n < armed_at_) return;
+    armed_point_ = -1;
+    fire = std::move(on_fail_);
+  }
+  lose_power();
+  if (fire) fire(p);
+}
+
+void Persist::arm(CrashPoint p, uint64_t nth, std::function<void(CrashPoint)> on_fail) {
+  std::lock_guard lock(arm_mu_);
+  armed_at_ = count(p) + (nth == 0 ? 1 : nth);
+  on_fail_ = std::move(on_fail);
+  armed_point_ = int(p);
+}
+
+void Persist::disarm() {
+  std::lock_guard lock(arm_mu_);
+  armed_point_ = -1;
+  on_fail_ = nullptr;
+}
+
+}  // namespace hsls::nvm

@@ -1,0 +1,92 @@
+// The one place through which every crash-relevant write to NVM goes:
+// store, copy, flush, fence, persist (libpmem underneath), plus named crash
+// points. A power failure can be injected at the N-th arrival at a point;
+// after it every further write through here is dropped, exactly as if the
+// machine had lost power at that instant.
+#pragma once
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hsls::nvm {
+
+// Where in the checkpoint protocol a power failure can be aimed.
+enum class CrashPoint : unsigned {
+  stopped,          // all vCPUs stopped, nothing of the checkpoint written yet
+  state_saved,      // volatile state persisted in its slot
+  backup_copied,    // a page copied to its backup slot, its tag not yet written
+  backup_tagged,    // a backup tag persisted
+  protected_pages,  // pages write-protected for copy-on-write
+  journal_written,  // checkpoint record persisted, commit word not yet
+  committed,        // commit word persisted, vCPUs not yet resumed
+  cow_copied,       // copy-on-write: page copied, tag not yet written
+  cow_tagged,       // copy-on-write: tag persisted, page not yet writable
+  restored,         // recovery: a page restored from its backup
+  kCount
+};
+
+const char* crash_point_name(CrashPoint p);
+std::optional<CrashPoint> crash_point_from_name(std::string_view name);
+// Every point's name, in protocol order, comma-separated (for messages).
+std::string crash_point_names();
+
+// Thrown on the thread that reaches an armed point (in-process restart mode).
+struct PowerFailure {
+  CrashPoint point;
+};
+
+class Persist {
+ public:
+  // `adr`: only flushed stores survive (flush does work); otherwise eADR.
+  explicit Persist(bool adr) : adr_(adr) {}
+
+  bool adr() const { return adr_; }
+  void set_adr(bool adr) { adr_ = adr; }
+
+  // Copies `len` bytes with non-temporal stores; durable after fence().
+  void copy(void* dst, const void* src, size_t len);
+  // Ordinary stores of `len` bytes; durable after persist().
+  void write(void* dst, const void* src, size_t len);
+  // An aligned 8-byte store: all or nothing across a power failure.
+  void store64(uint64_t* dst, uint64_t value);
+  // Writes back the cache lines of a range (a no-op under eADR).
+  void flush(const void* addr, size_t len);
+  // Orders and completes earlier stores and flushes.
+  void fence();
+  // flush + fence.
+  void persist(const void* addr, size_t len) {
+    flush(addr, len);
+    fence();
+  }
+
+  // Marks arrival at a crash point; fires an armed power failure.
+  void point(CrashPoint p);
+  // Fires `on_fail` at the `nth` (1-based) arrival at `p` from now on.
+  void arm(CrashPoint p, uint64_t nth, std::function<void(CrashPoint)> on_fail);
+  void disarm();
+  // Arrivals at `p` since this object was made.
+  uint64_t count(CrashPoint p) const { return counts_[unsigned(p)].load(std::memory_order_relaxed); }
+
+  // From now on every write is dropped (power is gone).
+  void lose_power() { power_lost_.store(true); }
+  bool power_lost() const { return power_lost_.load(std::memory_order_relaxed); }
+  uint64_t bytes_written() const { return bytes_.load(std::memory_order_relaxed); }
+
+ private:
+  bool adr_;
+  std::atomic<bool> power_lost_{false};
+  std::atomic<uint64_t> bytes_{0};
+  std::array<std::atomic<uint64_t>, unsigned(CrashPoint::kCount)> counts_{};
+  std::mutex arm_mu_;
+  std::atomic<int> armed_point_{-1};
+  uint64_t armed_at_ = 0;
+  std::function<void(CrashPoint)> on_fail_;
+};
+
+}  // namespace hsls::nvm

@@ -1,0 +1,34 @@
+#include "nvm/store.h"
+
+#include <chrono>
+
+#include "vmm/core/error.h"
+#include "vmm/core/log.h"
+
+namespace hsls::nvm {
+
+Store::Store(const std::string& path, uint64_t memory_bytes, uint32_t vcpus, bool fresh, bool adr)
+    : layout_(compute_layout(memory_bytes)), persist_(adr) {
+  region_ = std::make_unique<Region>(path, layout_.file_bytes, fresh ? Region::Mode::discard : Region::Mode::keep);
+  journal_ = std::make_unique<Journal>(region_->base(), layout_, persist_);
+  if (fresh || region_->created()) {
+    format(vcpus);
+    return;
+  }
+  std::string why = check_superblock(superblock(), layout_);
+  if (!why.empty()) throw Error("NVM file " + path + " " + why + "; refusing to touch it (pass --fresh to start over)");
+}
+
+// Writes a new, empty machine: areas zeroed (the file was just sized), then
+// the superblock last, so a half-written format has no valid superblock.
+void Store::format(uint32_t vcpus) {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  Superblock sb = make_superblock(layout_, vcpus, uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()));
+  persist_.write(region_->base(), &sb, sizeof sb);
+  persist_.persist(region_->base(), sizeof sb);
+  formatted_ = true;
+  log::get("nvm")->info("formatted {}: {} MiB guest memory, {} MiB file", region_->path(), layout_.memory_bytes >> 20,
+                        layout_.file_bytes >> 20);
+}
+
+}  // namespace hsls::nvm
