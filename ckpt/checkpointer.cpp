@@ -156,7 +156,9 @@ void Checkpointer::lead(Vcpu& self) {
   bool failed = false;
   try {
     save_own_state(self, committed_.load() + 1);
-    while (parked_.load(std::memory_order_acquire) < others) cpu_relax();
+    // A vCPU that sees the machine stopping leaves without parking: give up then.
+    while (parked_.load(std::memory_order_acquire) < others && !machine_.stopped()) cpu_relax();
+    if (machine_.stopped()) throw nvm::PowerFailure{nvm::CrashPoint::stopped};
     st.stop_ns = now_ns() - t0;
     body(st, t0);
   } catch (const nvm::PowerFailure&) {
@@ -439,6 +441,14 @@ void Checkpointer::fault_loop() {
   } catch (const std::exception& e) {
     log::get("ckpt")->error("copy-on-write failed: {}", e.what());
     machine_.request_stop(StopReason::crash, kExitCrash, std::string("copy-on-write failed: ") + e.what());
+  }
+}
+
+void Checkpointer::release_faults() {
+  try {
+    wp_->wake_all();
+  } catch (const std::exception& e) {
+    log::get("ckpt")->warn("power failure: cannot release write faults: {}", e.what());
   }
 }
 

@@ -66,6 +66,9 @@ class Checkpointer {
   // Takes a checkpoint now; every vCPU must already be parked. Returns its version.
   uint64_t checkpoint_parked();
 
+  // After a power failure: wakes every thread blocked on a write fault.
+  void release_faults();
+
   uint64_t committed() const { return committed_.load(); }
   void set_interval(double ms);
   void set_policy(Policy p);

@@ -16,6 +16,35 @@
 #endif
 
 namespace hsls::ckpt {
+namespace {
+
+int g_low_fd = -1;  // /dev/null placeholder, or the live userfaultfd
+
+// Moves `fd` onto the reserved low descriptor; returns the descriptor to use.
+int move_to_low_fd(int fd) {
+  if (g_low_fd < 0 || fd < g_low_fd) return fd;
+  if (::dup3(fd, g_low_fd, O_CLOEXEC) < 0) return fd;
+  ::close(fd);
+  return g_low_fd;
+}
+
+}  // namespace
+
+void reserve_low_fd() {
+  if (g_low_fd < 0) g_low_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+WriteProtect::~WriteProtect() {
+  // Put the placeholder back instead of freeing the low slot (closing it wakes blocked faults).
+  if (fd_.get() == g_low_fd && g_low_fd >= 0) {
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd >= 0) {
+      ::dup3(null_fd, g_low_fd, O_CLOEXEC);
+      ::close(null_fd);
+    }
+    fd_.release();
+  }
+}
 
 WriteProtect::WriteProtect(uint8_t* base, uint64_t size) : base_(base), size_(size) {
   int fd = int(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
@@ -32,7 +61,8 @@ WriteProtect::WriteProtect(uint8_t* base, uint64_t size) : base_(base), size_(si
   fd_ = Fd();
   fd = int(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
   if (fd < 0) throw Error(errno_text("userfaultfd"));
-  fd_ = Fd(fd);
+  fd_ = Fd(move_to_low_fd(fd));
+  fd = fd_.get();
   uffdio_api api{};
   api.api = UFFD_API;
   api.features = need;
@@ -62,6 +92,11 @@ void WriteProtect::unprotect(uint64_t first, uint64_t count) { writeprotect(firs
 
 void WriteProtect::wake(uint64_t page) {
   uffdio_range r{reinterpret_cast<uint64_t>(base_) + page * 4096, 4096};
+  ::ioctl(fd_.get(), UFFDIO_WAKE, &r);
+}
+
+void WriteProtect::wake_all() {
+  uffdio_range r{reinterpret_cast<uint64_t>(base_), size_};
   ::ioctl(fd_.get(), UFFDIO_WAKE, &r);
 }
 

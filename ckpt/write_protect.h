@@ -9,11 +9,21 @@
 
 namespace hsls::ckpt {
 
+// Reserves a low file descriptor for the userfaultfd; call at the very start
+// of the process. When a process dies its descriptors close in number order,
+// and KVM's async page-fault workers may be blocked on a write-protected
+// page: unless the userfaultfd closes (waking them) before the VM, tearing
+// the VM down waits for them forever.
+void reserve_low_fd();
+
 class WriteProtect {
  public:
   // Registers [base, base+size) for write-protect faults. Throws Error if
   // this kernel cannot write-protect shared memory with userfaultfd.
   WriteProtect(uint8_t* base, uint64_t size);
+  ~WriteProtect();
+  WriteProtect(const WriteProtect&) = delete;
+  WriteProtect& operator=(const WriteProtect&) = delete;
 
   // Write-protects / unprotects `count` pages from page `first`.
   // Unprotecting also wakes threads blocked on those pages.
@@ -21,6 +31,7 @@ class WriteProtect {
   void unprotect(uint64_t first, uint64_t count);
   // Wakes threads blocked on a page that is already writable.
   void wake(uint64_t page);
+  void wake_all();
 
   // Waits for the next write fault; returns its page, or nullopt once
   // `stop_fd` becomes readable.
@@ -28,6 +39,7 @@ class WriteProtect {
 
  private:
   void writeprotect(uint64_t first, uint64_t count, bool on);
+  int fd() const { return fd_.get(); }
   Fd fd_;
   uint8_t* base_;
   uint64_t size_;

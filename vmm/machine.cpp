@@ -6,6 +6,8 @@
 #include "vmm/core/log.h"
 #include "vmm/debug/inspect.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
 
 namespace hsls {
@@ -151,7 +153,9 @@ Machine::~Machine() {
   kick_all();
   for (auto& v : vcpus_) v->join();
   if (power_timer_.joinable()) power_timer_.join();
-  if (ckpt_) ckpt_->stop();
+  // Close the userfaultfd before the VM: KVM's async page-fault work may be
+  // blocked on a write-protected page, and destroying the VM waits for it.
+  ckpt_.reset();
 }
 
 void Machine::start() {
@@ -254,6 +258,7 @@ bool Machine::vcpu_checkpoint(Vcpu& vcpu) {
 }
 
 void Machine::vcpu_failed(Vcpu& vcpu, const std::string& reason) {
+  if (power_failed_) return;  // what a vCPU does after the power is gone does not matter
   std::string report;
   try {
     report = debug::crash_report(reason, vcpu.index(), vcpu.regs(), vcpu.sregs(), *memory_);
@@ -281,11 +286,18 @@ void Machine::guest_system_event(uint32_t type) {
 
 void Machine::power_fail(const std::string& why, bool restart) {
   store_->persist().lose_power();  // the instant of the failure: nothing more reaches NVM
+  if (restart) restart_ = true;
   if (power_failed_.exchange(true)) return;
-  restart_ = restart;
   log::get("vmm")->warn("power failure: {}", why);
   emit({{"event", "powerfail"}, {"reason", why}, {"restart", restart}, {"committed_version", ckpt_ ? ckpt_->committed() : 0}});
   request_stop(StopReason::powerfail, kExitPowerFail, "power failure: " + why);
+  // Make guest memory read-only, then wake every blocked copy-on-write
+  // fault: a vCPU that retries its write now fails out of KVM_RUN, so no
+  // guest store reaches NVM after this instant. (A fault left blocked can
+  // keep a vCPU from ever leaving KVM_RUN.)
+  if (::mprotect(store_->ram(), cfg_.memory_bytes, PROT_READ) != 0)
+    log::get("vmm")->warn("power failure: cannot make guest memory read-only");
+  if (ckpt_) ckpt_->release_faults();
 }
 
 void Machine::on_crash_point(nvm::CrashPoint p, bool restart) {

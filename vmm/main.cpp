@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "ckpt/write_protect.h"
 #include "vmm/core/config.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
@@ -132,6 +133,7 @@ int run(const RunFlags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  hsls::ckpt::reserve_low_fd();
   CLI::App app{"vmm: a KVM virtual machine monitor whose whole VM lives on (emulated) NVM", "vmm"};
   app.set_version_flag("--version", "hypersls vmm 0.1.0");
   app.require_subcommand(1);

@@ -141,7 +141,7 @@ void syscall(Thread* t) {
       break;
     }
     case VM_MAP: {
-      u32 need = R_MAP | ((f.rdx & PROT_WRITE) ? R_WRITE : 0) | R_READ;
+      u32 need = u32(R_MAP) | ((f.rdx & PROT_WRITE) ? u32(R_WRITE) : 0u) | u32(R_READ);
       Cap* c = g->lookup(i64(f.rdi), ObjType::Pmo, need);
       r = c ? t->vms->map(static_cast<Pmo*>(c->obj), f.rsi, u32(f.rdx)) : -ENOCAP;
       break;
