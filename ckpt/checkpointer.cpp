@@ -126,14 +126,10 @@ void Checkpointer::arm_timer(double ms) {
   timer_settime(timer_, 0, &its, nullptr);
 }
 
-bool Checkpointer::due(Vcpu&) {
-  if (!timer_armed_) {
-    double ms = settings().interval_ms;
-    next_due_ns_ = now_ns() + uint64_t(ms * 1e6);
-    arm_timer(ms);
-    return false;
-  }
-  return now_ns() >= next_due_ns_.load(std::memory_order_relaxed);
+void Checkpointer::leader_started() {
+  double ms = settings().interval_ms;
+  next_due_ns_ = now_ns() + uint64_t(ms * 1e6);
+  arm_timer(ms);
 }
 
 // Saves the calling vCPU's own state into the state slot of `version`.
@@ -270,6 +266,8 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   }
   p.fence();
   p.point(nvm::CrashPoint::backup_tagged);
+  // Power lost meanwhile: the tags may not be durable, so no page may become writable.
+  if (p.power_lost()) throw nvm::PowerFailure{nvm::CrashPoint::backup_tagged};
   st.pages_copied = chosen_.size();
   st.copy_ns = now_ns() - t;
 
@@ -420,12 +418,15 @@ void Checkpointer::fault_loop() {
       }
       p.fence();
       p.point(nvm::CrashPoint::cow_copied);
+      bool durable = true;
       for (uint64_t q : copied) {
-        p.store64(store_.tag(q, slot), version);
+        durable = p.store64(store_.tag(q, slot), version) && durable;
         p.flush(store_.tag(q, slot), 8);
       }
       p.fence();
       p.point(nvm::CrashPoint::cow_tagged);
+      // Only a page whose backup tag really reached NVM may be written.
+      if (!durable) continue;
       for (uint64_t q : copied) {
         writable_[q] = 1;
         writable_list_.push_back(q);

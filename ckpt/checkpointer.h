@@ -35,6 +35,9 @@ class Vcpu;
 
 namespace hsls::ckpt {
 
+// Nanoseconds on the monotonic clock.
+uint64_t now_ns();
+
 struct Settings {
   bool enabled = true;
   double interval_ms = 10;
@@ -58,8 +61,10 @@ class Checkpointer {
 
   // --- vCPU thread hooks (Machine::vcpu_checkpoint) ---
   bool stw_active() const { return stw_active_.load(std::memory_order_acquire); }
-  // True on vCPU 0 when a checkpoint is due (arms the epoch timer on first call).
-  bool due(Vcpu& self);
+  // Called on vCPU 0's thread before it first runs: arms the epoch timer there.
+  void leader_started();
+  // True on vCPU 0 when a checkpoint is due.
+  bool due() const { return now_ns() >= next_due_ns_.load(std::memory_order_relaxed); }
   void lead(Vcpu& self);
   void follow(Vcpu& self);
 
@@ -128,8 +133,5 @@ class Checkpointer {
   Fd stop_fd_;
   std::thread fault_thread_;
 };
-
-// Nanoseconds on the monotonic clock.
-uint64_t now_ns();
 
 }  // namespace hsls::ckpt

@@ -50,6 +50,17 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
     p.point(nvm::CrashPoint::restored);
   }
   p.fence();
+  // A checkpoint G+1 that failed before its commit may have tagged backups;
+  // the next checkpoint reuses the number G+1, so those tags must go.
+  unsigned next = unsigned((g + 1) % 2);
+  for (uint64_t page = 0; page < store.layout().pages; ++page) {
+    uint64_t* tag = store.tag(page, next);
+    if (*tag > g) {
+      p.store64(tag, 0);
+      p.flush(tag, 8);
+    }
+  }
+  p.fence();
   return out;
 }
 

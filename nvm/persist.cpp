@@ -39,10 +39,11 @@ void Persist::write(void* dst, const void* src, size_t len) {
   bytes_.fetch_add(len, std::memory_order_relaxed);
 }
 
-void Persist::store64(uint64_t* dst, uint64_t value) {
-  if (power_lost()) return;
+bool Persist::store64(uint64_t* dst, uint64_t value) {
+  if (power_lost()) return false;
   __atomic_store_n(dst, value, __ATOMIC_RELEASE);
   bytes_.fetch_add(8, std::memory_order_relaxed);
+  return true;
 }
 
 void Persist::flush(const void* addr, size_t len) {

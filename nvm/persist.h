@@ -54,7 +54,8 @@ class Persist {
   // Ordinary stores of `len` bytes; durable after persist().
   void write(void* dst, const void* src, size_t len);
   // An aligned 8-byte store: all or nothing across a power failure.
-  void store64(uint64_t* dst, uint64_t value);
+  // Returns false if it was dropped because the power is already gone.
+  bool store64(uint64_t* dst, uint64_t value);
   // Writes back the cache lines of a range (a no-op under eADR).
   void flush(const void* addr, size_t len);
   // Orders and completes earlier stores and flushes.

@@ -245,7 +245,7 @@ bool Machine::vcpu_checkpoint(Vcpu& vcpu) {
   if (stop_requested_) return false;
   if (ckpt_) {
     if (ckpt_->stw_active()) ckpt_->follow(vcpu);
-    else if (vcpu.index() == 0 && !pause_requested_ && ckpt_->due(vcpu)) ckpt_->lead(vcpu);
+    else if (vcpu.index() == 0 && !pause_requested_ && ckpt_->due()) ckpt_->lead(vcpu);
     if (stop_requested_) return false;
   }
   if (!pause_requested_) return true;
@@ -271,6 +271,10 @@ void Machine::vcpu_failed(Vcpu& vcpu, const std::string& reason) {
   request_stop(StopReason::crash, kExitCrash, reason);
 }
 
+void Machine::vcpu_started(Vcpu& vcpu) {
+  if (ckpt_ && vcpu.index() == 0) ckpt_->leader_started();
+}
+
 void Machine::vcpu_exited(Vcpu&) {
   {
     std::lock_guard lock(mu_);
@@ -285,12 +289,15 @@ void Machine::guest_system_event(uint32_t type) {
 }
 
 void Machine::power_fail(const std::string& why, bool restart) {
-  store_->persist().lose_power();  // the instant of the failure: nothing more reaches NVM
   if (restart) restart_ = true;
-  if (power_failed_.exchange(true)) return;
+  // No vCPU may re-enter the guest after the failure (e.g. once a checkpoint
+  // whose writes were dropped releases it): stop first, then lose power.
+  bool first = !power_failed_.exchange(true);
+  if (first) request_stop(StopReason::powerfail, kExitPowerFail, "power failure: " + why);
+  store_->persist().lose_power();  // the instant of the failure: nothing more reaches NVM
+  if (!first) return;
   log::get("vmm")->warn("power failure: {}", why);
   emit({{"event", "powerfail"}, {"reason", why}, {"restart", restart}, {"committed_version", ckpt_ ? ckpt_->committed() : 0}});
-  request_stop(StopReason::powerfail, kExitPowerFail, "power failure: " + why);
   // Make guest memory read-only, then wake every blocked copy-on-write
   // fault: a vCPU that retries its write now fails out of KVM_RUN, so no
   // guest store reaches NVM after this instant. (A fault left blocked can

@@ -123,6 +123,8 @@ class Machine {
   bool vcpu_checkpoint(Vcpu& vcpu);
   // The vCPU hit something unexpected: report it and stop the machine.
   void vcpu_failed(Vcpu& vcpu, const std::string& reason);
+  // The vCPU thread begins (before its first KVM_RUN).
+  void vcpu_started(Vcpu& vcpu);
   // The vCPU thread is about to end.
   void vcpu_exited(Vcpu& vcpu);
   // KVM_EXIT_SYSTEM_EVENT (shutdown/reset) from the guest.

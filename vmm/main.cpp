@@ -84,6 +84,14 @@ int run(const RunFlags& flags) {
   Monitor monitor(cfg.monitor_path, isatty(STDIN_FILENO) == 1);
   std::atomic<bool> done{false};
   std::atomic<Machine*> current{machine.get()};
+  struct JoinOnExit {
+    std::atomic<bool>& done;
+    std::thread& t;
+    ~JoinOnExit() {
+      done = true;
+      if (t.joinable()) t.join();
+    }
+  };
   std::thread signals([&] {
     sigset_t set;
     sigemptyset(&set);
@@ -97,6 +105,7 @@ int run(const RunFlags& flags) {
       if (sig > 0 && m) m->request_stop(StopReason::signal, 128 + sig, std::string("signal ") + strsignal(sig));
     }
   });
+  JoinOnExit join_signals{done, signals};
   monitor.start();
   int code = 0;
   for (;;) {
@@ -125,8 +134,6 @@ int run(const RunFlags& flags) {
     current = machine.get();
   }
   monitor.stop();
-  done = true;
-  signals.join();
   return code;
 }
 

@@ -32,15 +32,26 @@ def recovered(m, v, label):
     try:
         ev = m.wait_event("recovered", timeout=60)
     except (EOFError, OSError) as e:
-        fail(f"{label}: monitor lost while waiting for recovery ({e})\n{v.dump()}")
+        time.sleep(0.5)
+        fail(f"{label}: monitor lost while waiting for recovery ({e}); vmm exit status {v.proc.poll()}\n{v.dump()}")
     check(ev.get("verified") is True, f"{label}: recovery not verified: {ev}\n{v.dump()}")
     m.events.remove(ev)
     return ev
 
 
+def ready(m, line):
+    """Runs a command, retrying while the machine is still powering on."""
+    for _ in range(200):
+        r = m.cmd(line)
+        if r.get("ok") or "powered off" not in r.get("error", ""):
+            return r
+        time.sleep(0.02)
+    return r
+
+
 def progress(m, label):
     """The machine keeps checkpointing and its vCPUs keep running."""
-    a = m.cmd("info ckpt")
+    a = ready(m, "info ckpt")
     r1 = [c["rip"] for c in m.cmd("info vcpus")["vcpus"]]
     time.sleep(0.1)
     b = m.cmd("info ckpt")
@@ -86,7 +97,6 @@ kills = max(3, trials // 10)
 for i in range(kills):
     v = Vmm(vmm, common)
     try:
-        v.wait_for("committed" if False else "", timeout=1)
         time.sleep(rng.uniform(0.05, 0.4))
         v.proc.send_signal(signal.SIGKILL)
         v.wait(timeout=30)

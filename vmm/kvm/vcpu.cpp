@@ -147,6 +147,7 @@ void Vcpu::thread_main() {
   }
   std::string tname = "vcpu" + std::to_string(index_);
   pthread_setname_np(pthread_self(), tname.c_str());
+  machine_.vcpu_started(*this);
   while (machine_.vcpu_checkpoint(*this)) {
     int r = ::ioctl(fd_.get(), KVM_RUN, 0);
     if (r < 0) {

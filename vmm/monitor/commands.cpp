@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "vmm/core/error.h"
+#include "vmm/debug/guest_info.h"
 #include "vmm/debug/inspect.h"
 #include "vmm/machine.h"
 
@@ -100,11 +101,12 @@ json info_vcpus(Machine& m) {
 json info_ckpt(Machine& m);
 
 json cmd_info(Machine& m, const Words& w) {
-  if (w.size() != 2) return error("usage: info status|vcpus|ckpt");
+  if (w.size() != 2) return error("usage: info status|vcpus|ckpt|guest");
   if (w[1] == "status") return info_status(m);
   if (w[1] == "vcpus") return info_vcpus(m);
   if (w[1] == "ckpt") return info_ckpt(m);
-  return error("info: unknown item '" + w[1] + "' (allowed: status, vcpus, ckpt)");
+  if (w[1] == "guest") return debug::guest_info(m.memory());
+  return error("info: unknown item '" + w[1] + "' (allowed: status, vcpus, ckpt, guest)");
 }
 
 json cmd_pause(Machine& m, const Words& w) {
@@ -306,7 +308,7 @@ json cmd_quit(Machine& m, const Words& w) {
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"help", {"help", "list the commands", cmd_help}},
-      {"info", {"info status|vcpus|ckpt", "machine state / registers of each vCPU / checkpoints", cmd_info}},
+      {"info", {"info status|vcpus|ckpt|guest", "machine state / vCPU registers / checkpoints / the guest's object tree", cmd_info}},
       {"checkpoint", {"checkpoint", "take a checkpoint now", cmd_checkpoint}},
       {"set", {"set ckpt-interval MS|ckpt-policy NAME", "change checkpointing at run time", cmd_set}},
       {"powerfail", {"powerfail [restart] [at=POINT[#N]] [after=MS]", "lose power now, at a crash point, or later", cmd_powerfail}},
