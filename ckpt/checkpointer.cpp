@@ -135,7 +135,7 @@ void Checkpointer::leader_started() {
 // Saves the calling vCPU's own state into the state slot of `version`.
 void Checkpointer::save_own_state(Vcpu& self, uint64_t version) {
   VcpuState s;
-  save_vcpu(self.fd(), self.index(), msrs_, s);
+  save_vcpu(self.fd(), self.index(), msrs_, s, self.synced_regs());
   StateLayout sl;
   store_.persist().write(store_.state_slot(unsigned(version % 2)) + sl.vcpu(self.index()), &s, sizeof s);
 }
@@ -383,7 +383,21 @@ void Checkpointer::update_protection(std::vector<uint64_t>& keep, CheckpointStat
                         std::back_inserter(to_protect));
     for (uint64_t page : keep)
       if (!writable_[page]) to_unprotect.push_back(page);
-    for_each_run(to_protect, [&](uint64_t first, uint64_t n) { wp_->protect(first, n); });
+    // Fewer, wider ranges: each call costs far more (KVM invalidation) than
+    // re-protecting a few pages that are protected already; never a kept page.
+    constexpr uint64_t kMaxGap = 32;
+    size_t i = 0;
+    while (i < to_protect.size()) {
+      uint64_t first = to_protect[i], last = first;
+      size_t j = i + 1;
+      while (j < to_protect.size() && to_protect[j] - last <= kMaxGap) {
+        auto k = std::upper_bound(keep.begin(), keep.end(), last);
+        if (k != keep.end() && *k < to_protect[j]) break;
+        last = to_protect[j++];
+      }
+      wp_->protect(first, last - first + 1);
+      i = j;
+    }
     for_each_run(to_unprotect, [&](uint64_t first, uint64_t n) { wp_->unprotect(first, n); });
     for (uint64_t page : writable_list_) writable_[page] = 0;
     st.pages_protected = to_protect.size();

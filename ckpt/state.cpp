@@ -51,15 +51,21 @@ std::vector<uint32_t> msrs_to_save(int kvm_fd) {
   return out;
 }
 
-void save_vcpu(int fd, unsigned index, const std::vector<uint32_t>& msrs, VcpuState& s) {
+void save_vcpu(int fd, unsigned index, const std::vector<uint32_t>& msrs, VcpuState& s, const kvm_sync_regs* synced) {
   s.version = VcpuState::kVersion;
   s.index = index;
-  ioctl_or_throw(fd, KVM_GET_REGS, &s.regs, "KVM_GET_REGS");
-  ioctl_or_throw(fd, KVM_GET_SREGS, &s.sregs, "KVM_GET_SREGS");
+  if (synced) {
+    s.regs = synced->regs;
+    s.sregs = synced->sregs;
+    s.events = synced->events;
+  } else {
+    ioctl_or_throw(fd, KVM_GET_REGS, &s.regs, "KVM_GET_REGS");
+    ioctl_or_throw(fd, KVM_GET_SREGS, &s.sregs, "KVM_GET_SREGS");
+    ioctl_or_throw(fd, KVM_GET_VCPU_EVENTS, &s.events, "KVM_GET_VCPU_EVENTS");
+  }
   ioctl_or_throw(fd, KVM_GET_XSAVE, &s.xsave, "KVM_GET_XSAVE");
   ioctl_or_throw(fd, KVM_GET_XCRS, &s.xcrs, "KVM_GET_XCRS");
   ioctl_or_throw(fd, KVM_GET_LAPIC, &s.lapic, "KVM_GET_LAPIC");
-  ioctl_or_throw(fd, KVM_GET_VCPU_EVENTS, &s.events, "KVM_GET_VCPU_EVENTS");
   ioctl_or_throw(fd, KVM_GET_MP_STATE, &s.mp_state, "KVM_GET_MP_STATE");
   ioctl_or_throw(fd, KVM_GET_DEBUGREGS, &s.debugregs, "KVM_GET_DEBUGREGS");
   MsrBuffer buf{};

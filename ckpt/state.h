@@ -67,7 +67,10 @@ struct StateLayout {
 std::vector<uint32_t> msrs_to_save(int kvm_fd);
 
 // Reads / writes one vCPU's state through KVM ioctls. Throws Error.
-void save_vcpu(int vcpu_fd, unsigned index, const std::vector<uint32_t>& msrs, VcpuState& out);
+// `synced`, if given, supplies regs, sregs and events (KVM_CAP_SYNC_REGS),
+// saving three ioctls.
+void save_vcpu(int vcpu_fd, unsigned index, const std::vector<uint32_t>& msrs, VcpuState& out,
+               const kvm_sync_regs* synced = nullptr);
 void load_vcpu(int vcpu_fd, const VcpuState& in);
 
 // Reads / writes the VM-wide in-kernel device state. Throws Error.

@@ -244,11 +244,17 @@ void Machine::kick_all() {
 bool Machine::vcpu_checkpoint(Vcpu& vcpu) {
   if (stop_requested_) return false;
   if (ckpt_) {
-    if (ckpt_->stw_active()) ckpt_->follow(vcpu);
-    else if (vcpu.index() == 0 && !pause_requested_ && ckpt_->due()) ckpt_->lead(vcpu);
+    if (ckpt_->stw_active()) {
+      vcpu.complete_pending_io();
+      ckpt_->follow(vcpu);
+    } else if (vcpu.index() == 0 && !pause_requested_ && ckpt_->due()) {
+      vcpu.complete_pending_io();
+      ckpt_->lead(vcpu);
+    }
     if (stop_requested_) return false;
   }
   if (!pause_requested_) return true;
+  vcpu.complete_pending_io();  // a paused machine may be checkpointed
   std::unique_lock lock(mu_);
   ++parked_;
   cv_.notify_all();

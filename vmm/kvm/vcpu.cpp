@@ -53,6 +53,11 @@ Vcpu::Vcpu(Machine& machine, const Kvm& kvm, const Vm& vm, unsigned index) : mac
   if (run == MAP_FAILED) throw Error(errno_text("mmap of vCPU run area"));
   run_ = static_cast<kvm_run*>(run);
   setup_cpuid(kvm);
+  constexpr uint64_t kSync = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
+  if ((uint64_t(kvm.check(KVM_CAP_SYNC_REGS)) & kSync) == kSync) {
+    run_->kvm_valid_regs = kSync;  // KVM stores them into the run area at every exit
+    sync_regs_ = true;
+  }
 }
 
 Vcpu::~Vcpu() {
@@ -150,6 +155,7 @@ void Vcpu::thread_main() {
   machine_.vcpu_started(*this);
   while (machine_.vcpu_checkpoint(*this)) {
     int r = ::ioctl(fd_.get(), KVM_RUN, 0);
+    io_pending_ = false;
     if (r < 0) {
       run_->immediate_exit = 0;
       // EINTR: kicked; EAGAIN: an AP woke from wait-for-SIPI. Both: loop.
@@ -166,10 +172,18 @@ void Vcpu::thread_main() {
   machine_.vcpu_exited(*this);
 }
 
+void Vcpu::complete_pending_io() {
+  if (!io_pending_) return;
+  run_->immediate_exit = 1;  // KVM completes the I/O first, then returns EINTR
+  ::ioctl(fd_.get(), KVM_RUN, 0);
+  run_->immediate_exit = 0;
+  io_pending_ = false;
+}
+
 bool Vcpu::dispatch_exit() {
   switch (run_->exit_reason) {
-    case KVM_EXIT_IO: return handle_io();
-    case KVM_EXIT_MMIO: return handle_mmio();
+    case KVM_EXIT_IO: io_pending_ = true; return handle_io();
+    case KVM_EXIT_MMIO: io_pending_ = true; return handle_mmio();
     case KVM_EXIT_HLT: return true;
     case KVM_EXIT_INTR: return true;
     case KVM_EXIT_SYSTEM_EVENT:

@@ -37,6 +37,14 @@ class Vcpu {
   // Forces the thread out of KVM_RUN (immediate_exit + signal).
   void kick();
 
+  // Lets KVM finish an I/O instruction whose exit was just handled (an IN's
+  // data still has to reach RAX): without this a checkpoint taken now would
+  // lose it. Call on the vCPU's own thread before saving its state.
+  void complete_pending_io();
+  // Registers KVM copied into the run area at the last exit (KVM_CAP_SYNC_REGS),
+  // or null if this host does not offer them. Valid until the next vCPU ioctl.
+  const kvm_sync_regs* synced_regs() const { return sync_regs_ ? &run_->s.regs : nullptr; }
+
   // Register access; only while the vCPU is parked or not started.
   kvm_regs regs() const;
   kvm_sregs sregs() const;
@@ -58,6 +66,8 @@ class Vcpu {
   size_t run_size_ = 0;
   std::thread thread_;
   std::atomic<pthread_t> tid_{};
+  bool io_pending_ = false;
+  bool sync_regs_ = false;
   std::mutex alive_mu_;   // kick() never signals a thread that has ended
   bool alive_ = false;
 };
