@@ -174,7 +174,9 @@ void Checkpointer::lead(Vcpu& self) {
   st.resume_ns = t_end - t_release;
   st.pause_ns = t_end - t0;
   stats_.add(st);
-  next_due_ns_ = t0 + uint64_t(settings().interval_ms * 1e6);
+  uint64_t interval_ns = uint64_t(settings().interval_ms * 1e6);
+  next_due_ns_ = t0 + interval_ns;
+  if (settings().policy == Policy::precopy) precopy_due_ns_ = t0 + interval_ns / 2;
 }
 
 void Checkpointer::follow(Vcpu& self) {
@@ -250,16 +252,31 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
 
   t = now_ns();
   dirty_.clear();
-  dirty_log_->collect(dirty_);
+  dirty_log_->collect(dirty_);  // written since the last fetch: the precopy's, if there was one
   std::sort(dirty_.begin(), dirty_.end());
   dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
+  std::vector<uint64_t> late, to_copy;
+  const std::vector<uint64_t>* copy_list = &chosen_;
+  if (!precopied_.empty() || !early_dirty_.empty()) {
+    late.swap(dirty_);
+    std::set_union(late.begin(), late.end(), early_dirty_.begin(), early_dirty_.end(), std::back_inserter(dirty_));
+  }
   hotness_.record_epoch(dirty_);
   choose_pages(dirty_, chosen_);
+  if (!precopied_.empty()) {
+    // A page precopied and not written since needs no copy during the pause.
+    for (uint64_t page : chosen_)
+      if (!std::binary_search(precopied_.begin(), precopied_.end(), page) || std::binary_search(late.begin(), late.end(), page))
+        to_copy.push_back(page);
+    copy_list = &to_copy;
+  }
+  early_dirty_.clear();
+  precopied_.clear();
   st.pages_dirty = dirty_.size();
   st.dirty_ns = now_ns() - t;
 
   t = now_ns();
-  copy_pages(chosen_, slot, stw_active());
+  copy_pages(*copy_list, slot, stw_active());
   for (uint64_t page : chosen_) {
     p.store64(store_.tag(page, slot), version);
     p.flush(store_.tag(page, slot), 8);
@@ -268,7 +285,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   p.point(nvm::CrashPoint::backup_tagged);
   // Power lost meanwhile: the tags may not be durable, so no page may become writable.
   if (p.power_lost()) throw nvm::PowerFailure{nvm::CrashPoint::backup_tagged};
-  st.pages_copied = chosen_.size();
+  st.pages_copied = copy_list->size();
   st.copy_ns = now_ns() - t;
 
   t = now_ns();
@@ -406,6 +423,26 @@ void Checkpointer::update_protection(std::vector<uint64_t>& keep, CheckpointStat
   for (uint64_t page : keep) writable_[page] = 1;
 }
 
+// Mid-epoch (precopy policy): fetch the dirty log so far and copy the pages
+// the last epoch wrote, which will likely be written again, to the backup
+// slot of the coming checkpoint; the pause then re-copies only those
+// written after this fetch. Their tags are written by the checkpoint.
+void Checkpointer::precopy() {
+  std::lock_guard lock(mu_);
+  if (stw_active() || store_.persist().power_lost()) return;
+  std::vector<uint64_t> now;
+  dirty_log_->collect(now);
+  early_dirty_.insert(early_dirty_.end(), now.begin(), now.end());
+  std::sort(early_dirty_.begin(), early_dirty_.end());
+  early_dirty_.erase(std::unique(early_dirty_.begin(), early_dirty_.end()), early_dirty_.end());
+  precopied_ = writable_list_;  // pages kept writable at the last checkpoint: last epoch's dirty set
+  std::sort(precopied_.begin(), precopied_.end());
+  unsigned slot = unsigned((committed_.load() + 1) % 2);
+  auto& p = store_.persist();
+  for (uint64_t page : precopied_) p.copy(store_.backup(page, slot), store_.ram() + page * kPage, kPage);
+  p.fence();
+}
+
 // Copy-on-write: back up a page (and neighbours) at its first write after
 // a checkpoint, tag it with the committed version, then let the write go.
 void Checkpointer::fault_loop() {
@@ -413,7 +450,22 @@ void Checkpointer::fault_loop() {
   auto& p = store_.persist();
   const uint64_t pages = store_.layout().pages;
   try {
-    while (auto fault = wp_->next_fault(stop_fd_.get())) {
+    for (;;) {
+      int timeout_ms = -1;
+      if (settings().policy == Policy::precopy) {
+        uint64_t due = precopy_due_ns_.load(), t = now_ns();
+        if (due && t >= due) {
+          precopy_due_ns_ = 0;
+          precopy();
+        }
+        due = precopy_due_ns_.load();
+        // Poll at least every half interval, so a deadline set meanwhile is not missed.
+        int half = std::max(1, int(settings().interval_ms / 2));
+        timeout_ms = due ? std::min(half, due > t ? int((due - t) / 1'000'000) + 1 : 0) : half;
+      }
+      auto fault = wp_->next_fault(stop_fd_.get(), timeout_ms);
+      if (!fault) break;
+      if (*fault == WriteProtect::kTimedOut) continue;
       uint64_t t0 = now_ns();
       std::lock_guard lock(mu_);
       uint64_t page = *fault;

@@ -84,6 +84,8 @@ class Checkpointer {
  private:
   void arm_timer(double ms);
   void fault_loop();
+  // precopy: mid-epoch, copy the pages the last epoch wrote while the guest runs.
+  void precopy();
   // The checkpoint proper, all vCPUs stopped and their states in the slot.
   void body(CheckpointStats& st, uint64_t t0);
   void choose_pages(const std::vector<uint64_t>& dirty, std::vector<uint64_t>& out) const;
@@ -110,6 +112,9 @@ class Checkpointer {
   std::vector<uint8_t> writable_;          // per page: not write-protected
   std::vector<uint64_t> writable_list_;    // the same, as a list
   std::vector<uint64_t> dirty_, chosen_;   // scratch, reused
+  std::vector<uint64_t> early_dirty_;      // precopy: pages the epoch wrote before the precopy
+  std::vector<uint64_t> precopied_;        // precopy: pages copied ahead of the pause (sorted)
+  std::atomic<uint64_t> precopy_due_ns_{0};
   uint64_t epoch_faults_ = 0, epoch_fault_ns_ = 0, epoch_fault_max_ns_ = 0;
   uint64_t nvm_bytes_mark_ = 0;
 

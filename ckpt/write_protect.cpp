@@ -100,7 +100,7 @@ void WriteProtect::wake_all() {
   ::ioctl(fd_.get(), UFFDIO_WAKE, &r);
 }
 
-std::optional<uint64_t> WriteProtect::next_fault(int stop_fd) {
+std::optional<uint64_t> WriteProtect::next_fault(int stop_fd, int timeout_ms) {
   for (;;) {
     uffd_msg msg;
     ssize_t n = ::read(fd_.get(), &msg, sizeof msg);
@@ -113,8 +113,10 @@ std::optional<uint64_t> WriteProtect::next_fault(int stop_fd) {
     }
     if (n < 0 && errno != EAGAIN && errno != EINTR) throw Error(errno_text("read userfaultfd"));
     pollfd fds[2] = {{fd_.get(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR) throw Error(errno_text("poll userfaultfd"));
+    int n_ready = ::poll(fds, 2, timeout_ms);
+    if (n_ready < 0 && errno != EINTR) throw Error(errno_text("poll userfaultfd"));
     if (fds[1].revents) return std::nullopt;
+    if (n_ready == 0) return kTimedOut;
   }
 }
 

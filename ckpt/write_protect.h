@@ -33,9 +33,10 @@ class WriteProtect {
   void wake(uint64_t page);
   void wake_all();
 
-  // Waits for the next write fault; returns its page, or nullopt once
-  // `stop_fd` becomes readable.
-  std::optional<uint64_t> next_fault(int stop_fd);
+  // Waits up to `timeout_ms` (-1: forever) for the next write fault; returns
+  // its page, kTimedOut, or nullopt once `stop_fd` becomes readable.
+  static constexpr uint64_t kTimedOut = ~0ull;
+  std::optional<uint64_t> next_fault(int stop_fd, int timeout_ms = -1);
 
  private:
   void writeprotect(uint64_t first, uint64_t count, bool on);
