@@ -137,6 +137,22 @@ int run(const RunFlags& flags) {
   return code;
 }
 
+// vmm bench ARGS: runs the benchmark driver with this vmm and the built guest.
+int bench(const std::vector<std::string>& args) {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) throw Error("cannot find this vmm binary (/proc/self/exe)");
+  self[n] = 0;
+  std::vector<std::string> argv = {"python3", std::string(HSLS_SOURCE_DIR) + "/tools/bench/bench.py", "--vmm", self,
+                                   "--guest", std::string(HSLS_BUILD_DIR) + "/guest/guest.img"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  execvp("python3", cargv.data());
+  throw Error(errno_text("cannot run python3 for the benchmark"));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -170,6 +186,12 @@ int main(int argc, char** argv) {
       "(a report with registers and disassembly is logged); 128+N after signal N; 1 if the start was refused.\n"
       "The monitor reads commands from the terminal (when stdin is one) and from --monitor; type 'help'.");
 
+  // vmm bench: the checkpoint benchmark (tools/bench/bench.py) drives
+  // `vmm run` processes; every argument goes to it (`vmm bench --help`).
+  auto* bench_cmd = app.add_subcommand("bench", "Benchmark checkpoint latency (tools/bench; 'vmm bench --help')");
+  bench_cmd->prefix_command();
+  bench_cmd->set_help_flag();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -177,6 +199,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (run_cmd->parsed()) return run(f);
+    if (bench_cmd->parsed()) return bench(bench_cmd->remaining());
   } catch (const Error& e) {
     std::fprintf(stderr, "vmm: error: %s\n", e.what());
     return 1;
