@@ -42,6 +42,10 @@ struct PendingCrash {
   uint64_t nth;
 };
 
+// Monotonic time at which this vmm process started (recovery reports the
+// time from there to the guest being ready to run again).
+uint64_t process_start_ns();
+
 // A power failure to aim at the next machine's recovery (set by the
 // monitor, taken when the power comes back on).
 void set_pending_crash(PendingCrash crash);

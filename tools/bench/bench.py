@@ -500,9 +500,15 @@ class Bench:
         if limit <= 0:
             return
         deadline = time.monotonic() + limit
-        while foreign_load(self.own_pids()) and time.monotonic() < deadline:
-            self.phase(f"waiting for other VMs to finish ({', '.join(foreign_load(self.own_pids()))})")
+        while time.monotonic() < deadline:
+            c0 = cpu_times()
             sleep(1)
+            other, _ = contention(c0, cpu_times())
+            vms = foreign_load(self.own_pids())
+            if not vms and (other is None or other <= CONTENDED_PCT):
+                return
+            self.phase(f"waiting for the host to calm down (other VMs: {', '.join(vms) or 'none'}; "
+                       f"other processes use {other:.0f}% CPU)")
 
     def paths(self):
         self.seq += 1
@@ -642,7 +648,12 @@ class Bench:
         first = mon.cmd("info ckpt")
         if not first.get("ok") or not first.get("enabled", True):
             raise PhaseError(f"info ckpt: {first}")
-        period = min(max(interval_ms * 0.8, 8.0), 200.0) / 1000.0
+        # Enough checkpoints for the summary's last 1000: polls only sample the breakdown, so rarely.
+        # Otherwise sample most checkpoints (every 0.8 x interval; each poll costs the host ~0.3 ms).
+        if duration * 1000.0 / interval_ms >= 1100:
+            period = 0.05
+        else:
+            period = min(max(interval_ms * 0.8, 8.0), 200.0) / 1000.0
         end = time.monotonic() + duration
         last = first
         n = 0
@@ -1362,9 +1373,10 @@ def md_table(header, rows):
 def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_points):
     L = []
     L.append("# hypersls checkpoint benchmark\n")
-    L.append(f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by `tools/bench/bench.py`; "
-             f"{len(points)} of {total_points} points finished" + (" (stopped early; resume with "
-                                                                    f"`--resume {out}`)" if interrupted else "") + ".\n")
+    n_pts, n_q = total_points
+    L.append(f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by `tools/bench/bench.py`: "
+             f"{len(points)} of {n_pts} points" + (f" and {len(qemus)} of {n_q} QEMU baselines" if n_q else "") +
+             " finished" + (f" (stopped early; resume with `--resume {out}`)" if interrupted else "") + ".\n")
     L.append("Command: `" + " ".join(cfg.get("argv", [])) + "`\n")
     L.append("## Host\n")
     L.append(md_table(["what", "value"], [(k, v) for k, v in host.items()]))
@@ -1469,6 +1481,15 @@ def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_
         fh.write("\n".join(L) + "\n")
 
 
+def style_color(policy):
+    return {"stop-and-copy": "rgb '#1f77b4'", "cow": "rgb '#d62728'", "hybrid": "rgb '#2ca02c'",
+            "precopy": "rgb '#9467bd'"}.get(policy, "rgb '#7f7f7f'")
+
+
+def style_point(vcpus):
+    return {"1vCPU": 7, "2vCPU": 5}.get(vcpus, 9)
+
+
 def write_plots(out, points):
     if not shutil.which("gnuplot"):
         return "gnuplot is not installed (`apt-get install -y gnuplot-nox`): no plots."
@@ -1498,7 +1519,9 @@ def write_plots(out, points):
         blocks, plots = [], []
         for i, (name, pts) in enumerate(sorted(series.items())):
             blocks.append("\n".join(f"{x} {y} {z}" for x, y, z in sorted(pts)))
-            plots.append(f"'pause_vs_dirty.dat' index {i} using 1:2:2:3 with yerrorbars pt 7 title '{name} (p50, bar to p99)'")
+            pol, vc = name.split(" ")
+            plots.append(f"'pause_vs_dirty.dat' index {i} using 1:2:2:3 with yerrorbars lc {style_color(pol)} "
+                         f"pt {style_point(vc)} ps 1.3 title '{name} (p50, bar to p99)'")
         with open(os.path.join(out, "pause_vs_dirty.dat"), "w") as fh:
             fh.write("\n\n\n".join(blocks) + "\n")
         run("pause_vs_dirty", term + "set output 'pause_vs_dirty.png'\nset logscale x\nset logscale y\n"
@@ -1524,18 +1547,20 @@ def write_plots(out, points):
     series = {}
     for p in points:
         if p.get("overhead_pct") is not None:
-            series.setdefault(f"{p['policy']} {p['vcpus']}vCPU dirty={p['dirty']}", []).append(
+            series.setdefault((p["policy"], f"{p['vcpus']}vCPU", int(p["dirty"])), []).append(
                 (float(p["interval"]), p["overhead_pct"]))
     if series:
         blocks, plots = [], []
-        for i, (name, pts) in enumerate(sorted(series.items())):
+        dirties = sorted({k[2] for k in series})
+        for i, ((pol, vc, d), pts) in enumerate(sorted(series.items())):
             blocks.append("\n".join(f"{x} {y}" for x, y in sorted(pts)))
-            plots.append(f"'overhead_vs_interval.dat' index {i} using 1:2 with linespoints pt 7 title '{name}'")
+            plots.append(f"'overhead_vs_interval.dat' index {i} using 1:2 with linespoints lc {style_color(pol)} "
+                         f"pt {style_point(vc)} dt {dirties.index(d) + 1} lw 1.5 title '{pol} {vc} dirty={d}'")
         with open(os.path.join(out, "overhead_vs_interval.dat"), "w") as fh:
             fh.write("\n\n\n".join(blocks) + "\n")
         run("overhead_vs_interval", term + "set output 'overhead_vs_interval.png'\nset logscale x\n"
             "set xlabel 'checkpoint interval (ms)'\nset ylabel 'memstress throughput lost (%)'\n"
-            "set title 'Runtime overhead vs checkpoint interval'\nset key top right\nset grid\n"
+            "set title 'Runtime overhead vs checkpoint interval'\nset key outside right\nset grid\n"
             "plot " + ", \\\n  ".join(plots) + "\n")
     note = ", ".join(f"`{m}`" for m in made) if made else "No plot (no finished point with data)."
     if failed:
@@ -1639,6 +1664,7 @@ def main(argv=None):
            [("point", p) for p in pts if point_key(p) not in done]
     est = {id(x): (12.0 + 4 * cfg["qemu_reps"] if kind == "qemu" else bench.estimate(x)) for kind, x in todo}
     total = len(pts) + len(combos)
+    totals = (len(pts), len(combos))
     prog = Progress(len(todo), sum(est.values()))
     bench.progress = prog
     skipped = total - len(todo)
@@ -1683,7 +1709,7 @@ def main(argv=None):
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
         STOP.clear()
-        points, qemus = finalize(out, cfg, host, interrupted, total)
+        points, qemus = finalize(out, cfg, host, interrupted, totals)
     print(f"bench: {len(points)} of {len(pts)} points, {len(qemus)} QEMU baselines in {out} "
           f"(summary.md, results.jsonl, results.csv)", file=sys.stderr)
     if interrupted:
