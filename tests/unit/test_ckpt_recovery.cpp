@@ -3,6 +3,8 @@
 // back; every other page keeps its runtime content; the saved state is
 // checked before anything is restored.
 #include <doctest/doctest.h>
+
+#include "tests/unit/temp_nvm.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,19 +28,6 @@ using nvm::kPage;
 namespace {
 
 constexpr uint64_t kMem = 16ull << 20;
-
-struct TempNvm {
-  std::string path;
-  explicit TempNvm(const char* tag) {
-    static std::atomic<unsigned> n{0};
-    path = "/dev/shm/hsls-unit-recovery-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" + tag + ".nvm";
-    std::filesystem::remove(path);
-  }
-  ~TempNvm() {
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
-  }
-};
 
 // Runtime content of a page: every 8-byte word names the page and its index.
 void fill_runtime(uint8_t* ram, uint64_t pages) {

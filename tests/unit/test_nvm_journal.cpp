@@ -1,6 +1,8 @@
 // The journal and commit word on a real NVM file (in /dev/shm), and how a
 // Store opens, validates, refuses and reformats that file.
 #include <doctest/doctest.h>
+
+#include "tests/unit/temp_nvm.h"
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -24,22 +26,6 @@ namespace {
 
 constexpr uint64_t MiB = 1ull << 20;
 constexpr uint64_t kMem = 16 * MiB;
-
-// A unique NVM file path in /dev/shm, removed (with any side file) at the end.
-struct TempNvm {
-  std::string path;
-  explicit TempNvm(const char* tag) {
-    static std::atomic<unsigned> n{0};
-    path = "/dev/shm/hsls-unit-journal-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" + tag + ".nvm";
-    std::filesystem::remove(path);
-  }
-  ~TempNvm() {
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
-    std::filesystem::remove(path + ".digests", ec);
-  }
-  bool exists() const { return std::filesystem::exists(path); }
-};
 
 CheckpointRecord make_record(uint64_t version) {
   CheckpointRecord r{};
