@@ -757,6 +757,9 @@ class Bench:
             m, t = proc.wait_line(r"resumed checkpoint (\d+) .*state loaded in ([\d.]+) ms", 30, stream="err")
             r["cold_start_to_resumed_ms"] = rnd((t - proc.t_spawn) * 1000, 2)
             r["cold_restore_ms"] = float(m.group(2))
+            since = re.search(r"\(([\d.]+) ms since vmm started\)", m.string)
+            if since:  # the vmm's own figure: from its static initialisation to the state loaded
+                r["cold_since_vmm_started_ms"] = float(since.group(1))
             version = int(m.group(1))
             mon = Monitor(sock, proc)
             deadline = time.monotonic() + 10
@@ -962,6 +965,7 @@ class Bench:
         self.wait_idle()
         r["host_load_before"] = loadavg()
         seen = set(foreign_load(self.own_pids()))
+        c0 = cpu_times()
         cmdline = self.qemu_cmdline(combo)
         r["cmdline"] = cmdline
         try:
@@ -1061,6 +1065,7 @@ class Bench:
                 pass
         seen |= set(foreign_load(self.own_pids()))
         r["other_vms_seen"] = ";".join(sorted(seen))
+        r["other_cpu_pct"], r["steal_pct"] = contention(c0, cpu_times())
         r["host_load_after"] = loadavg()
         return r
 
@@ -1269,14 +1274,14 @@ POINT_COLS = ["memory", "vcpus", "dirty", "skew", "policy", "interval", "persist
               "tput_no_ckpt_run", "overhead_vs_no_ckpt_run_pct",
               "overhead_dirty_p50", "overhead_pause_p50_us",
               "recovery_restore_ms_p50", "recovery_restore_ms_max", "recovery_pages_restored_p50", "recovery_count",
-              "cold_restore_ms", "cold_start_to_resumed_ms", "cold_start_to_first_ckpt_ms",
+              "cold_restore_ms", "cold_since_vmm_started_ms", "cold_start_to_resumed_ms", "cold_start_to_first_ckpt_ms",
               "qemu_ratio_pause_p50_to_full_downtime", "qemu_ratio_pause_max_to_bg_downtime",
               "qemu_ratio_ckpt_to_full_total", "qemu_ratio_ckpt_to_bg_total", "qemu_ratio_cold_to_restore",
               "host_load_before", "host_load_after", "other_vms_seen", "other_cpu_pct", "steal_pct", "elapsed_s", "errors"]
 QEMU_COLS = ["memory", "vcpus", "cmdline", "full_total_ms", "full_downtime_ms", "full_setup_ms", "full_stop_to_done_ms",
              "full_file_bytes", "full_total_ms_all", "stopped_total_ms", "stopped_total_ms_all", "bg_total_ms",
              "bg_downtime_ms", "bg_setup_ms", "bg_total_ms_all", "restore_ms", "restore_ms_all", "qemu_version",
-             "host_load_before", "host_load_after", "other_vms_seen", "errors"]
+             "host_load_before", "host_load_after", "other_vms_seen", "other_cpu_pct", "steal_pct", "errors"]
 
 
 def read_results(out):
@@ -1360,6 +1365,12 @@ def verdicts(points):
         if cold:
             rows.append((f"recovery ≤ 10 ms, vmm start → guest running ({v} vCPU)", f"median of {len(cold)} cold starts",
                          f"{median(cold):.1f} ms (max {max(cold):.1f})", "10 ms", verdict(median(cold), BAR["recovery_ms"])))
+        own = [p.get("cold_since_vmm_started_ms") for p in rec if int(p["vcpus"]) == v]
+        own = [x for x in own if x is not None]
+        if own:
+            rows.append((f"recovery ≤ 10 ms, the vmm's own \"since vmm started\" ({v} vCPU)",
+                         f"median of {len(own)} cold starts", f"{median(own):.1f} ms (max {max(own):.1f})", "10 ms",
+                         verdict(median(own), BAR["recovery_ms"])))
         inproc = [p.get("recovery_restore_ms_p50") for p in rec if int(p["vcpus"]) == v]
         inproc = [x for x in inproc if x is not None]
         if inproc:
@@ -1370,6 +1381,15 @@ def verdicts(points):
 
 
 CONTENDED_PCT = 10
+
+
+def guest_8th(p):
+    """The 8th largest gap; fewer than 8 gaps over the threshold means the 8th is below it."""
+    if p.get("guest_pause_8th_us") is not None:
+        return f(p["guest_pause_8th_us"])
+    if p.get("guest_pause_max_us") is not None:
+        return f"< {p.get('guest_gap_threshold_us', 100)}"
+    return "–"
 
 
 def is_contended(p):
@@ -1416,7 +1436,7 @@ def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_
         mark = " †" if is_contended(p) else ""
         rows.append((f"{p['memory']}", p["vcpus"], p["policy"] + mark, f"{float(p['interval']):g}", p["persistence"],
                      p["dirty"], f(p.get("pages_dirty_p50")), f(p.get("pause_p50_us")), f(p.get("pause_p99_us")),
-                     f(p.get("pause_max_us")), f(p.get("guest_pause_8th_us")), f(p.get("guest_pause_max_us")),
+                     f(p.get("pause_max_us")), guest_8th(p), f(p.get("guest_pause_max_us")),
                      f(p.get("cow_faults_per_ckpt"), 1), f(p.get("cow_fault_avg_us"), 1), f(p.get("nvm_kib_per_ckpt"), 0),
                      f(p.get("memstress_rate_pct"), 0), f(p.get("ckpts_in_window")), f(p.get("other_cpu_pct"), 0)))
     L.append(md_table(["mem", "vCPUs", "policy", "interval ms", "persist", "dirty", "measured dirty p50", "pause p50 us",
@@ -1446,10 +1466,12 @@ def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_
                      f(p.get("tput_off")), f(p.get("tput_on")), ov, f(p.get("overhead_vs_no_ckpt_run_pct"), 1, "%"),
                      f(p.get("overhead_dirty_p50")), f(p.get("recovery_restore_ms_p50"), 2),
                      f(p.get("recovery_pages_restored_p50")), f(p.get("cold_restore_ms"), 2),
+                     f(p.get("cold_since_vmm_started_ms"), 2),
                      f(p.get("cold_start_to_resumed_ms"), 1), f(p.get("cold_start_to_first_ckpt_ms"), 1)))
     L.append(md_table(["mem", "vCPUs", "policy", "interval", "dirty", "writes/s off", "writes/s on", "overhead",
                        "vs --no-ckpt run", "dirty p50 (on)", "restore ms (in-process)", "pages restored",
-                       "cold: state loaded ms", "cold: spawn→resumed ms", "cold: spawn→first ckpt ms"], rows))
+                       "cold: state loaded ms", "cold: since vmm started ms", "cold: spawn→resumed ms",
+                       "cold: spawn→first ckpt ms"], rows))
     L.append("\n## QEMU baseline\n")
     if not cfg["qemu"]:
         L.append("Not run (`--qemu` to enable).")
