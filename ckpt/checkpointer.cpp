@@ -132,12 +132,12 @@ void Checkpointer::leader_started() {
   arm_timer(ms);
 }
 
-// Saves the calling vCPU's own state into the state slot of `version`.
-void Checkpointer::save_own_state(Vcpu& self, uint64_t version) {
+// Saves a vCPU's state into the state slot of `version`. `synced`: the
+// registers KVM left in its run area, valid only on the vCPU's own thread.
+void Checkpointer::save_vcpu_state(Vcpu& vcpu, uint64_t version, const kvm_sync_regs* synced) {
   VcpuState s;
-  save_vcpu(self.fd(), self.index(), msrs_, s, self.synced_regs());
-  StateLayout sl;
-  store_.persist().write(store_.state_slot(unsigned(version % 2)) + sl.vcpu(self.index()), &s, sizeof s);
+  save_vcpu(vcpu.fd(), vcpu.index(), msrs_, s, synced);
+  store_.persist().write(store_.state_slot(unsigned(version % 2)) + StateLayout().vcpu(vcpu.index()), &s, sizeof s);
 }
 
 void Checkpointer::lead(Vcpu& self) {
@@ -151,7 +151,7 @@ void Checkpointer::lead(Vcpu& self) {
   for (unsigned i = 1; i <= others; ++i) machine_.vcpu(i).kick();
   bool failed = false;
   try {
-    save_own_state(self, committed_.load() + 1);
+    save_vcpu_state(self, committed_.load() + 1, self.synced_regs());
     // A vCPU that sees the machine stopping leaves without parking: give up then.
     while (parked_.load(std::memory_order_acquire) < others && !machine_.stopped()) cpu_relax();
     if (machine_.stopped()) throw nvm::PowerFailure{nvm::CrashPoint::stopped};
@@ -182,7 +182,7 @@ void Checkpointer::lead(Vcpu& self) {
 void Checkpointer::follow(Vcpu& self) {
   uint64_t gen = stw_gen_.load(std::memory_order_acquire);
   try {
-    save_own_state(self, committed_.load() + 1);
+    save_vcpu_state(self, committed_.load() + 1, self.synced_regs());
   } catch (const std::exception& e) {
     log::get("ckpt")->error("vCPU {} could not save its state: {}", self.index(), e.what());
   }
@@ -204,11 +204,7 @@ uint64_t Checkpointer::checkpoint_parked() {
   uint64_t t0 = now_ns();
   CheckpointStats st;
   uint64_t version = committed_.load() + 1;
-  for (unsigned i = 0; i < machine_.vcpu_count(); ++i) {
-    VcpuState s;
-    save_vcpu(machine_.vcpu(i).fd(), i, msrs_, s);
-    store_.persist().write(store_.state_slot(unsigned(version % 2)) + StateLayout().vcpu(i), &s, sizeof s);
-  }
+  for (unsigned i = 0; i < machine_.vcpu_count(); ++i) save_vcpu_state(machine_.vcpu(i), version, nullptr);
   st.stop_ns = now_ns() - t0;
   body(st, t0);
   st.pause_ns = now_ns() - t0;

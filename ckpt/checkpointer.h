@@ -92,7 +92,7 @@ class Checkpointer {
   void copy_pages(const std::vector<uint64_t>& pages, unsigned slot, bool with_followers);
   void help_copy();
   void update_protection(std::vector<uint64_t>& keep_writable, CheckpointStats& st);
-  void save_own_state(Vcpu& self, uint64_t version);
+  void save_vcpu_state(Vcpu& vcpu, uint64_t version, const kvm_sync_regs* synced);
   uint64_t write_machine_state(uint64_t version);
 
   Machine& machine_;

@@ -9,7 +9,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -109,6 +111,8 @@ class Machine {
   int kvm_check(long cap) const { return kvm_->check(cap); }
   int vm_fd() const { return vm_->fd(); }
 
+  // Sends an event to the subscribers (any thread).
+  void emit(const nlohmann::json& event);
   // Subscribes to machine events (JSON objects with an "event" key).
   void on_event(std::function<void(const nlohmann::json&)> fn);
 
@@ -136,10 +140,6 @@ class Machine {
 
  private:
   class SerialIrq;
- public:
-  void emit(const nlohmann::json& event);
-
- private:
   void boot_image(const boot::LoadPlan& plan, const std::vector<uint8_t>& image, const std::string& cmdline);
   void load_state(const ckpt::Recovered& r);
   void on_crash_point(nvm::CrashPoint p, bool restart);

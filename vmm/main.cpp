@@ -64,9 +64,6 @@ Config build_config(const RunFlags& f) {
   return cfg;
 }
 
-// A power failure aimed at the next recovery (monitor: powerfail at=restored...).
-std::optional<PendingCrash> pending_crash() { return take_pending_crash(); }
-
 // vmm run: build the machine, serve the monitor, wait for the VM to stop.
 int run(const RunFlags& flags) {
   Config cfg = build_config(flags);
@@ -121,7 +118,7 @@ int run(const RunFlags& flags) {
     if (cfg.power_restart_delay_ms > 0)
       std::this_thread::sleep_for(std::chrono::microseconds(int64_t(cfg.power_restart_delay_ms * 1000)));
     cfg.fresh = false;
-    std::optional<PendingCrash> crash = pending_crash();
+    std::optional<PendingCrash> crash = take_pending_crash();  // powerfail at=restored
     for (;;) {
       try {
         machine = std::make_unique<Machine>(cfg, crash);
