@@ -155,6 +155,7 @@ void Checkpointer::lead(Vcpu& self) {
     // A vCPU that sees the machine stopping leaves without parking: give up then.
     while (parked_.load(std::memory_order_acquire) < others && !machine_.stopped()) cpu_relax();
     if (machine_.stopped()) throw nvm::PowerFailure{nvm::CrashPoint::stopped};
+    auto quiesced = machine_.quiesce_devices();  // after the followers parked: their pending I/O is done
     st.stop_ns = now_ns() - t0;
     body(st, t0);
   } catch (const nvm::PowerFailure&) {
@@ -204,6 +205,7 @@ uint64_t Checkpointer::checkpoint_parked() {
   uint64_t t0 = now_ns();
   CheckpointStats st;
   uint64_t version = committed_.load() + 1;
+  auto quiesced = machine_.quiesce_devices();
   for (unsigned i = 0; i < machine_.vcpu_count(); ++i) save_vcpu_state(machine_.vcpu(i), version, nullptr);
   st.stop_ns = now_ns() - t0;
   body(st, t0);
@@ -212,8 +214,9 @@ uint64_t Checkpointer::checkpoint_parked() {
   return committed_.load();
 }
 
-// Writes the VM and device state and the header into the slot; returns its checksum.
-uint64_t Checkpointer::write_machine_state(uint64_t version) {
+// Writes the VM and device state and the header into the slot; returns
+// its checksum and size. The devices must be quiesced.
+std::pair<uint64_t, uint64_t> Checkpointer::write_machine_state(uint64_t version) {
   auto& p = store_.persist();
   uint8_t* slot = store_.state_slot(unsigned(version % 2));
   unsigned n = machine_.vcpu_count();
@@ -223,13 +226,20 @@ uint64_t Checkpointer::write_machine_state(uint64_t version) {
   p.write(slot + sl.vm(n), &vm, sizeof vm);
   SerialState serial = machine_.serial().save();
   p.write(slot + sl.serial(n), &serial, sizeof serial);
+  device_state_.clear();
+  machine_.save_devices(device_state_);
+  uint64_t total = sl.total(n, device_state_.size());
+  if (total > nvm::kStateSlotBytes) throw Error("machine state does not fit its NVM slot (" + std::to_string(total) + " bytes)");
+  uint64_t device_bytes = device_state_.size();
+  p.write(slot + sl.devices(n), &device_bytes, sizeof device_bytes);
+  if (device_bytes) p.write(slot + sl.devices(n) + 8, device_state_.data(), device_bytes);
   MachineStateHeader h;
   h.vcpus = n;
   h.version_tag = version;
-  h.total_bytes = sl.total(n);
+  h.total_bytes = total;
   p.write(slot, &h, sizeof h);
-  p.persist(slot, sl.total(n));
-  return bytes_digest(slot, sl.total(n));
+  p.persist(slot, total);
+  return {bytes_digest(slot, total), total};
 }
 
 void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
@@ -242,13 +252,14 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   p.point(nvm::CrashPoint::stopped);
 
   uint64_t t = now_ns();
-  uint64_t state_sum = write_machine_state(version);
+  auto [state_sum, state_bytes] = write_machine_state(version);
   p.point(nvm::CrashPoint::state_saved);
   st.save_ns = now_ns() - t;
 
   t = now_ns();
   dirty_.clear();
   dirty_log_->collect(dirty_);  // written since the last fetch: the precopy's, if there was one
+  machine_.collect_device_dirty(dirty_);  // the VMM's own writes (virtio buffers) bypass KVM's log
   std::sort(dirty_.begin(), dirty_.end());
   dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
   std::vector<uint64_t> late, to_copy;
@@ -305,7 +316,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   rec.version = version;
   rec.unix_ns = st.unix_ns;
   rec.state_offset = store_.layout().state[slot];
-  rec.state_bytes = StateLayout().total(machine_.vcpu_count());
+  rec.state_bytes = state_bytes;
   rec.state_checksum = state_sum;
   rec.pages_dirty = st.pages_dirty;
   rec.pages_copied = st.pages_copied;
@@ -313,6 +324,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   store_.journal().append(rec);
   store_.journal().commit(version);
   committed_.store(version);
+  machine_.devices_committed(version);  // external synchrony: the epoch's frames may leave
   st.commit_ns = now_ns() - t;
 
   st.cow_faults = epoch_faults_;

@@ -93,7 +93,7 @@ class Checkpointer {
   void help_copy();
   void update_protection(std::vector<uint64_t>& keep_writable, CheckpointStats& st);
   void save_vcpu_state(Vcpu& vcpu, uint64_t version, const kvm_sync_regs* synced);
-  uint64_t write_machine_state(uint64_t version);
+  std::pair<uint64_t, uint64_t> write_machine_state(uint64_t version);
 
   Machine& machine_;
   nvm::Store& store_;
@@ -117,6 +117,7 @@ class Checkpointer {
   std::atomic<uint64_t> precopy_due_ns_{0};
   uint64_t epoch_faults_ = 0, epoch_fault_ns_ = 0, epoch_fault_max_ns_ = 0;
   uint64_t nvm_bytes_mark_ = 0;
+  std::vector<uint8_t> device_state_;      // scratch for the devices' saved state
 
   // Stop-the-world coordination (leader: vCPU 0).
   std::atomic<bool> stw_active_{false};

@@ -35,7 +35,11 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
   if (h.vcpus != vcpus)
     throw Error(where + "checkpoint " + std::to_string(g) + " holds " + std::to_string(h.vcpus) +
                 " vCPU(s) but the config asks for " + std::to_string(vcpus) + " (pass --fresh to start over)");
-  if (h.total_bytes != StateLayout().total(vcpus) || h.total_bytes != rec->state_bytes)
+  uint64_t device_bytes = 0;
+  if (rec->state_bytes >= StateLayout().total(vcpus))
+    std::memcpy(&device_bytes, state + StateLayout().devices(vcpus), sizeof device_bytes);
+  if (rec->state_bytes < StateLayout().total(vcpus) || h.total_bytes != rec->state_bytes ||
+      device_bytes != rec->state_bytes - StateLayout().total(vcpus))
     throw Error(where + "the saved state of checkpoint " + std::to_string(g) + " has an unexpected size");
 
   Recovered out;

@@ -44,10 +44,12 @@ struct VmState {
 };
 
 // The header of a saved machine state; vCPU states, the VM state and device
-// states follow it in this order.
+// states follow it in this order. The last part, the devices' variable-size
+// states (today: virtio-net, with the frames it holds), is a u64 byte count
+// and the bytes.
 struct MachineStateHeader {
   static constexpr uint64_t kMagic = 0x5441545353534c48ull;  // "HLSSSTAT"
-  static constexpr uint32_t kVersion = 1;
+  static constexpr uint32_t kVersion = 2;
   uint64_t magic = kMagic;
   uint32_t version = kVersion;
   uint32_t vcpus = 0;
@@ -60,7 +62,9 @@ struct StateLayout {
   uint64_t vcpu(unsigned i) const { return sizeof(MachineStateHeader) + uint64_t(i) * sizeof(VcpuState); }
   uint64_t vm(unsigned vcpus) const { return vcpu(vcpus); }
   uint64_t serial(unsigned vcpus) const { return vm(vcpus) + sizeof(VmState); }
-  uint64_t total(unsigned vcpus) const { return serial(vcpus) + sizeof(SerialState); }
+  uint64_t devices(unsigned vcpus) const { return serial(vcpus) + sizeof(SerialState); }
+  // The size with `device_bytes` of variable device state.
+  uint64_t total(unsigned vcpus, uint64_t device_bytes = 0) const { return devices(vcpus) + 8 + device_bytes; }
 };
 
 // The MSRs a checkpoint saves, among those KVM reports (probed once).

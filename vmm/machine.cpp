@@ -74,6 +74,11 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   auto image = boot::read_image_file(cfg.image);
   auto plan = boot::plan_load(image, layout_ram(cfg.memory_bytes), cfg.image);
   std::string cmdline = boot::guest_cmdline(cfg.cmdline, cfg.vcpus);
+  std::unique_ptr<net::Tap> tap;
+  if (!cfg.net_tap.empty()) {
+    tap = std::make_unique<net::Tap>(cfg.net_tap);
+    cmdline += " " + virtio::VirtioNet::cmdline_entry();
+  }
   if (cmdline.size() > boot::kCmdlineMax) throw Error("guest.cmdline: too long for the boot area");
 
   stamp("image checked");
@@ -96,11 +101,13 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
       [this](int code) { request_stop(StopReason::poweroff, code, "guest powered off with code " + std::to_string(code)); });
   pio_.add(Serial::kBase, Serial::kSize, serial_.get());
   pio_.add(PowerOff::kPort, PowerOff::kSize, poweroff_.get());
+  dma_ = std::make_unique<Dma>(*memory_, device_dirty_);
 
   stamp("NVM mapped");
   std::optional<ckpt::Recovered> recovered;
   if (!store_->formatted()) recovered = ckpt::recover(*store_, cfg.vcpus);
   stamp("memory recovered");
+  if (tap) add_net(std::move(tap), (recovered ? recovered->version : store_->journal().committed()) + 1);
   if (cfg.verify) oracle_ = std::make_unique<ckpt::DigestOracle>(cfg.nvm_path, store_->ram(), store_->layout().pages);
   if (recovered) {
     load_state(*recovered);
@@ -141,6 +148,40 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   stamp("checkpointer ready");
 }
 
+// The virtio-net device on its MMIO window, with irqfd and ioeventfds where KVM has them.
+void Machine::add_net(std::unique_ptr<net::Tap> tap, uint64_t epoch) {
+  virtio::NetConfig nc;
+  nc.tap = cfg_.net_tap;
+  nc.mac = *parse_mac(cfg_.net_mac);
+  nc.external_sync = cfg_.net_external_sync && cfg_.ckpt_enabled;
+  nc.max_held = cfg_.net_max_held;
+  if (cfg_.net_external_sync && !cfg_.ckpt_enabled)
+    log::get("net")->info("checkpoints are off: frames are sent at once (no external synchrony)");
+  net_irq_ = std::make_unique<Irqfd>(*kvm_, *vm_, virtio::VirtioNet::kGsi);
+  net_ = std::make_unique<virtio::VirtioNet>(nc, std::move(tap), *dma_, *net_irq_, epoch);
+  mmio_.add(virtio::VirtioNet::kMmioBase, virtio::VirtioMmio::kWindow, &net_->transport());
+  uint64_t notify = virtio::VirtioNet::kMmioBase + virtio::kQueueNotify;
+  bool fast = true;
+  for (unsigned q = 0; q < net_->queue_count(); ++q) fast = bind_ioeventfd(*kvm_, *vm_, notify, q, net_->notify_event(q)) && fast;
+  log::get("net")->info("virtio-net on tap {} at {:#x} (GSI {}), MAC {}, external synchrony {}{}", cfg_.net_tap,
+                        virtio::VirtioNet::kMmioBase, virtio::VirtioNet::kGsi, cfg_.net_mac, nc.external_sync ? "on" : "off",
+                        fast && net_irq_->in_kernel() ? "" : " (without irqfd/ioeventfd)");
+}
+
+std::unique_lock<std::mutex> Machine::quiesce_devices() {
+  return net_ ? std::unique_lock<std::mutex>(net_->transport().mutex()) : std::unique_lock<std::mutex>();
+}
+
+void Machine::save_devices(std::vector<uint8_t>& out) {
+  if (net_) net_->save(out);
+}
+
+void Machine::collect_device_dirty(std::vector<uint64_t>& out) { device_dirty_.collect(out); }
+
+void Machine::devices_committed(uint64_t version) {
+  if (net_) net_->committed(version);
+}
+
 // A fresh boot: the image and the boot information go into guest memory.
 void Machine::boot_image(const boot::LoadPlan& plan, const std::vector<uint8_t>& image, const std::string& cmdline) {
   boot::apply_load(plan, image, *memory_);
@@ -170,6 +211,12 @@ void Machine::load_state(const ckpt::Recovered& r) {
   SerialState serial;
   std::memcpy(&serial, r.state.data() + sl.serial(n), sizeof serial);
   serial_->restore(serial);
+  uint64_t device_bytes = 0;
+  std::memcpy(&device_bytes, r.state.data() + sl.devices(n), sizeof device_bytes);  // size checked by recover()
+  if (device_bytes && !net_)
+    throw Error("checkpoint " + std::to_string(r.version) +
+                " has a virtio-net device: give net.tap (--net-tap) to resume it, or --fresh to start over");
+  if (net_ && device_bytes) net_->restore(std::span<const uint8_t>(r.state.data() + sl.devices(n) + 8, device_bytes));
 }
 
 Machine::~Machine() {
@@ -181,6 +228,7 @@ Machine::~Machine() {
   }
   kick_all();
   for (auto& v : vcpus_) v->join();
+  if (net_) net_->stop();
   if (power_timer_.joinable()) power_timer_.join();
   // Close the userfaultfd before the VM: KVM's async page-fault work may be
   // blocked on a write-protected page, and destroying the VM waits for it.
@@ -194,6 +242,7 @@ void Machine::start() {
     running_ = unsigned(vcpus_.size());
   }
   if (ckpt_) ckpt_->start();
+  if (net_) net_->start();
   for (auto& v : vcpus_) v->start();
   emit({{"event", "started"}, {"vcpus", vcpus_.size()}});
 }
@@ -204,6 +253,7 @@ int Machine::wait() {
     cv_.wait(lock, [&] { return running_ == 0; });
   }
   for (auto& v : vcpus_) v->join();
+  if (net_) net_->stop();  // before the fault thread goes: its writes may wait for a copy-on-write
   if (ckpt_) ckpt_->stop();
   serial_->flush();
   std::lock_guard lock(mu_);
@@ -328,6 +378,7 @@ void Machine::power_fail(const std::string& why, bool restart) {
   // No vCPU may re-enter the guest after the failure (e.g. once a checkpoint
   // whose writes were dropped releases it): stop first, then lose power.
   bool first = !power_failed_.exchange(true);
+  if (net_) net_->power_off();  // held frames die with the VMM's memory; nothing more leaves
   if (first) request_stop(StopReason::powerfail, kExitPowerFail, "power failure: " + why);
   store_->persist().lose_power();  // the instant of the failure: nothing more reaches NVM
   if (!first) return;

@@ -23,6 +23,10 @@
 #include "vmm/boot/elf_loader.h"
 #include "vmm/core/guest_memory.h"
 #include "vmm/devices/bus.h"
+#include "vmm/devices/dma.h"
+#include "vmm/devices/virtio/net.h"
+#include "vmm/devices/virtio/virtio.h"
+#include "vmm/kvm/eventfd.h"
 #include "vmm/devices/poweroff.h"
 #include "vmm/devices/serial.h"
 #include "vmm/kvm/kvm.h"
@@ -111,6 +115,19 @@ class Machine {
   int kvm_check(long cap) const { return kvm_->check(cap); }
   int vm_fd() const { return vm_->fd(); }
 
+  // The virtio-net device (null without net.tap).
+  virtio::VirtioNet* net() { return net_.get(); }
+
+  // --- checkpoint hooks for the devices the VMM runs threads for ---
+  // Holds every device still (no guest-memory or state change) while the lock lives.
+  std::unique_lock<std::mutex> quiesce_devices();
+  // Appends the devices' variable-size state (quiesced).
+  void save_devices(std::vector<uint8_t>& out);
+  // Appends the RAM pages devices wrote since the last call (quiesced).
+  void collect_device_dirty(std::vector<uint64_t>& out);
+  // Checkpoint `version` committed (quiesced).
+  void devices_committed(uint64_t version);
+
   // Sends an event to the subscribers (any thread).
   void emit(const nlohmann::json& event);
   // Subscribes to machine events (JSON objects with an "event" key).
@@ -142,6 +159,7 @@ class Machine {
   class SerialIrq;
   void boot_image(const boot::LoadPlan& plan, const std::vector<uint8_t>& image, const std::string& cmdline);
   void load_state(const ckpt::Recovered& r);
+  void add_net(std::unique_ptr<net::Tap> tap, uint64_t epoch);
   void on_crash_point(nvm::CrashPoint p, bool restart);
   void kick_all();
 
@@ -162,6 +180,10 @@ class Machine {
   std::unique_ptr<SerialIrq> serial_irq_;
   std::unique_ptr<Serial> serial_;
   std::unique_ptr<PowerOff> poweroff_;
+  DeviceDirtyLog device_dirty_;
+  std::unique_ptr<Dma> dma_;
+  std::unique_ptr<Irqfd> net_irq_;
+  std::unique_ptr<virtio::VirtioNet> net_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
 
   mutable std::mutex mu_;

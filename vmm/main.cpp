@@ -25,7 +25,7 @@ using namespace hsls;
 struct RunFlags {
   std::string config;
   std::string image;
-  std::optional<std::string> memory, nvm, cmdline, monitor, serial_log, log_level;
+  std::optional<std::string> memory, nvm, cmdline, monitor, serial_log, log_level, net_tap;
   std::optional<unsigned> vcpus;
   std::optional<double> ckpt_interval;
   std::optional<std::string> ckpt_policy, persistence;
@@ -34,6 +34,7 @@ struct RunFlags {
   bool verify = false;
   bool no_ckpt = false;
   bool power_restart = false;
+  bool no_external_sync = false;
 };
 
 // Builds the effective configuration: defaults < config file < flags.
@@ -60,6 +61,8 @@ Config build_config(const RunFlags& f) {
   if (f.verify) cfg.verify = true;
   if (f.no_ckpt) cfg.ckpt_enabled = false;
   if (f.power_restart) cfg.power_restart = true;
+  if (f.net_tap) cfg.net_tap = *f.net_tap;
+  if (f.no_external_sync) cfg.net_external_sync = false;
   validate(cfg);
   return cfg;
 }
@@ -177,6 +180,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--persistence", f.persistence, "eadr or adr (ckpt.persistence)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");
   run_cmd->add_flag("--power-restart", f.power_restart, "After a power failure, power back on and recover (power.restart)");
+  run_cmd->add_option("--net-tap", f.net_tap, "Attach a virtio-net device to this tap (net.tap; docs/virtio-net.md)");
+  run_cmd->add_flag("--no-external-sync", f.no_external_sync,
+                    "Send the guest's frames at once instead of after their checkpoint commits (net.external_sync=false)");
   run_cmd->footer(
       "Exit status: the guest's power-off code; 0 after 'quit'; 70 if the VM stopped on an unexpected exit\n"
       "or a failed verification; 99 after a power failure (monitor 'powerfail') without restart;\n"

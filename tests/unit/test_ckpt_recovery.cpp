@@ -65,6 +65,7 @@ uint64_t put_state(nvm::Store& s, uint64_t g, unsigned vcpus) {
   uint8_t* slot = s.state_slot(unsigned(g % 2));
   uint64_t total = StateLayout().total(vcpus);
   for (uint64_t i = 0; i < total; ++i) slot[i] = uint8_t(i * 31 + g);
+  std::memset(slot + StateLayout().devices(vcpus), 0, 8);  // no device state
   MachineStateHeader h;
   h.vcpus = vcpus;
   h.version_tag = g;

@@ -17,6 +17,7 @@ const std::set<std::string> kKnownKeys = {
     "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
     "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours",
     "ckpt.persistence", "ckpt.verify", "power.restart", "power.restart_delay_ms",
+    "net.tap", "net.mac", "net.external_sync", "net.max_held",
 };
 
 // Reads a boolean key if present.
@@ -48,7 +49,7 @@ void read_number(const toml::table& root, const char* table, const char* key, do
 
 // Checks that every key of the document is one we know.
 void check_known_keys(const toml::table& root, const std::string& source) {
-  static const std::set<std::string> tables = {"machine", "guest", "nvm", "serial", "monitor", "log", "ckpt", "power"};
+  static const std::set<std::string> tables = {"machine", "guest", "nvm", "serial", "monitor", "log", "ckpt", "power", "net"};
   for (auto&& [table_key, node] : root) {
     const auto* table = node.as_table();
     if (!table) throw Error(source + ": '" + std::string(table_key.str()) + "' must be a table like [machine]");
@@ -103,6 +104,24 @@ std::optional<uint64_t> parse_size(const std::string& text) {
   else return std::nullopt;
   if (shift && (value >> (64 - shift)) != 0) return std::nullopt;
   return value << shift;
+}
+
+std::optional<std::array<uint8_t, 6>> parse_mac(const std::string& text) {
+  std::array<uint8_t, 6> mac{};
+  if (text.size() != 17) return std::nullopt;
+  for (size_t i = 0; i < 6; ++i) {
+    if (i && text[3 * i - 1] != ':') return std::nullopt;
+    unsigned v = 0;
+    for (size_t k = 0; k < 2; ++k) {
+      char c = text[3 * i + k];
+      unsigned d = (c >= '0' && c <= '9') ? unsigned(c - '0') : (c >= 'a' && c <= 'f') ? unsigned(c - 'a' + 10)
+                   : (c >= 'A' && c <= 'F') ? unsigned(c - 'A' + 10) : 16u;
+      if (d == 16) return std::nullopt;
+      v = v * 16 + d;
+    }
+    mac[i] = uint8_t(v);
+  }
+  return mac;
 }
 
 std::string format_size(uint64_t bytes) {
@@ -164,6 +183,10 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
   read_bool(root, "ckpt", "verify", cfg.verify, source);
   read_bool(root, "power", "restart", cfg.power_restart, source);
   read_number(root, "power", "restart_delay_ms", cfg.power_restart_delay_ms, source);
+  read_string(root, "net", "tap", cfg.net_tap, source);
+  read_string(root, "net", "mac", cfg.net_mac, source);
+  read_bool(root, "net", "external_sync", cfg.net_external_sync, source);
+  read_uint(root, "net", "max_held", cfg.net_max_held, source);
 }
 
 void load_config_file(Config& cfg, const std::filesystem::path& path) {
@@ -208,6 +231,13 @@ void validate(const Config& cfg) {
     throw Error("ckpt.persistence: '" + cfg.persistence + "' is not allowed (allowed: eadr, adr)");
   if (!(cfg.power_restart_delay_ms >= 0 && cfg.power_restart_delay_ms <= 60000))
     throw Error("power.restart_delay_ms: not allowed (allowed: 0 to 60000)");
+  if (cfg.net_tap.size() >= 16 || cfg.net_tap.find_first_of(" /:\t") != std::string::npos)
+    throw Error("net.tap: '" + cfg.net_tap + "' is not an interface name (allowed: up to 15 characters, no spaces, '/' or ':')");
+  auto mac = parse_mac(cfg.net_mac);
+  if (!mac) throw Error("net.mac: '" + cfg.net_mac + "' is not a MAC address (allowed: e.g. \"52:54:00:12:34:56\")");
+  if ((*mac)[0] & 1) throw Error("net.mac: '" + cfg.net_mac + "' is a multicast address (allowed: a unicast MAC)");
+  if (cfg.net_max_held < 1 || cfg.net_max_held > 256)
+    throw Error("net.max_held: " + std::to_string(cfg.net_max_held) + " is not allowed (allowed: 1-256 frames)");
   static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "warning", "error", "err", "critical", "off"};
   if (!levels.count(cfg.log_level))
     throw Error("log.level: '" + cfg.log_level + "' is not allowed (allowed: trace, debug, info, warn, error, critical, off)");

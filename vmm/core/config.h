@@ -2,6 +2,7 @@
 // (configs/*.toml), overridden by command-line flags. validate() refuses a
 // bad value with one line naming the key and the allowed values.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -35,6 +36,11 @@ struct Config {
   // [power]
   bool power_restart = false;            // power.restart: power back on after a power failure
   double power_restart_delay_ms = 0;     // power.restart_delay_ms
+  // [net]
+  std::string net_tap;                   // net.tap: tap device to attach ("" = no network device)
+  std::string net_mac = "52:54:00:12:34:56";  // net.mac
+  bool net_external_sync = true;         // net.external_sync: hold frames until their checkpoint commits
+  unsigned net_max_held = 256;           // net.max_held: frames held at most (1-256); then the TX ring waits
   // [log]
   std::string log_level = "info";        // log.level
   // Run options that are not config-file keys.
@@ -50,6 +56,9 @@ inline constexpr size_t kMaxCmdline = 4095;
 // Parses a size such as "256M", "1G", "65536", "4K" (binary units).
 // Returns nullopt for anything else.
 std::optional<uint64_t> parse_size(const std::string& text);
+
+// Parses a MAC address "aa:bb:cc:dd:ee:ff"; nullopt if it is not one.
+std::optional<std::array<uint8_t, 6>> parse_mac(const std::string& text);
 
 // Formats bytes as the largest exact binary unit ("256 MiB").
 std::string format_size(uint64_t bytes);

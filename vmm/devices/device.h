@@ -19,6 +19,13 @@ class Device {
   virtual void write(uint64_t offset, const uint8_t* data, unsigned len) = 0;
 };
 
+// An edge-triggered interrupt: each trigger() is one interrupt (irqfd).
+class IrqEdge {
+ public:
+  virtual ~IrqEdge() = default;
+  virtual void trigger() = 0;
+};
+
 // Whatever a device uses to raise its interrupt line.
 class IrqLine {
  public:

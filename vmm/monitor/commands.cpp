@@ -100,13 +100,32 @@ json info_vcpus(Machine& m) {
 
 json info_ckpt(Machine& m);
 
+// info net: the virtio-net device and external synchrony.
+json info_net(Machine& m) {
+  auto* net = m.net();
+  if (!net) return ok({{"enabled", false}, {"text", "no network device (net.tap is not set)"}});
+  json body = net->info();
+  body["enabled"] = true;
+  const auto& h = body["hold_us"];
+  body["text"] = fmt::format(
+      "virtio-net on tap {} (MAC {}), external synchrony {}, driver {}{}\n"
+      "frames: tx {} rx {}; held now {}, released {}, dropped at power failures {}; hold p50 {} us, p99 {} us, max {} us\n",
+      body["tap"].get<std::string>(), body["mac"].get<std::string>(), body["external_sync"].get<bool>() ? "on" : "off",
+      body["driver_ok"].get<bool>() ? "ready" : "not ready", body["needs_reset"].get<bool>() ? ", NEEDS RESET" : "",
+      body["tx_frames"].get<uint64_t>(), body["rx_frames"].get<uint64_t>(), body["held"].get<uint64_t>(),
+      body["released"].get<uint64_t>(), body["dropped_powerfail"].get<uint64_t>(), h["p50"].get<uint64_t>(),
+      h["p99"].get<uint64_t>(), h["max"].get<uint64_t>());
+  return ok(body);
+}
+
 json cmd_info(Machine& m, const Words& w) {
-  if (w.size() != 2) return error("usage: info status|vcpus|ckpt|guest");
+  if (w.size() != 2) return error("usage: info status|vcpus|ckpt|guest|net");
   if (w[1] == "status") return info_status(m);
+  if (w[1] == "net") return info_net(m);
   if (w[1] == "vcpus") return info_vcpus(m);
   if (w[1] == "ckpt") return info_ckpt(m);
   if (w[1] == "guest") return debug::guest_info(m.memory());
-  return error("info: unknown item '" + w[1] + "' (allowed: status, vcpus, ckpt, guest)");
+  return error("info: unknown item '" + w[1] + "' (allowed: status, vcpus, ckpt, guest, net)");
 }
 
 json cmd_pause(Machine& m, const Words& w) {
@@ -308,7 +327,7 @@ json cmd_quit(Machine& m, const Words& w) {
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"help", {"help", "list the commands", cmd_help}},
-      {"info", {"info status|vcpus|ckpt|guest", "machine state / vCPU registers / checkpoints / the guest's object tree", cmd_info}},
+      {"info", {"info status|vcpus|ckpt|guest|net", "machine state / vCPU registers / checkpoints / the guest's object tree / network", cmd_info}},
       {"checkpoint", {"checkpoint", "take a checkpoint now", cmd_checkpoint}},
       {"set", {"set ckpt-interval MS|ckpt-policy NAME", "change checkpointing at run time", cmd_set}},
       {"powerfail", {"powerfail [restart] [at=POINT[#N]] [after=MS]", "lose power now, at a crash point, or later", cmd_powerfail}},
