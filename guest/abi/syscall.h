@@ -24,7 +24,8 @@ enum Number : uint64_t {
   PMO_CREATE = 10,    // (pages, kind) -> pmo slot
   VM_MAP = 11,        // (pmo slot, va, prot) : map the whole PMO at va in the caller's VMSpace
   VM_UNMAP = 12,      // (va): remove the region that starts at va
-  PMO_PADDR = 13,     // (pmo slot, page index) -> guest-physical address (commits the page); DMA/device PMOs only
+  PMO_PADDR = 13,     // (pmo slot, page index) -> guest-physical address (commits the page); DMA/device PMOs only;
+                      //   a virtio device PMO's page 0 answers the register window's address (window offset included)
   NOTIF_CREATE = 14,  // () -> notification slot
   SIGNAL = 15,        // (slot)
   WAIT = 16,          // (slot, timeout_us or 0 = forever) -> 0, or -ETIMEDOUT; also IrqNotifications
@@ -32,16 +33,21 @@ enum Number : uint64_t {
   IPC_CALL = 18,      // (slot, m0, m1, m2, m3) -> status; reply words in rsi, rdx, r10, r8
   IPC_RECV = 19,      // (slot) -> 0; message in rsi, rdx, r10, r8 (blocks until a call)
   IPC_REPLY = 20,     // (slot, r0, r1, r2, r3): answer the call received last
-  SPAWN = 21,         // (name, args, ctl_conn_slot or -1, exit_notif_slot or -1, cpu or -1) -> capgroup slot
+  SPAWN = 21,         // (name, args, ctl_conn_slot or -1, exit_notif_slot or -1, cpu or -1, pass) -> capgroup slot
+                      //   pass: byte k (k = 0..7) names a caller slot (needs R_GRANT) copied, same rights, into the
+                      //   child's slot SLOT_PASSED + k before it runs; the list ends at the first 0xff byte (-1: none)
   PROC_STATUS = 22,   // (capgroup slot) -> state << 32 | (u32)exit_code
-  IO_PERMIT = 23,     // (irqnotification slot): let this thread use the device's I/O ports
+  IO_PERMIT = 23,     // (irqnotification slot): let this thread use the device's I/O ports (-EPERM if it has none)
   POWEROFF = 24,      // (code): root CapGroup only
   INFO = 25,          // (what): INFO_* below
   TEST_DONE = 26,     // (passed, failed): selftest mode, root only: print the verdict and power off
   PMO_PAGES = 27,     // (pmo slot) -> number of pages
 };
 
-enum Info : uint64_t { INFO_TSC_HZ = 0, INFO_CPUS = 1, INFO_CPU = 2, INFO_PID = 3, INFO_TICKS = 4, INFO_FREE_PAGES = 5 };
+enum Info : uint64_t {
+  INFO_TSC_HZ = 0, INFO_CPUS = 1, INFO_CPU = 2, INFO_PID = 3, INFO_TICKS = 4, INFO_FREE_PAGES = 5,
+  INFO_RAM_END = 6,  // end (exclusive) of the highest RAM range of the memory map
+};
 
 // Errors (returned negated).
 enum Error : int64_t {
@@ -71,7 +77,19 @@ enum Slot : int64_t {
   SLOT_THREAD = 2,   // main thread
   SLOT_CONTROL = 3,  // control Connection (receive side), if the spawner gave one
   SLOT_COM1 = 4,     // init only: COM1 IrqNotification (IRQ 4, ports 0x3f8-0x3ff)
+  SLOT_PASSED = 5,   // first of StartInfo::passed capabilities handed over at spawn (see SPAWN)
 };
+
+// Capabilities passed at spawn, by convention:
+//  - init (from the kernel): for each virtio_mmio.device= entry i of the command line,
+//    SLOT_PASSED + 2i = device PMO over the register window's page(s) (R_READ|R_WRITE|R_MAP|R_GRANT;
+//    mapped uncached; PMO_PADDR(slot, 0) = the window's physical address, so the window
+//    starts at (that & 0xfff) in the mapping) and SLOT_PASSED + 2i + 1 = its IrqNotification
+//    (edge-triggered IOAPIC pin, no I/O ports; R_ALL).
+//  - a device driver (from init): SLOT_DEV_REGS and SLOT_DEV_IRQ, the same pair for its device.
+constexpr int64_t SLOT_DEV_REGS = SLOT_PASSED;
+constexpr int64_t SLOT_DEV_IRQ = SLOT_PASSED + 1;
+constexpr unsigned MAX_PASSED = 8;
 
 // Handed to a program's entry point in rdi (lives at the top of its stack).
 struct StartInfo {
@@ -79,7 +97,7 @@ struct StartInfo {
   uint32_t ncpus;
   uint32_t pid;
   uint32_t argc;
-  uint32_t reserved;
+  uint32_t passed;  // capabilities passed at spawn, in slots SLOT_PASSED ... SLOT_PASSED + passed - 1
   const char* argv[15];  // argv[0] = program name
 };
 

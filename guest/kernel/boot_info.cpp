@@ -68,3 +68,16 @@ u64 BootInfo::ram_bytes() {
     if (ranges_[i].type == E820_RAM) sum += ranges_[i].end - ranges_[i].start;
   return sum;
 }
+
+Paddr BootInfo::ram_end() {
+  Paddr end = 0;
+  for (unsigned i = 0; i < count_; i++)
+    if (ranges_[i].type == E820_RAM && ranges_[i].end > end) end = ranges_[i].end;
+  return end;
+}
+
+bool BootInfo::overlaps_ram(Paddr start, Paddr end) {
+  for (unsigned i = 0; i < count_; i++)
+    if (ranges_[i].type == E820_RAM && start < ranges_[i].end && ranges_[i].start < end) return true;
+  return false;
+}

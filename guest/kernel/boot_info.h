@@ -32,6 +32,12 @@ class BootInfo {
   // Sum of all RAM (type 1) entries, in bytes.
   static u64 ram_bytes();
 
+  // End (exclusive) of the highest RAM entry; 0 without a memory map.
+  static Paddr ram_end();
+
+  // True if [start, end) overlaps a RAM entry.
+  static bool overlaps_ram(Paddr start, Paddr end);
+
  private:
   static char cmdline_[CMDLINE_MAX + 1];
   static MemRange ranges_[MAX_RANGES];

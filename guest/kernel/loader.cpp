@@ -46,7 +46,7 @@ const ProgramImage* Loader::find(const char* name, unsigned len) {
 }
 
 CapGroup* Loader::spawn(const char* name, unsigned name_len, const char* args, unsigned args_len, CapGroup* parent,
-                        Cap* ctl, int cpu, i64* parent_slot, i64* err) {
+                        Cap* ctl, int cpu, i64* parent_slot, i64* err, const PassCap* pass, unsigned npass) {
   const ProgramImage* img = find(name, name_len);
   *err = -sys::ENOENT;
   if (!img) return nullptr;
@@ -74,6 +74,15 @@ CapGroup* Loader::spawn(const char* name, unsigned name_len, const char* args, u
   g->get();  // held while we build it
   bool ok = false;
   do {
+    // Passed capabilities first: they take the slots right after the well-known ones.
+    unsigned k = 0;
+    for (; k < npass; k++) {
+      i64 at = sys::SLOT_PASSED + k;
+      if ((pass[k].from ? CapGroup::derive(pass[k].from, g, pass[k].rights, at)
+                        : g->install(pass[k].obj, pass[k].rights, at)) < 0)
+        break;
+    }
+    if (k < npass) break;
     VMSpace* v = VMSpace::create();
     if (!v) break;
     v->owner = g;
@@ -116,7 +125,7 @@ CapGroup* Loader::spawn(const char* name, unsigned name_len, const char* args, u
     si->tsc_hz = Clock::tsc_hz();
     si->ncpus = Smp::online();
     si->pid = g->pid;
-    si->reserved = 0;
+    si->passed = npass;
     unsigned argc = 0, used = 0;
     // argv[0] = name, then the space-separated words of args.
     auto add = [&](const char* s, unsigned n) {

@@ -12,6 +12,15 @@
 
 class CapGroup;
 struct Cap;
+struct Object;
+
+// A capability handed to a new process (slot SLOT_PASSED + k): derived from
+// `from` (same rights & `rights`) if set, else a new root capability to `obj`.
+struct PassCap {
+  Cap* from = nullptr;
+  Object* obj = nullptr;
+  u32 rights = 0;
+};
 
 struct ProgramImage {
   const char* name;
@@ -27,8 +36,10 @@ class Loader {
   // Starts program `name` with `args` (space-separated; argv[0] is the name)
   // as a child of `parent` (nullptr: the root, init). The parent gets the
   // original capability to the new CapGroup (returned in *parent_slot).
-  // `ctl` (if any) is derived into the child's SLOT_CONTROL with read rights.
-  // Returns the CapGroup, or nullptr with *err set.
+  // `ctl` (if any) is derived into the child's SLOT_CONTROL with read rights;
+  // pass[0..npass) go to slots SLOT_PASSED + k before anything else is
+  // installed (StartInfo::passed = npass). Returns the CapGroup, or nullptr with *err set.
   static CapGroup* spawn(const char* name, unsigned name_len, const char* args, unsigned args_len, CapGroup* parent,
-                         Cap* ctl, int cpu, i64* parent_slot, i64* err);
+                         Cap* ctl, int cpu, i64* parent_slot, i64* err, const PassCap* pass = nullptr,
+                         unsigned npass = 0);
 };

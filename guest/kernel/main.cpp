@@ -21,6 +21,7 @@
 #include "kernel/descriptor.h"
 #include "kernel/irq_notification.h"
 #include "kernel/loader.h"
+#include "kernel/pmo.h"
 #include "kernel/printf.h"
 #include "kernel/sched.h"
 
@@ -28,8 +29,40 @@ extern "C" char __kernel_end[];  // linker.ld
 
 namespace {
 
+// The virtio-mmio devices of the command line as capabilities for init: a
+// device PMO over each register window's page(s) and an IrqNotification for
+// its IOAPIC pin (sys::SLOT_PASSED + 2i, + 2i + 1). Returns the count of entries.
+unsigned virtio_caps(PassCap* pass) {
+  const Options& o = Cmdline::options();
+  if (o.virtio_invalid) kprintf("cmdline: a virtio_mmio.device= entry was malformed or one too many (ignored)\n");
+  unsigned n = 0;
+  for (unsigned i = 0; i < o.nvirtio; i++) {
+    const VirtioMmio& d = o.virtio[i];
+    Paddr first = d.base & ~Paddr(PAGE_SIZE - 1);
+    u64 pages = (d.base + d.size - first + PAGE_SIZE - 1) / PAGE_SIZE;
+    if (d.irq >= Ioapic::pins() || d.irq >= IrqNotification::MAX_PINS || d.irq == 4 || d.base < BOOT_MAP_END ||
+        BootInfo::overlaps_ram(first, first + pages * PAGE_SIZE)) {
+      kprintf("virtio: device at 0x%lx irq %u ignored (irq or address not usable)\n", d.base, d.irq);
+      continue;
+    }
+    Pmo* regs = Pmo::create_phys(first, pages, false);
+    IrqNotification* irq = regs ? IrqNotification::create(d.irq, 0, 0) : nullptr;
+    if (!irq) {
+      if (regs) Pmo::destroy(regs);
+      kprintf("virtio: device at 0x%lx irq %u ignored (no memory or irq taken)\n", d.base, d.irq);
+      continue;
+    }
+    regs->device = true;
+    regs->window = u16(d.base - first);
+    pass[n++] = PassCap{nullptr, regs, sys::R_READ | sys::R_WRITE | sys::R_MAP | sys::R_GRANT};
+    pass[n++] = PassCap{nullptr, irq, sys::R_ALL};
+  }
+  return n;
+}
+
 // Starts init, the root CapGroup: with the command line's program list (or
-// "selftest"), and the COM1 IrqNotification in its SLOT_COM1.
+// "selftest"), the COM1 IrqNotification in its SLOT_COM1 and the virtio-mmio
+// devices from SLOT_PASSED on.
 void start_init() {
   const Options& o = Cmdline::options();
   char args[BootInfo::CMDLINE_MAX + 32];
@@ -47,8 +80,10 @@ void start_init() {
   }
   args[n] = 0;
   BklGuard bkl;
+  PassCap pass[2 * Options::MAX_VIRTIO];
+  unsigned npass = virtio_caps(pass);
   i64 err = 0;
-  CapGroup* init = Loader::spawn("init", 4, args, n, nullptr, nullptr, 0, nullptr, &err);
+  CapGroup* init = Loader::spawn("init", 4, args, n, nullptr, nullptr, 0, nullptr, &err, pass, npass);
   if (!init) {
     kprintf("kernel: cannot start init (error %ld)\n", err);
     return;

@@ -3,6 +3,8 @@
 // zero); DMA pages are committed at creation and their guest-physical
 // addresses may be read by a user driver (sys::PMO_PADDR); PHYS names a fixed
 // contiguous physical range (device memory, program images in the kernel image).
+// A device PMO (PHYS, `device`) is mapped uncached; `window` is the offset of
+// the device's register window in its first page.
 #pragma once
 #include "kernel/object.h"
 
@@ -14,6 +16,8 @@ class Pmo : public Object {
 
   Kind kind = ANON;
   bool readonly = false;   // PHYS images: never mapped writable
+  bool device = false;     // PHYS device memory: mapped uncached
+  u16 window = 0;          // device: offset of the register window in page 0
   u64 pages = 0;
   u64 committed = 0;       // pages with physical memory
   Paddr base = 0;          // PHYS: first page

@@ -85,6 +85,13 @@ void test_cmdline() {
         "got cpus=%u selftest=%d crash=%d invalid=%d", o.cpus, o.selftest, o.crash_triplefault, o.cpus_invalid);
   o = Cmdline::parse("");
   check(o.cpus == 1 && !o.selftest && !o.crash_triplefault, "cmdline", "empty line gave cpus=%u", o.cpus);
+  // virtio-mmio devices: repeatable, duplicates dropped, malformed entries flagged.
+  o = Cmdline::parse("virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=512@0xfeb00e00:12:3 "
+                     "virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0000000");
+  check(o.nvirtio == 2 && o.virtio[0].base == 0xd0000000 && o.virtio[0].size == 4096 && o.virtio[0].irq == 5 &&
+            o.virtio[1].base == 0xfeb00e00 && o.virtio[1].size == 512 && o.virtio[1].irq == 12 && o.virtio_invalid,
+        "cmdline", "virtio_mmio.device: n=%u base0=0x%lx size0=%u irq0=%u base1=0x%lx invalid=%d", o.nvirtio,
+        o.virtio[0].base, o.virtio[0].size, o.virtio[0].irq, o.virtio[1].base, o.virtio_invalid);
 }
 
 // The page allocator: distinct aligned RAM pages, reuse after free, counts,

@@ -4,6 +4,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/lapic.h"
 #include "arch/x86/memory.h"
+#include "kernel/boot_info.h"
 #include "kernel/cap_group.h"
 #include "kernel/clock.h"
 #include "kernel/connection.h"
@@ -70,8 +71,17 @@ i64 sys_spawn(Thread* t, const Frame& f) {
       return -ENOCAP;
     notif = c->obj;
   }
+  PassCap pass[MAX_PASSED];
+  unsigned npass = 0;
+  for (u64 list = f.r9; npass < MAX_PASSED && (list & 0xff) != 0xff; list >>= 8) {
+    Cap* c = g->at(i64(list & 0xff));
+    if (!c) return -ENOCAP;
+    if (!(c->rights & R_GRANT)) return -EPERM;
+    pass[npass++] = PassCap{c, nullptr, R_ALL};
+  }
   i64 slot = -1, err = 0;
-  CapGroup* child = Loader::spawn(name, unsigned(n), args, unsigned(a), g, ctl, int(i64(f.r8)), &slot, &err);
+  CapGroup* child =
+      Loader::spawn(name, unsigned(n), args, unsigned(a), g, ctl, int(i64(f.r8)), &slot, &err, pass, npass);
   if (!child) return err;
   if (notif) {
     notif->get();
@@ -153,7 +163,7 @@ void syscall(Thread* t) {
       if (!p) { r = -ENOCAP; break; }
       if (p->kind == Pmo::ANON) { r = -EPERM; break; }
       Paddr pa = p->page(f.rsi, true);
-      r = pa ? i64(pa) : -EINVAL;
+      r = pa ? i64(pa + (f.rsi ? 0 : p->window)) : -EINVAL;
       break;
     }
     case PMO_PAGES: {
@@ -218,6 +228,7 @@ void syscall(Thread* t) {
     case IO_PERMIT: {
       Cap* c = g->lookup(i64(f.rdi), ObjType::IrqNotification, R_WRITE);
       if (!c) { r = -ENOCAP; break; }
+      if (!static_cast<IrqNotification*>(c->obj)->port_hi) { r = -EPERM; break; }
       t->io = true;
       Cpu::current().tss.iomap_base = Tss::IOMAP_OFFSET;
       r = 0;
@@ -234,6 +245,7 @@ void syscall(Thread* t) {
         case INFO_PID: r = g->pid; break;
         case INFO_TICKS: r = i64(Cpu::current().ticks); break;
         case INFO_FREE_PAGES: r = i64(PageAlloc::free_pages_fast()); break;
+        case INFO_RAM_END: r = i64(BootInfo::ram_end()); break;
         default: r = -EINVAL;
       }
       break;

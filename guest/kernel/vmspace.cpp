@@ -13,7 +13,7 @@
 #include "kernel/thread.h"
 
 namespace {
-constexpr u64 PTE_P = 1, PTE_W = 2, PTE_U = 4, ADDR = 0x000ffffffffff000ull;
+constexpr u64 PTE_P = 1, PTE_W = 2, PTE_U = 4, PTE_PWT = 8, PTE_PCD = 16, ADDR = 0x000ffffffffff000ull;
 }
 
 VMSpace* VMSpace::create() {
@@ -144,7 +144,7 @@ bool VMSpace::fault(Vaddr va, bool write) {
     if (*e & PTE_P) return false;  // present: a protection fault
     Paddr pa = r.pmo->page((va - r.va) / PAGE_SIZE, true);
     if (!pa) return false;
-    *e = pa | PTE_P | PTE_U | ((r.prot & sys::PROT_WRITE) ? PTE_W : 0);
+    *e = pa | PTE_P | PTE_U | ((r.prot & sys::PROT_WRITE) ? PTE_W : 0) | (r.pmo->device ? PTE_PCD | PTE_PWT : 0);
     committed_pages++;
     if (owner && !(committed_pages & 15)) Descriptor::proc_update(owner);  // every 16th: faults are hot
     return true;

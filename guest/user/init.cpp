@@ -3,7 +3,10 @@
 // machine off when asked (init.poweroff=after:N | when-done), and serves the
 // serial console: it owns COM1 through an IrqNotification and routes a line
 // "NAME CMD" to the running program NAME over its control Connection.
-// In selftest mode it runs the user-mode kernel tests (utest) instead.
+// It holds the virtio-mmio devices the kernel passed and hands each to the
+// program that drives it. In selftest mode it runs the user-mode kernel tests
+// (utest) instead.
+#include "user/net/virtio_mmio.h"
 #include "user/ulib.h"
 
 namespace {
@@ -24,6 +27,64 @@ Child children[MAX_CHILDREN];
 unsigned nchildren;
 i64 exits = -1;  // Notification every child signals at exit
 u::Lock children_lock;
+
+// --- devices: the kernel passed device i's register PMO in SLOT_PASSED + 2i
+// and its IrqNotification in SLOT_PASSED + 2i + 1 ---
+constexpr unsigned MAX_DEVICES = sys::MAX_PASSED / 2;
+
+struct Device {
+  u32 id = 0;      // virtio DeviceID (0: not a virtio-mmio device)
+  int owner = -1;  // index of the child driving it
+  net::Mmio regs;
+};
+Device devices[MAX_DEVICES];
+unsigned ndevices;
+
+// Programs that drive a device: each gets the first free device with that
+// DeviceID in its SLOT_DEV_REGS / SLOT_DEV_IRQ, until it exits.
+const struct {
+  const char* prog;
+  u32 device_id;
+} drivers[] = {{"kvd", net::VIRTIO_ID_NET}, {"netbad", net::VIRTIO_ID_NET}};
+
+// Maps each passed device's registers and reads its DeviceID.
+void probe_devices() {
+  ndevices = u::passed / 2 < MAX_DEVICES ? u::passed / 2 : MAX_DEVICES;
+  for (unsigned i = 0; i < ndevices; i++) {
+    i64 slot = sys::SLOT_PASSED + 2 * i;
+    i64 pa = u::sc(sys::PMO_PADDR, u64(slot), 0), pages = u::sc(sys::PMO_PAGES, u64(slot));
+    auto* regs = static_cast<volatile u8*>(pa > 0 && pages > 0 ? u::map_pmo(slot, u64(pages)) : nullptr);
+    if (!regs) continue;
+    devices[i].regs.base = regs + (u64(pa) & 0xfff);
+    if (devices[i].regs.read(net::MAGIC) == net::VIRTIO_MAGIC) devices[i].id = devices[i].regs.read(net::DEVICE_ID);
+  }
+}
+
+// The `pass` argument of SPAWN for program `name`: a free device it drives, or none.
+u64 device_for(const char* name, unsigned child) {
+  for (const auto& d : drivers) {
+    if (strcmp(d.prog, name)) continue;
+    for (unsigned i = 0; i < ndevices; i++) {
+      if (devices[i].id != d.device_id || devices[i].owner >= 0) continue;
+      devices[i].owner = int(child);
+      u64 regs = u64(sys::SLOT_PASSED + 2 * i);
+      return ~0ull << 16 | (regs + 1) << 8 | regs;
+    }
+    u::print("init: no free virtio device (id %u) for %s\n", d.device_id, name);
+  }
+  return ~0ull;
+}
+
+// Frees the devices child `k` drove, resetting them (Status = 0) so that they
+// stop using its DMA memory (which the kernel freed when it exited: there is
+// no IOMMU, so until here a device could still write into those pages).
+void release_devices(unsigned k) {
+  for (unsigned i = 0; i < ndevices; i++) {
+    if (devices[i].owner != int(k)) continue;
+    devices[i].regs.write(net::STATUS, 0);
+    devices[i].owner = -1;
+  }
+}
 
 inline void outb(uint16_t port, u8 v) { asm volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 inline u8 inb(uint16_t port) {
@@ -47,10 +108,11 @@ int start(const char* name, unsigned name_len, const char* args, unsigned args_l
   a[n] = 0;
   for (unsigned i = 0; i < n && i < sizeof c.args - 1; i++) c.args[i] = a[i];
   c.conn = u::conn_create();
-  c.group = u::spawn(c.name, a, c.conn, exits, cpu);
+  c.group = u::spawn(c.name, a, c.conn, exits, cpu, device_for(c.name, nchildren));
   if (c.group < 0) {
     u::print("init: cannot start %s (error %ld)\n", c.name, -c.group);
     u::cap_delete(c.conn);
+    release_devices(nchildren);
     return -1;
   }
   children_lock.lock();
@@ -79,6 +141,7 @@ unsigned reap(bool quiet) {
     // Drop our capabilities: the CapGroup and the Connection go with them.
     u::cap_delete(c.conn);
     u::cap_delete(c.group);
+    release_devices(i);
   }
   return running;
 }
@@ -168,6 +231,7 @@ void console(void*) {
 int main(int argc, const char* const* argv) {
   exits = u::notif_create();
   if (u::arg_has(argc, argv, "selftest")) selftest();
+  probe_devices();
 
   const char* spec = "";
   const char* poweroff = "";

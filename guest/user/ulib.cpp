@@ -7,6 +7,7 @@ namespace u {
 u64 tsc_hz = 1000000000;
 u64 tsc_per_us = 1000;
 u32 ncpus = 1;
+u32 passed;
 const char* prog = "?";
 
 namespace {
@@ -43,19 +44,25 @@ void print(const char* fmt, ...) {
   va_end(ap);
 }
 
-void* map_anon(u64 pages, i64* pmo_slot) {
-  i64 pmo = sc(sys::PMO_CREATE, pages, sys::PMO_ANON);
-  if (pmo < 0) return nullptr;
+void* map_pmo(i64 pmo_slot, u64 pages, u64 prot) {
   vm_lock.lock();
   u64 va = next_va;
   next_va += (pages + 1) * 4096;
   vm_lock.unlock();
-  if (sc(sys::VM_MAP, u64(pmo), va, sys::PROT_READ | sys::PROT_WRITE) < 0) {
+  if (sc(sys::VM_MAP, u64(pmo_slot), va, prot) < 0) return nullptr;
+  return reinterpret_cast<void*>(va);
+}
+
+void* map_anon(u64 pages, i64* pmo_slot) {
+  i64 pmo = sc(sys::PMO_CREATE, pages, sys::PMO_ANON);
+  if (pmo < 0) return nullptr;
+  void* va = map_pmo(pmo, pages);
+  if (!va) {
     cap_delete(pmo);
     return nullptr;
   }
   if (pmo_slot) *pmo_slot = pmo;
-  return reinterpret_cast<void*>(va);
+  return va;
 }
 
 i64 thread_start(void (*fn)(void*), void* arg, int cpu) {
@@ -126,6 +133,19 @@ bool arg_has(int argc, const char* const* argv, const char* key) {
   return found;
 }
 
+bool arg_str(int argc, const char* const* argv, const char* key, char* out, unsigned max) {
+  bool found = false;
+  each_word(argc, argv, [&](const char* w, unsigned len) {
+    unsigned k = key_match(w, len, key);
+    if (!k || k == len) return;
+    unsigned n = 0;
+    for (unsigned i = k + 1; i < len && n + 1 < max; i++) out[n++] = w[i];
+    out[n] = 0;
+    found = true;
+  });
+  return found;
+}
+
 void msg_set_text(Msg& m, const char* s, unsigned len) {
   char* d = reinterpret_cast<char*>(m.w);
   for (unsigned i = 0; i < 32; i++) d[i] = i < len && i < 31 ? s[i] : 0;
@@ -174,6 +194,7 @@ extern "C" [[noreturn]] void ulib_start(sys::StartInfo* si) {
   u::tsc_hz = si->tsc_hz;
   u::tsc_per_us = si->tsc_hz / 1000000 ? si->tsc_hz / 1000000 : 1;
   u::ncpus = si->ncpus;
+  u::passed = si->passed;
   u::prog = si->argv[0];
   u::exit(main(int(si->argc), si->argv));
 }

@@ -26,10 +26,11 @@ int main(int argc, const char* const* argv);
 namespace u {
 
 // --- system calls ---
-inline i64 sc(u64 n, u64 a = 0, u64 b = 0, u64 c = 0, u64 d = 0, u64 e = 0) {
+inline i64 sc(u64 n, u64 a = 0, u64 b = 0, u64 c = 0, u64 d = 0, u64 e = 0, u64 f = 0) {
   register u64 r10 asm("r10") = d;
   register u64 r8 asm("r8") = e;
-  asm volatile("int3" : "+a"(n), "+D"(a), "+S"(b), "+d"(c), "+r"(r10), "+r"(r8) : : "memory");
+  register u64 r9 asm("r9") = f;
+  asm volatile("int3" : "+a"(n), "+D"(a), "+S"(b), "+d"(c), "+r"(r10), "+r"(r8), "+r"(r9) : : "memory");
   return i64(n);
 }
 
@@ -71,8 +72,10 @@ inline i64 cap_delete(i64 slot) { return sc(sys::CAP_DELETE, u64(slot)); }
 inline i64 cap_info(i64 slot) { return sc(sys::CAP_INFO, u64(slot)); }
 inline i64 info(u64 what) { return sc(sys::INFO, what); }
 inline i64 cpu() { return info(sys::INFO_CPU); }
-inline i64 spawn(const char* name, const char* args, i64 ctl, i64 exit_notif, int cpu = -1) {
-  return sc(sys::SPAWN, u64(name), u64(args), u64(ctl), u64(exit_notif), u64(i64(cpu)));
+// pass: caller slots, one per byte from the lowest, ending at a 0xff byte; they
+// land in the child's SLOT_PASSED, SLOT_PASSED + 1, ... (see sys::SPAWN).
+inline i64 spawn(const char* name, const char* args, i64 ctl, i64 exit_notif, int cpu = -1, u64 pass = ~0ull) {
+  return sc(sys::SPAWN, u64(name), u64(args), u64(ctl), u64(exit_notif), u64(i64(cpu)), pass);
 }
 inline i64 proc_status(i64 slot) { return sc(sys::PROC_STATUS, u64(slot)); }
 [[noreturn]] inline void poweroff(int code) {
@@ -90,6 +93,7 @@ inline u64 rdtsc() {
 extern u64 tsc_hz;       // from StartInfo
 extern u64 tsc_per_us;
 extern u32 ncpus;
+extern u32 passed;        // capabilities passed at spawn (slots SLOT_PASSED...)
 extern const char* prog;  // argv[0]
 
 // --- output ---
@@ -99,6 +103,8 @@ void vprint(const char* fmt, va_list ap);
 // --- memory ---
 // Maps a new PMO of `pages` pages (read/write) at a fresh address; nullptr on failure.
 void* map_anon(u64 pages, i64* pmo_slot = nullptr);
+// Maps the PMO in `pmo_slot` (`pages` pages, sys::PROT_* `prot`) at a fresh address; nullptr on failure.
+void* map_pmo(i64 pmo_slot, u64 pages, u64 prot = sys::PROT_READ | sys::PROT_WRITE);
 
 // --- threads ---
 // Starts fn(arg) on a new thread with a 64 KiB stack, pinned to `cpu` (-1: any); returns its slot.
@@ -127,6 +133,8 @@ struct Lock {
 u64 arg_num(int argc, const char* const* argv, const char* key, u64 def);
 // True if a word equal to `key` (or key=...) is present.
 bool arg_has(int argc, const char* const* argv, const char* key);
+// Copies the value of `key` (NUL-terminated, at most max - 1 bytes) into out; false if absent.
+bool arg_str(int argc, const char* const* argv, const char* key, char* out, unsigned max);
 // Parses a decimal number; returns the number of characters used (0: none).
 unsigned parse_num(const char* s, u64& out);
 

@@ -169,6 +169,23 @@ void test_caps() {
   i64 dma = u::sc(sys::PMO_CREATE, 2, sys::PMO_DMA);
   i64 pa = u::sc(sys::PMO_PADDR, u64(dma), 1);
   check(dma >= 0 && pa > 0 && (pa & 0xfff) == 0, "DMA PMO paddr", pa);
+  // SPAWN passes capabilities into the child's SLOT_PASSED...: "utest passed" signals what it got.
+  i64 given = u::notif_create(), exited = u::notif_create();
+  i64 ro = u::cap_copy(given, -1, sys::R_READ);
+  check(u::spawn("utest", "passed", -1, -1, -1, ~0ull << 8 | u64(ro)) == -sys::EPERM, "pass without R_GRANT refused");
+  check(u::spawn("utest", "passed", -1, -1, -1, ~0ull << 8 | 47) == -sys::ENOCAP, "pass of an empty slot refused");
+  i64 child = u::spawn("utest", "passed", -1, exited, -1, ~0ull << 8 | u64(given));
+  check(child >= 0, "spawn with a passed capability", child);
+  check(u::wait(given, 2000000) == 0, "child signalled the passed notification");
+  check(u::wait(exited, 2000000) == 0 && u::proc_status(child) == i64(u64(hsls_desc::PROC_EXITED) << 32),
+        "child exited 0", u::proc_status(child));
+}
+
+// --- passed (spawned by caps): one Notification in SLOT_PASSED ---
+void test_passed() {
+  i64 info = u::cap_info(sys::SLOT_PASSED);
+  check(u::passed == 1 && (info >> 32) == hsls_desc::OBJ_NOTIFICATION, "passed notification", info);
+  check(u::signal(sys::SLOT_PASSED) == 0, "signal the passed notification");
 }
 
 // --- fault: dies on a bad access; init expects it killed ---
@@ -211,6 +228,7 @@ int main(int argc, const char* const* argv) {
   else if (!strcmp(which, "fault")) test_fault();
   else if (!strcmp(which, "alive")) test_alive();
   else if (!strcmp(which, "perf")) test_perf();
+  else if (!strcmp(which, "passed")) test_passed();
   else check(false, "unknown case");
   return failures ? 1 : 0;
 }
