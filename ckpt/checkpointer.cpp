@@ -57,9 +57,15 @@ Checkpointer::Checkpointer(Machine& machine, nvm::Store& store, const Settings& 
       committed_(committed),
       writable_(store.layout().pages, 0) {
   msrs_ = msrs_to_save(machine.kvm_fd());
-  if (!enable_manual_dirty_log(machine.vm_fd(), machine.kvm_check(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)))
-    log::get("ckpt")->warn("KVM lacks manual dirty-log protection; fetching the log also clears it");
-  dirty_log_ = std::make_unique<DirtyLog>(machine.vm_fd(), machine.memory().ranges());
+  if (settings.dirty_ring_bytes) {
+    std::vector<int> fds;
+    for (unsigned i = 0; i < machine.vcpu_count(); ++i) fds.push_back(machine.vcpu(i).fd());
+    dirty_log_ = std::make_unique<DirtyRing>(machine.vm_fd(), machine.memory().ranges(), fds, settings.dirty_ring_bytes);
+  } else {
+    if (!enable_manual_dirty_log(machine.vm_fd(), machine.kvm_check(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)))
+      log::get("ckpt")->warn("KVM lacks manual dirty-log protection; fetching the log also clears it");
+    dirty_log_ = std::make_unique<DirtyBitmap>(machine.vm_fd(), machine.memory().ranges());
+  }
   wp_ = std::make_unique<WriteProtect>(store.ram(), store.layout().memory_bytes);
   stop_fd_ = Fd(::eventfd(0, EFD_CLOEXEC));
   if (recovered) {
@@ -519,6 +525,10 @@ void Checkpointer::fault_loop() {
   }
 }
 
+void Checkpointer::dirty_ring_full() {
+  if (auto* ring = dynamic_cast<DirtyRing*>(dirty_log_.get())) ring->drain_full();
+}
+
 void Checkpointer::release_faults() {
   try {
     wp_->wake_all();
@@ -537,6 +547,7 @@ nlohmann::json Checkpointer::info() const {
                         {"history", s.tuning.history},
                         {"neighbours", s.tuning.neighbours},
                         {"persistence", store_.persist().adr() ? "adr" : "eadr"},
+                        {"dirty_log", s.dirty_ring_bytes ? "ring" : "bitmap"},
                         {"verify", oracle_ != nullptr},
                         {"committed_version", committed_.load()},
                         {"checkpoints", stats_.total()},

@@ -44,6 +44,7 @@ struct Settings {
   Policy policy = Policy::stop_and_copy;
   PolicyTuning tuning;
   bool verify = false;
+  uint32_t dirty_ring_bytes = 0;  // per vCPU, enabled on the VM already; 0 = use the bitmap
 };
 
 class Checkpointer {
@@ -70,6 +71,9 @@ class Checkpointer {
 
   // Takes a checkpoint now; every vCPU must already be parked. Returns its version.
   uint64_t checkpoint_parked();
+
+  // A vCPU left KVM_RUN because its dirty ring is full (its thread).
+  void dirty_ring_full();
 
   // After a power failure: wakes every thread blocked on a write fault.
   void release_faults();

@@ -1,11 +1,13 @@
 #include "ckpt/dirty_log.h"
 
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "vmm/core/error.h"
-#include "vmm/kvm/kvm_api.h"
 
 namespace hsls::ckpt {
 
@@ -17,11 +19,11 @@ bool enable_manual_dirty_log(int vm_fd, int cap_value) {
   return ::ioctl(vm_fd, KVM_ENABLE_CAP, &cap) == 0;
 }
 
-DirtyLog::DirtyLog(int vm_fd, const std::vector<RamRange>& ranges) : vm_fd_(vm_fd), ranges_(ranges) {
+DirtyBitmap::DirtyBitmap(int vm_fd, const std::vector<RamRange>& ranges) : vm_fd_(vm_fd), ranges_(ranges) {
   for (const auto& r : ranges_) bitmaps_.emplace_back((r.size / kPageSize + 63) / 64, 0);
 }
 
-void DirtyLog::collect(std::vector<uint64_t>& out) {
+void DirtyBitmap::collect(std::vector<uint64_t>& out) {
   for (size_t slot = 0; slot < ranges_.size(); ++slot) {
     auto& bm = bitmaps_[slot];
     kvm_dirty_log log{};
@@ -51,6 +53,68 @@ void DirtyLog::collect(std::vector<uint64_t>& out) {
     if (clear.num_pages > npages) clear.num_pages = uint32_t(npages);
     if (::ioctl(vm_fd_, KVM_CLEAR_DIRTY_LOG, &clear) < 0) throw Error(errno_text("KVM_CLEAR_DIRTY_LOG"));
   }
+}
+
+uint32_t enable_dirty_ring(int vm_fd, uint32_t want_bytes) {
+  long cap = KVM_CAP_DIRTY_LOG_RING_ACQ_REL;
+  int max = ::ioctl(vm_fd, KVM_CHECK_EXTENSION, cap);
+  if (max <= 0) {
+    cap = KVM_CAP_DIRTY_LOG_RING;
+    max = ::ioctl(vm_fd, KVM_CHECK_EXTENSION, cap);
+  }
+  if (max <= 0) throw Error("ckpt.dirty_log: this KVM has no dirty ring (allowed here: bitmap)");
+  uint32_t bytes = std::min<uint32_t>(want_bytes, uint32_t(max));
+  bytes = 1u << (31 - __builtin_clz(bytes));  // a power of two
+  kvm_enable_cap req{};
+  req.cap = uint32_t(cap);
+  req.args[0] = bytes;
+  if (::ioctl(vm_fd, KVM_ENABLE_CAP, &req) != 0) throw Error(errno_text("ckpt.dirty_log: enabling the dirty ring"));
+  return bytes;
+}
+
+DirtyRing::DirtyRing(int vm_fd, const std::vector<RamRange>& ranges, const std::vector<int>& vcpu_fds, uint32_t ring_bytes)
+    : vm_fd_(vm_fd), ranges_(ranges), entries_(ring_bytes / sizeof(kvm_dirty_gfn)), map_bytes_(ring_bytes) {
+  long page = ::sysconf(_SC_PAGESIZE);
+  for (int fd : vcpu_fds) {
+    void* p = ::mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, KVM_DIRTY_LOG_PAGE_OFFSET * page);
+    if (p == MAP_FAILED) throw Error(errno_text("mmap of a vCPU's dirty ring"));
+    rings_.push_back(static_cast<kvm_dirty_gfn*>(p));
+    fetch_.push_back(0);
+  }
+}
+
+DirtyRing::~DirtyRing() {
+  for (auto* r : rings_) ::munmap(r, map_bytes_);
+}
+
+// Takes every new entry of every ring, then has KVM re-arm them. mu_ held.
+void DirtyRing::harvest(std::vector<uint64_t>& out) {
+  bool any = false;
+  for (size_t v = 0; v < rings_.size(); ++v) {
+    for (;;) {
+      kvm_dirty_gfn& e = rings_[v][fetch_[v] & (entries_ - 1)];
+      if (!(__atomic_load_n(&e.flags, __ATOMIC_ACQUIRE) & KVM_DIRTY_GFN_F_DIRTY)) break;
+      uint32_t slot = e.slot & 0xffff;
+      if (slot < ranges_.size() && e.offset < ranges_[slot].size / kPageSize)
+        out.push_back(ranges_[slot].host_offset / kPageSize + e.offset);
+      __atomic_store_n(&e.flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+      ++fetch_[v];
+      any = true;
+    }
+  }
+  if (any && ::ioctl(vm_fd_, KVM_RESET_DIRTY_RINGS, 0) < 0) throw Error(errno_text("KVM_RESET_DIRTY_RINGS"));
+}
+
+void DirtyRing::collect(std::vector<uint64_t>& out) {
+  std::lock_guard lock(mu_);
+  out.insert(out.end(), pending_.begin(), pending_.end());
+  pending_.clear();
+  harvest(out);
+}
+
+void DirtyRing::drain_full() {
+  std::lock_guard lock(mu_);
+  harvest(pending_);
 }
 
 }  // namespace hsls::ckpt

@@ -1,23 +1,35 @@
-// KVM's dirty log over guest RAM, in manual-protect mode
-// (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2): fetch the bitmap of pages the guest
-// wrote since the last fetch, then clear exactly those bits, which
-// re-arms tracking for them.
+// Which guest pages were written since the last look: KVM's dirty log, in
+// one of its two forms (measured side by side in docs/checkpointing.md):
+//  - the bitmap in manual-protect mode (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2):
+//    fetch one bit per page of each slot, then clear exactly those bits,
+//    which re-arms tracking for them;
+//  - the per-vCPU dirty ring (KVM_CAP_DIRTY_LOG_RING[_ACQ_REL]): KVM appends
+//    the pages each vCPU writes to a shared ring; we read the new entries,
+//    mark them harvested and ask KVM to re-arm them (KVM_RESET_DIRTY_RINGS).
+//    Cost grows with pages written, not with memory size.
 #pragma once
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "vmm/core/guest_memory.h"
+#include "vmm/kvm/kvm_api.h"
 
 namespace hsls::ckpt {
 
 class DirtyLog {
  public:
-  // `ranges` are the RAM slots in slot order (slot i = ranges[i]).
-  DirtyLog(int vm_fd, const std::vector<RamRange>& ranges);
-
+  virtual ~DirtyLog() = default;
   // Appends the page numbers (RAM page index, 0-based across slots) written
-  // since the last call to `out`, and re-arms tracking for them.
-  void collect(std::vector<uint64_t>& out);
+  // since the last call to `out` (possibly with repeats), and re-arms tracking for them.
+  virtual void collect(std::vector<uint64_t>& out) = 0;
+};
+
+class DirtyBitmap : public DirtyLog {
+ public:
+  // `ranges` are the RAM slots in slot order (slot i = ranges[i]).
+  DirtyBitmap(int vm_fd, const std::vector<RamRange>& ranges);
+  void collect(std::vector<uint64_t>& out) override;
 
  private:
   int vm_fd_;
@@ -25,8 +37,34 @@ class DirtyLog {
   std::vector<std::vector<uint64_t>> bitmaps_;
 };
 
+class DirtyRing : public DirtyLog {
+ public:
+  // Maps the ring of each vCPU (`vcpu_fds`), `ring_bytes` each, as enabled by enable_dirty_ring().
+  DirtyRing(int vm_fd, const std::vector<RamRange>& ranges, const std::vector<int>& vcpu_fds, uint32_t ring_bytes);
+  ~DirtyRing() override;
+  void collect(std::vector<uint64_t>& out) override;
+  // A vCPU stopped because its ring is full (any thread): harvest now, keep the pages for collect().
+  void drain_full();
+
+ private:
+  void harvest(std::vector<uint64_t>& out);
+
+  int vm_fd_;
+  std::vector<RamRange> ranges_;
+  uint32_t entries_;
+  size_t map_bytes_;
+  std::vector<kvm_dirty_gfn*> rings_;
+  std::vector<uint32_t> fetch_;
+  std::mutex mu_;
+  std::vector<uint64_t> pending_;  // harvested on a full ring, not yet collected
+};
+
 // Enables manual dirty-log protection on the VM if KVM offers it.
 // Returns false if not (then every fetch also clears, which is fine too).
 bool enable_manual_dirty_log(int vm_fd, int kvm_capability_value);
+
+// Enables the dirty ring on a VM that has no vCPUs yet, at most
+// `want_bytes` per vCPU; returns the ring size in bytes. Throws Error if KVM has none.
+uint32_t enable_dirty_ring(int vm_fd, uint32_t want_bytes);
 
 }  // namespace hsls::ckpt

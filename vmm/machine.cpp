@@ -83,6 +83,8 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
 
   stamp("image checked");
 
+  uint32_t ring_bytes = 0;  // the dirty ring must be enabled before any vCPU exists
+  if (cfg.ckpt_enabled && cfg.ckpt_dirty_log == "ring") ring_bytes = ckpt::enable_dirty_ring(vm_->fd(), 1u << 20);
   for (unsigned i = 0; i < cfg.vcpus; ++i) vcpus_.push_back(std::make_unique<Vcpu>(*this, *kvm_, *vm_, i));
 
   stamp("VM and vCPUs created");
@@ -140,6 +142,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
     s.policy = *ckpt::policy_from_name(cfg.ckpt_policy);
     s.tuning = {cfg.ckpt_history, cfg.ckpt_hot_threshold, cfg.ckpt_neighbours};
     s.verify = cfg.verify;
+    s.dirty_ring_bytes = ring_bytes;
     ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
                                                  recovered.has_value(), oracle_.get());
   }
@@ -366,6 +369,10 @@ void Machine::vcpu_exited(Vcpu&) {
     --running_;
   }
   cv_.notify_all();
+}
+
+void Machine::dirty_ring_full() {
+  if (ckpt_) ckpt_->dirty_ring_full();
 }
 
 void Machine::guest_system_event(uint32_t type) {

@@ -152,6 +152,8 @@ class Machine {
   void vcpu_started(Vcpu& vcpu);
   // The vCPU thread is about to end.
   void vcpu_exited(Vcpu& vcpu);
+  // KVM_EXIT_DIRTY_RING_FULL: harvest the rings so the vCPU can go on.
+  void dirty_ring_full();
   // KVM_EXIT_SYSTEM_EVENT (shutdown/reset) from the guest.
   void guest_system_event(uint32_t type);
 

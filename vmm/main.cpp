@@ -28,7 +28,7 @@ struct RunFlags {
   std::optional<std::string> memory, nvm, cmdline, monitor, serial_log, log_level, net_tap;
   std::optional<unsigned> vcpus;
   std::optional<double> ckpt_interval;
-  std::optional<std::string> ckpt_policy, persistence;
+  std::optional<std::string> ckpt_policy, persistence, dirty_log;
   bool no_console = false;
   bool fresh = false;
   bool verify = false;
@@ -58,6 +58,7 @@ Config build_config(const RunFlags& f) {
   if (f.ckpt_interval) cfg.ckpt_interval_ms = *f.ckpt_interval;
   if (f.ckpt_policy) cfg.ckpt_policy = *f.ckpt_policy;
   if (f.persistence) cfg.persistence = *f.persistence;
+  if (f.dirty_log) cfg.ckpt_dirty_log = *f.dirty_log;
   if (f.verify) cfg.verify = true;
   if (f.no_ckpt) cfg.ckpt_enabled = false;
   if (f.power_restart) cfg.power_restart = true;
@@ -178,6 +179,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--ckpt-interval", f.ckpt_interval, "Checkpoint interval in ms, 0.5-1000 (ckpt.interval_ms)");
   run_cmd->add_option("--ckpt-policy", f.ckpt_policy, "stop-and-copy, precopy, cow or hybrid (ckpt.policy)");
   run_cmd->add_option("--persistence", f.persistence, "eadr or adr (ckpt.persistence)");
+  run_cmd->add_option("--dirty-log", f.dirty_log, "KVM dirty tracking: bitmap or ring (ckpt.dirty_log)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");
   run_cmd->add_flag("--power-restart", f.power_restart, "After a power failure, power back on and recover (power.restart)");
   run_cmd->add_option("--net-tap", f.net_tap, "Attach a virtio-net device to this tap (net.tap; docs/virtio-net.md)");

@@ -16,7 +16,7 @@ const std::set<std::string> kKnownKeys = {
     "machine.memory", "machine.vcpus", "guest.image",    "guest.cmdline", "nvm.path",
     "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
     "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours",
-    "ckpt.persistence", "ckpt.verify", "power.restart", "power.restart_delay_ms",
+    "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "power.restart", "power.restart_delay_ms",
     "net.tap", "net.mac", "net.external_sync", "net.max_held",
 };
 
@@ -181,6 +181,7 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
   read_uint(root, "ckpt", "neighbours", cfg.ckpt_neighbours, source);
   read_string(root, "ckpt", "persistence", cfg.persistence, source);
   read_bool(root, "ckpt", "verify", cfg.verify, source);
+  read_string(root, "ckpt", "dirty_log", cfg.ckpt_dirty_log, source);
   read_bool(root, "power", "restart", cfg.power_restart, source);
   read_number(root, "power", "restart_delay_ms", cfg.power_restart_delay_ms, source);
   read_string(root, "net", "tap", cfg.net_tap, source);
@@ -229,6 +230,8 @@ void validate(const Config& cfg) {
     throw Error("ckpt.neighbours: " + std::to_string(cfg.ckpt_neighbours) + " is not allowed (allowed: 0-64)");
   if (cfg.persistence != "eadr" && cfg.persistence != "adr")
     throw Error("ckpt.persistence: '" + cfg.persistence + "' is not allowed (allowed: eadr, adr)");
+  if (cfg.ckpt_dirty_log != "bitmap" && cfg.ckpt_dirty_log != "ring")
+    throw Error("ckpt.dirty_log: '" + cfg.ckpt_dirty_log + "' is not allowed (allowed: bitmap, ring)");
   if (!(cfg.power_restart_delay_ms >= 0 && cfg.power_restart_delay_ms <= 60000))
     throw Error("power.restart_delay_ms: not allowed (allowed: 0 to 60000)");
   if (cfg.net_tap.size() >= 16 || cfg.net_tap.find_first_of(" /:\t") != std::string::npos)

@@ -186,6 +186,7 @@ bool Vcpu::dispatch_exit() {
     case KVM_EXIT_MMIO: io_pending_ = true; return handle_mmio();
     case KVM_EXIT_HLT: return true;
     case KVM_EXIT_INTR: return true;
+    case KVM_EXIT_DIRTY_RING_FULL: machine_.dirty_ring_full(); return true;
     case KVM_EXIT_SYSTEM_EVENT:
       machine_.guest_system_event(run_->system_event.type);
       return false;

@@ -69,6 +69,7 @@ bool HoldQueue::deserialize(std::span<const uint8_t> in, uint64_t now_ns, std::s
     frames.push_back(std::move(f));
   }
   frames_ = std::move(frames);
+  queued_ += frames_.size();  // queued again: they leave once more after recovery
   return true;
 }
 
