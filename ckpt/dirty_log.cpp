@@ -55,6 +55,11 @@ void DirtyBitmap::collect(std::vector<uint64_t>& out) {
   }
 }
 
+bool dirty_ring_available(int vm_fd) {
+  return ::ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) > 0 ||
+         ::ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING) > 0;
+}
+
 uint32_t enable_dirty_ring(int vm_fd, uint32_t want_bytes) {
   long cap = KVM_CAP_DIRTY_LOG_RING_ACQ_REL;
   int max = ::ioctl(vm_fd, KVM_CHECK_EXTENSION, cap);

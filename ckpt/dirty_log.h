@@ -63,6 +63,9 @@ class DirtyRing : public DirtyLog {
 // Returns false if not (then every fetch also clears, which is fine too).
 bool enable_manual_dirty_log(int vm_fd, int kvm_capability_value);
 
+// True if KVM offers a dirty ring on this VM.
+bool dirty_ring_available(int vm_fd);
+
 // Enables the dirty ring on a VM that has no vCPUs yet, at most
 // `want_bytes` per vCPU; returns the ring size in bytes. Throws Error if KVM has none.
 uint32_t enable_dirty_ring(int vm_fd, uint32_t want_bytes);

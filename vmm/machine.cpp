@@ -85,6 +85,8 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
 
   uint32_t ring_bytes = 0;  // the dirty ring must be enabled before any vCPU exists
   if (cfg.ckpt_enabled && cfg.ckpt_dirty_log == "ring") ring_bytes = ckpt::enable_dirty_ring(vm_->fd(), 1u << 20);
+  if (cfg.ckpt_enabled && cfg.ckpt_dirty_log == "auto" && ckpt::dirty_ring_available(vm_->fd()))
+    ring_bytes = ckpt::enable_dirty_ring(vm_->fd(), 1u << 20);
   for (unsigned i = 0; i < cfg.vcpus; ++i) vcpus_.push_back(std::make_unique<Vcpu>(*this, *kvm_, *vm_, i));
 
   stamp("VM and vCPUs created");

@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--ckpt-interval", f.ckpt_interval, "Checkpoint interval in ms, 0.5-1000 (ckpt.interval_ms)");
   run_cmd->add_option("--ckpt-policy", f.ckpt_policy, "stop-and-copy, precopy, cow or hybrid (ckpt.policy)");
   run_cmd->add_option("--persistence", f.persistence, "eadr or adr (ckpt.persistence)");
-  run_cmd->add_option("--dirty-log", f.dirty_log, "KVM dirty tracking: bitmap or ring (ckpt.dirty_log)");
+  run_cmd->add_option("--dirty-log", f.dirty_log, "KVM dirty tracking: auto, ring or bitmap (ckpt.dirty_log)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");
   run_cmd->add_flag("--power-restart", f.power_restart, "After a power failure, power back on and recover (power.restart)");
   run_cmd->add_option("--net-tap", f.net_tap, "Attach a virtio-net device to this tap (net.tap; docs/virtio-net.md)");

@@ -351,6 +351,54 @@ TEST_CASE("validate: nvm.path and log.level") {
   }
 }
 
+TEST_CASE("validate: net.* and ckpt.dirty_log") {
+  auto c = valid();
+  for (const char* ok : {"auto", "ring", "bitmap"}) {
+    c.ckpt_dirty_log = ok;
+    CHECK(validate_refusal(c) == "");
+  }
+  c.ckpt_dirty_log = "pml";
+  CHECK(starts_with(validate_refusal(c), "ckpt.dirty_log: "));
+
+  c = valid();
+  c.net_tap = "tap0";
+  CHECK(validate_refusal(c) == "");
+  for (const char* bad : {"a/b", "tap 0", "x234567890123456"}) {
+    CAPTURE(bad);
+    c.net_tap = bad;
+    CHECK(starts_with(validate_refusal(c), "net.tap: "));
+  }
+  c = valid();
+  for (const char* bad : {"52:54:00:12:34", "52-54-00-12-34-56", "zz:54:00:12:34:56", "01:00:5e:00:00:01"}) {
+    CAPTURE(bad);
+    c.net_mac = bad;
+    CHECK(starts_with(validate_refusal(c), "net.mac: "));
+  }
+  c = valid();
+  c.net_max_held = 0;
+  CHECK(starts_with(validate_refusal(c), "net.max_held: "));
+  c.net_max_held = 257;
+  CHECK(starts_with(validate_refusal(c), "net.max_held: "));
+}
+
+TEST_CASE("parse_mac") {
+  auto m = parse_mac("52:54:00:aB:cd:EF");
+  REQUIRE(m.has_value());
+  CHECK((*m)[0] == 0x52);
+  CHECK((*m)[3] == 0xab);
+  CHECK((*m)[5] == 0xef);
+  CHECK_FALSE(parse_mac("52:54:00:ab:cd:e").has_value());
+  CHECK_FALSE(parse_mac("52:54:00:ab:cd:eff").has_value());
+}
+
+TEST_CASE("net keys are read from the [net] table") {
+  auto c = apply("[net]\ntap = \"tap7\"\nmac = \"02:00:00:00:00:01\"\nexternal_sync = false\nmax_held = 64\n");
+  CHECK(c.net_tap == "tap7");
+  CHECK(c.net_mac == "02:00:00:00:00:01");
+  CHECK_FALSE(c.net_external_sync);
+  CHECK(c.net_max_held == 64);
+}
+
 // ---- Regression tests for bugs found when these tests were first written.
 
 TEST_CASE("a boolean or float is refused where an integer is required") {

@@ -230,8 +230,8 @@ void validate(const Config& cfg) {
     throw Error("ckpt.neighbours: " + std::to_string(cfg.ckpt_neighbours) + " is not allowed (allowed: 0-64)");
   if (cfg.persistence != "eadr" && cfg.persistence != "adr")
     throw Error("ckpt.persistence: '" + cfg.persistence + "' is not allowed (allowed: eadr, adr)");
-  if (cfg.ckpt_dirty_log != "bitmap" && cfg.ckpt_dirty_log != "ring")
-    throw Error("ckpt.dirty_log: '" + cfg.ckpt_dirty_log + "' is not allowed (allowed: bitmap, ring)");
+  if (cfg.ckpt_dirty_log != "auto" && cfg.ckpt_dirty_log != "bitmap" && cfg.ckpt_dirty_log != "ring")
+    throw Error("ckpt.dirty_log: '" + cfg.ckpt_dirty_log + "' is not allowed (allowed: auto, ring, bitmap)");
   if (!(cfg.power_restart_delay_ms >= 0 && cfg.power_restart_delay_ms <= 60000))
     throw Error("power.restart_delay_ms: not allowed (allowed: 0 to 60000)");
   if (cfg.net_tap.size() >= 16 || cfg.net_tap.find_first_of(" /:\t") != std::string::npos)

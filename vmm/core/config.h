@@ -31,7 +31,7 @@ struct Config {
   unsigned ckpt_hot_threshold = 2;       // ckpt.hot_threshold (1-history)
   unsigned ckpt_history = 8;             // ckpt.history (1-8 epochs)
   unsigned ckpt_neighbours = 0;          // ckpt.neighbours (0-64 pages)
-  std::string ckpt_dirty_log = "bitmap";  // ckpt.dirty_log: "bitmap" | "ring"
+  std::string ckpt_dirty_log = "auto";   // ckpt.dirty_log: "auto" (ring if KVM has it) | "ring" | "bitmap"
   std::string persistence = "eadr";      // ckpt.persistence: "eadr" | "adr"
   bool verify = false;                   // ckpt.verify: digest oracle (--verify)
   // [power]
