@@ -106,7 +106,7 @@ void Checkpointer::set_interval(double ms) {
     settings_.interval_ms = ms;
   }
   next_due_ns_ = now_ns() + uint64_t(ms * 1e6);
-  if (timer_armed_) arm_timer(ms);
+  if (timer_armed_) arm_timer(next_due_ns_.load(), ms);
 }
 
 void Checkpointer::set_policy(Policy p) {
@@ -114,8 +114,11 @@ void Checkpointer::set_policy(Policy p) {
   settings_.policy = p;
 }
 
-// The epoch timer signals vCPU 0's thread, which then leads a checkpoint.
-void Checkpointer::arm_timer(double ms) {
+// The epoch timer signals vCPU 0's thread, which then leads a checkpoint:
+// first at `due_ns` exactly (re-armed after every checkpoint, so the epoch
+// starts when the last one began and no tick is lost to a phase skew), then
+// every interval in case that signal found the thread outside the guest.
+void Checkpointer::arm_timer(uint64_t due_ns, double ms) {
   if (!timer_armed_) {
     sigevent sev{};
     sev.sigev_notify = SIGEV_THREAD_ID;
@@ -128,14 +131,15 @@ void Checkpointer::arm_timer(double ms) {
   itimerspec its{};
   its.it_interval.tv_sec = time_t(ns / 1'000'000'000);
   its.it_interval.tv_nsec = long(ns % 1'000'000'000);
-  its.it_value = its.it_interval;
-  timer_settime(timer_, 0, &its, nullptr);
+  its.it_value.tv_sec = time_t(due_ns / 1'000'000'000);
+  its.it_value.tv_nsec = long(due_ns % 1'000'000'000);
+  timer_settime(timer_, TIMER_ABSTIME, &its, nullptr);
 }
 
 void Checkpointer::leader_started() {
   double ms = settings().interval_ms;
   next_due_ns_ = now_ns() + uint64_t(ms * 1e6);
-  arm_timer(ms);
+  arm_timer(next_due_ns_.load(), ms);
 }
 
 // Saves a vCPU's state into the state slot of `version`. `synced`: the
@@ -183,6 +187,7 @@ void Checkpointer::lead(Vcpu& self) {
   stats_.add(st);
   uint64_t interval_ns = uint64_t(settings().interval_ms * 1e6);
   next_due_ns_ = t0 + interval_ns;
+  arm_timer(t0 + interval_ns, settings().interval_ms);
   if (settings().policy == Policy::precopy) precopy_due_ns_ = t0 + interval_ns / 2;
 }
 

@@ -86,7 +86,7 @@ class Checkpointer {
   const StatsRing& stats() const { return stats_; }
 
  private:
-  void arm_timer(double ms);
+  void arm_timer(uint64_t due_ns, double ms);
   void fault_loop();
   // precopy: mid-epoch, copy the pages the last epoch wrote while the guest runs.
   void precopy();

@@ -117,6 +117,12 @@ int run(const RunFlags& flags) {
     monitor.attach(nullptr);
     if (!machine->power_failed() || !machine->restart_after_power_fail()) break;
     // Power back on: everything volatile is gone; rebuild the machine from NVM.
+    // The operator's run-time settings (set ckpt-interval/-policy) are the VMM's, not the VM's: they stay.
+    if (auto* c = machine->checkpointer()) {
+      auto s = c->settings();
+      cfg.ckpt_interval_ms = s.interval_ms;
+      cfg.ckpt_policy = ckpt::policy_name(s.policy);
+    }
     current = nullptr;
     machine.reset();
     if (cfg.power_restart_delay_ms > 0)

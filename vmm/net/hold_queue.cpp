@@ -69,7 +69,7 @@ bool HoldQueue::deserialize(std::span<const uint8_t> in, uint64_t now_ns, std::s
     frames.push_back(std::move(f));
   }
   frames_ = std::move(frames);
-  queued_ += frames_.size();  // queued again: they leave once more after recovery
+  restored_ += frames_.size();  // they leave (once more) after recovery
   return true;
 }
 
@@ -79,6 +79,7 @@ nlohmann::json HoldQueue::stats() const {
   auto pct = [&](double q) { return s.empty() ? 0u : s[std::min(s.size() - 1, size_t(q * double(s.size())))]; };
   return {{"held", frames_.size()},
           {"queued", queued_},
+          {"restored", restored_},
           {"released", released_},
           {"dropped_powerfail", dropped_},
           {"hold_us", {{"samples", s.size()}, {"p50", pct(0.5)}, {"p99", pct(0.99)}, {"max", s.empty() ? 0u : s.back()}}}};

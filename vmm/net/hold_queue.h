@@ -42,14 +42,16 @@ class HoldQueue {
   // Replaces the content with serialized frames; false (and `why`) if malformed.
   bool deserialize(std::span<const uint8_t> in, uint64_t now_ns, std::string& why);
 
-  // Counters and the hold-time distribution (microseconds) of the last frames released.
+  // Counters (queued by the guest, restored from a checkpoint, released,
+  // lost to a power failure) and the hold-time distribution (microseconds)
+  // of the last frames released.
   nlohmann::json stats() const;
   uint64_t released() const { return released_; }
 
  private:
   size_t max_frames_;
   std::deque<HeldFrame> frames_;
-  uint64_t queued_ = 0, released_ = 0, dropped_ = 0;
+  uint64_t queued_ = 0, restored_ = 0, released_ = 0, dropped_ = 0;
   std::vector<uint32_t> hold_us_;  // ring of recent hold times
   size_t hold_next_ = 0;
 };

@@ -18,8 +18,12 @@ constexpr size_t kMaxTxFrame = 1518;
 constexpr size_t kRxBuffer = 65536;
 enum EpollTag : uint32_t { kTagRx, kTagTx, kTagRelease, kTagStop, kTagTap };
 
-// Frames lost to power failures since this process started (a machine dies with each).
-std::atomic<uint64_t> g_dropped_powerfail{0};
+// Counters of the machines this process ran before the current one (each
+// power failure ends a machine), so `info net` counts since vmm started.
+std::mutex g_carry_mu;
+nlohmann::json g_carry = nlohmann::json::object();
+constexpr const char* kCounters[] = {"tx_frames", "rx_frames", "tx_dropped", "rx_dropped", "tap_errors",
+                                     "queued",    "restored",  "released",   "dropped_powerfail"};
 
 }  // namespace
 
@@ -83,12 +87,27 @@ void VirtioNet::stop() {
     stop_kick_.signal();
     io_.join();
   }
-  if (dead_.exchange(false)) {
-    std::lock_guard lock(mmio_.mutex());
+  if (carried_) return;
+  carried_ = true;
+  std::lock_guard lock(mmio_.mutex());
+  if (dead_) {
     hold_.count_lost();
-    g_dropped_powerfail += hold_.size();
     if (hold_.size()) log::get("net")->warn("power failure: {} held frame(s) dropped, never sent", hold_.size());
   }
+  nlohmann::json mine = counters();
+  std::lock_guard carry(g_carry_mu);
+  for (const char* k : kCounters) g_carry[k] = g_carry.value(k, uint64_t(0)) + mine[k].get<uint64_t>();
+}
+
+// This machine's counters (lock held).
+nlohmann::json VirtioNet::counters() const {
+  nlohmann::json out = hold_.stats();
+  out["tx_frames"] = tx_frames_;
+  out["rx_frames"] = rx_frames_;
+  out["tx_dropped"] = tx_dropped_;
+  out["rx_dropped"] = rx_dropped_;
+  out["tap_errors"] = tap_errors_;
+  return out;
 }
 
 void VirtioNet::power_off() {
@@ -275,7 +294,11 @@ void VirtioNet::restore(std::span<const uint8_t> in) {
 
 nlohmann::json VirtioNet::info() {
   std::lock_guard lock(mmio_.mutex());
-  nlohmann::json out = hold_.stats();
+  nlohmann::json out = counters();
+  if (!carried_) {
+    std::lock_guard carry(g_carry_mu);  // since vmm started, across power failures
+    for (const char* k : kCounters) out[k] = out[k].get<uint64_t>() + g_carry.value(k, uint64_t(0));
+  }
   out["tap"] = tap_->name();
   out["mac"] = fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", cfg_.mac[0], cfg_.mac[1], cfg_.mac[2], cfg_.mac[3],
                            cfg_.mac[4], cfg_.mac[5]);
@@ -284,13 +307,7 @@ nlohmann::json VirtioNet::info() {
   out["driver_ok"] = (mmio_.status() & kDriverOk) != 0;
   out["needs_reset"] = mmio_.needs_reset();
   out["malformed"] = mmio_.malformed();
-  out["tx_frames"] = tx_frames_;
-  out["rx_frames"] = rx_frames_;
-  out["tx_dropped"] = tx_dropped_;
-  out["rx_dropped"] = rx_dropped_;
-  out["tap_errors"] = tap_errors_;
   out["epoch"] = epoch_;
-  out["dropped_powerfail"] = g_dropped_powerfail.load();
   return out;
 }
 

@@ -71,6 +71,7 @@ class VirtioNet : public VirtioBackend {
   // Checkpoint `version` committed: its frames may go.
   void committed(uint64_t version);
 
+  // Counters since vmm started (across power failures), hold times since this power-on.
   nlohmann::json info();
 
   // VirtioBackend
@@ -87,6 +88,7 @@ class VirtioNet : public VirtioBackend {
   void process_rx();
   void send_released();
   void set_rx_polling(bool on);
+  nlohmann::json counters() const;
 
   NetConfig cfg_;
   std::unique_ptr<net::Tap> tap_;
@@ -98,6 +100,7 @@ class VirtioNet : public VirtioBackend {
   EventFd rx_kick_, tx_kick_, release_kick_, stop_kick_;
   std::thread io_;
   std::atomic<bool> dead_{false};
+  bool carried_ = false;  // counters added to the process totals
   int epoll_ = -1;
   bool rx_polling_ = false;
   std::vector<uint8_t> buf_;
