@@ -3,7 +3,7 @@ checkpoint protocol, and by SIGKILL: each recovery must restore exactly the
 last committed checkpoint (the --verify digest oracle checks every page and
 the saved state), and the guest must keep making progress afterwards.
 
-argv: VMM GUEST POLICY VCPUS TRIALS [CMDLINE]"""
+argv: VMM GUEST POLICY[@DIRTY_LOG] VCPUS TRIALS [CMDLINE]"""
 import os
 import random
 import signal
@@ -15,6 +15,7 @@ from harness import Monitor, Vmm, check, fail, require_kvm, tmpdir
 
 require_kvm()
 vmm, guest, policy, vcpus, trials = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+policy, _, dirty_log = policy.partition("@")  # e.g. hybrid@bitmap: the other dirty-log form than the default
 cmdline = sys.argv[6] if len(sys.argv) > 6 else os.environ.get("HSLS_CRASH_CMDLINE", "")
 ledger = "ledger" in cmdline
 rng = random.Random(int(os.environ.get("HSLS_SEED", "1")))
@@ -24,7 +25,7 @@ sock = f"{d}/mon.sock"
 POINTS = ["stopped", "state-saved", "backup-copied", "backup-tagged", "protected", "journal-written", "committed",
           "cow-copied", "cow-tagged"]
 common = ["--nvm", nvm, "--memory", "128M", "--vcpus", vcpus, "--ckpt-policy", policy, "--ckpt-interval", "5",
-          "--verify", "--cmdline", cmdline, guest]
+          "--verify", "--cmdline", cmdline, guest] + (["--dirty-log", dirty_log] if dirty_log else [])
 
 
 def recovered(m, v, label):
