@@ -20,6 +20,13 @@ each point it boots the real guest on KVM several times:
   overhead  unthrottled memstress over `dirty` pages (so each epoch dirties
             about `dirty` pages), checkpoints on and off alternately
             (on, off, off, on, ...): overhead = 1 - writes/s(on) / writes/s(off)
+  net       (--net) the guest's kvd UDP key-value server on virtio-net, in a
+            private network namespace: a closed-loop client (SET/GET pairs,
+            --net-clients requests outstanding, optionally a random think
+            time --net-think) runs for --net-seconds inside
+            the namespace, once with external synchrony on and once off
+            (--no-external-sync); latency p50/p99/max, requests/s, the
+            VMM's hold times (`info net`), latency CDFs
 
 and optionally a QEMU baseline per (memory, vCPUs): full snapshot (migrate to
 a file), the same with the VM stopped first, background snapshot
@@ -63,12 +70,15 @@ DEFAULTS = {
     "interval": [10.0], "persistence": ["eadr"],
     "duration": 3.0, "warmup": 0.5, "overhead_pairs": 8, "overhead_window": 0.3, "no_ckpt_check": True, "recoveries": 3,
     "cold": True, "qemu": False, "qemu_reps": 3, "wait_idle": 0.0, "nvm_dir": "/dev/shm",
+    "net": False, "net_only": False, "net_seconds": 5.0, "net_warmup": 0.5, "net_reps": 1, "net_clients": 1,
+    "net_load": "auto", "net_value": 64, "net_think": 0.0,
 }
 TINY = {
     "memory": ["64M"], "vcpus": [1], "dirty": [100], "skew": ["10/90"], "policy": ["hybrid", "stop-and-copy"],
     "interval": [10.0], "persistence": ["eadr"],
     "duration": 1.0, "warmup": 0.3, "overhead_pairs": 2, "overhead_window": 0.3, "recoveries": 1,
     "cold": True, "qemu": False, "qemu_reps": 1,
+    "net_seconds": 1.0, "net_warmup": 0.2,  # only with --net: --tiny alone has no network phase
 }
 # Bars of issue 4 (guest 256 MiB, ~100 pages dirtied per epoch).
 BAR = {"pause_p50_1": 100.0, "pause_p99_1": 400.0, "pause_p50_2": 150.0, "overhead_1ms": 12.0,
@@ -142,6 +152,18 @@ def point_key(p):
     return "|".join(f"{a}={p[a]}" for a in AXES)
 
 
+def net_slug(p):
+    return (f"{p['memory']}-{p['vcpus']}v-{p['policy']}-{float(p['interval']):g}ms-d{p['dirty']}-"
+            f"s{str(p['skew']).replace('/', '_')}-{p['persistence']}")
+
+
+def nearest(sorted_values, q):
+    """Nearest-rank quantile q (0-1) of sorted values; q = 0 gives the minimum."""
+    if not sorted_values:
+        return None
+    return sorted_values[max(0, min(len(sorted_values) - 1, math.ceil(q * len(sorted_values)) - 1))]
+
+
 def fmt_secs(s):
     if s is None or s != s:
         return "?"
@@ -213,8 +235,9 @@ class Proc:
 
     registry = set()
 
-    def __init__(self, cmd, env=None):
+    def __init__(self, cmd, env=None, name=None):
         self.cmd = cmd
+        self.name = name or os.path.basename(cmd[0])
         self.t_spawn = time.monotonic()
         # Own session (Ctrl-C reaches only us; we stop the VM ourselves), and SIGKILL when we die anyhow.
         self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -263,7 +286,7 @@ class Proc:
                 with self.lock:
                     if len(self.lines[stream]) > i:
                         continue
-                raise PhaseError(f"{os.path.basename(self.cmd[0])} exited ({self.p.returncode}) before printing "
+                raise PhaseError(f"{self.name} exited ({self.p.returncode}) before printing "
                                  f"/{regex}/; last log: {self.tail()}")
             if time.monotonic() > deadline:
                 raise PhaseError(f"timed out after {timeout:.0f}s waiting for /{regex}/; last log: {self.tail()}")
@@ -291,7 +314,7 @@ class Proc:
             code = self.p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise PhaseError(f"{os.path.basename(self.cmd[0])} did not exit within {timeout}s")
+            raise PhaseError(f"{self.name} did not exit within {timeout}s")
         Proc.registry.discard(self)
         return code
 
@@ -383,6 +406,185 @@ class Monitor:
             self.sock.close()
         except OSError:
             pass
+
+
+# ---------------------------------------------------------------------------------------------
+# network: the kvd client (runs inside the namespace) and the namespace itself
+
+GUEST_IP, KVD_PORT, TAP = "10.77.0.2", 7000, "tap0"
+NETNS_PREFIX = "hsls-bench"  # + <pid>-<n>: namespaces of a dead benchmark are removed at the next start
+
+
+def net_client(argv):
+    """`bench.py _net-client ...`, run by the benchmark with `ip netns exec NS`: a closed-loop UDP client of kvd.
+    Keeps --clients requests outstanding; each slot alternates `SET key value` and `GET key` (the value must come
+    back) over 512 keys of its own; with --think MS a slot waits a random 0-MS ms after each reply before its next
+    request (so requests reach the guest at random points of a checkpoint interval instead of right after the
+    commit that released the previous reply). A request with no reply within --timeout is sent again with the same
+    id (its latency counts from the first send). Measures requests sent in the --seconds window after --warmup (their
+    replies are awaited after the window, so slow ones are not cut off); writes their latencies (us, one per line)
+    to --out and prints one JSON line of counters."""
+    ap = argparse.ArgumentParser(prog="bench.py _net-client")
+    ap.add_argument("--host", default=GUEST_IP)
+    ap.add_argument("--port", type=int, default=KVD_PORT)
+    ap.add_argument("--seconds", type=float, required=True)
+    ap.add_argument("--warmup", type=float, default=0.5)
+    ap.add_argument("--clients", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=1.0)
+    ap.add_argument("--ready-timeout", type=float, default=30.0)
+    ap.add_argument("--value", type=int, default=64, help="value bytes")
+    ap.add_argument("--think", type=float, default=0.0, help="ms: random pause 0-MS after each reply")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    import random
+    import select
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect((a.host, a.port))
+    s.setblocking(False)
+
+    def recv_all():
+        got = []
+        while True:
+            try:
+                got.append(s.recv(4096))
+            except BlockingIOError:
+                return got
+            except OSError:  # ICMP port unreachable from an earlier datagram: not there yet
+                continue
+
+    def send(data):
+        try:
+            s.send(data)
+        except OSError:
+            pass  # ECONNREFUSED left by an ICMP error, ENOBUFS: the resend timer covers it
+
+    # 1. readiness: the first request also resolves ARP
+    t0 = time.monotonic()
+    ready = False
+    while not ready and time.monotonic() - t0 < a.ready_timeout:
+        send(b"ready STATS")
+        select.select([s], [], [], 0.2)
+        ready = any(r.startswith(b"ready ") for r in recv_all())
+    if not ready:
+        print(json.dumps({"error": f"kvd at {a.host}:{a.port} did not answer within {a.ready_timeout:g} s"}))
+        return 3
+    ready_s = time.monotonic() - t0
+    # 2. closed loop
+    pad = "x" * max(0, a.value)
+    outstanding = {}  # id -> [slot, kind, key, value, t_first, t_last]
+    due = {}          # slot -> when its next request is sent (--think)
+    last_set = {}
+    seq = [0] * a.clients
+    t_meas = time.monotonic() + a.warmup
+    t_end = t_meas + a.seconds
+    lat, counts = [], {"completed_in_window": 0, "retries": 0, "stale": 0, "errors": 0, "mismatches": 0}
+
+    def issue(slot, now):
+        n = seq[slot]
+        seq[slot] += 1
+        key = f"b{slot}k{(n // 2) % 512}"
+        rid = f"{slot}.{n}"
+        if n % 2 == 0:
+            value = (f"v{n}-" + pad)[:a.value]
+            body = f"SET {key} {value}"
+            outstanding[rid] = [slot, "SET", key, value, now, now]
+        else:
+            body = f"GET {key}"
+            outstanding[rid] = [slot, "GET", key, None, now, now]
+        send(f"{rid} {body}".encode())
+
+    now = time.monotonic()
+    for slot in range(a.clients):
+        issue(slot, now)
+    while outstanding or due:
+        now = time.monotonic()
+        if now >= t_end:
+            # drain: wait for the requests sent in the window, drop the warm-up's
+            due.clear()
+            for rid in [r for r, o in outstanding.items() if o[4] < t_meas]:
+                del outstanding[rid]
+            if not outstanding or now > t_end + 3 * a.timeout:
+                break
+        for slot in [sl for sl, t in due.items() if t <= now]:
+            del due[slot]
+            issue(slot, now)
+        wait = min([o[5] + a.timeout for o in outstanding.values()] + list(due.values())) - now
+        if now < t_end:
+            wait = min(wait, t_end - now)
+        select.select([s], [], [], max(0.0, wait))
+        for raw in recv_all():
+            t = time.monotonic()
+            rid, _, rest = raw.decode(errors="replace").rstrip("\n").partition(" ")
+            o = outstanding.pop(rid, None)
+            if o is None:
+                counts["stale"] += 1
+                continue
+            slot, kind, key, value, t_first, _ = o
+            reply, _, arg = rest.partition(" ")
+            if kind == "SET":
+                if reply == "OK":
+                    last_set[key] = value
+                else:
+                    counts["errors"] += 1
+            elif reply == "VALUE":
+                if key in last_set and arg != last_set[key]:
+                    counts["mismatches"] += 1
+            elif reply != "NOTFOUND" or key in last_set:
+                counts["errors"] += 1
+            if t_meas <= t_first < t_end:
+                lat.append((t - t_first) * 1e6)
+            if t_meas <= t < t_end:
+                counts["completed_in_window"] += 1
+            if t < t_end:
+                if a.think > 0:
+                    due[slot] = t + random.uniform(0.0, a.think / 1000.0)
+                else:
+                    issue(slot, t)
+        now = time.monotonic()
+        for rid, o in outstanding.items():
+            if now - o[5] >= a.timeout:
+                o[5] = now
+                counts["retries"] += 1
+                send(f"{rid} {o[1]} {o[2]}".encode() + (f" {o[3]}".encode() if o[1] == "SET" else b""))
+    counts["unanswered"] = len(outstanding)
+    with open(a.out, "w") as fh:
+        fh.write("\n".join(f"{x:.1f}" for x in lat) + ("\n" if lat else ""))
+    print(json.dumps(dict(counts, samples=len(lat), window_s=a.seconds, ready_s=round(ready_s, 3))))
+    return 0
+
+
+def netns_list():
+    try:
+        p = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [l.split()[0] for l in p.stdout.splitlines() if l.strip()]
+
+
+def netns_remove(name):
+    """tools/netns-down NAME (removes tap0 and the namespace), then `ip netns del` if it is still listed."""
+    subprocess.run([os.path.join(ROOT, "tools", "netns-down"), name], capture_output=True, timeout=30)
+    if name in netns_list():
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+
+
+def netns_remove_stale():
+    """Namespaces of benchmarks that no longer run (killed with SIGKILL): removed."""
+    for name in netns_list():
+        m = re.fullmatch(NETNS_PREFIX + r"(\d+)-\d+", name)
+        if m and int(m.group(1)) != os.getpid() and not os.path.exists(f"/proc/{m.group(1)}"):
+            netns_remove(name)
+
+
+def net_unavailable():
+    """Why the network phase cannot run here, or None."""
+    if not shutil.which("ip"):
+        return "'ip' not found (apt-get install -y iproute2)"
+    if os.geteuid() != 0:
+        return "not root: network namespaces and tap devices need root (CAP_NET_ADMIN)"
+    if not os.path.exists("/dev/net/tun"):
+        return "/dev/net/tun is missing (modprobe tun)"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,6 +683,9 @@ class Bench:
         self.progress = progress
         self.work = tempfile.mkdtemp(prefix="hsls-bench-", dir=cfg["nvm_dir"])
         self.seq = 0
+        self.netns_live = set()  # network namespaces of ours that exist now
+        self.netns_count = 0
+        self.net_skip = None     # why the network phase cannot run here (then every point skips it)
         # Private copies: a rebuild of build/ during a long run must not change what is measured.
         for k in ("vmm", "guest"):
             dst = os.path.join(self.work, os.path.basename(cfg[k]))
@@ -490,6 +695,9 @@ class Bench:
     def cleanup(self):
         for p in list(Proc.registry):
             p.kill()
+        for name in list(self.netns_live):
+            netns_remove(name)
+            self.netns_live.discard(name)
         shutil.rmtree(self.work, ignore_errors=True)
 
     def phase(self, text):
@@ -533,7 +741,7 @@ class Bench:
             except FileNotFoundError:
                 pass
 
-    def vmm_args(self, p, nvm, sock, cmdline, ckpt=True, fresh=True, restart=False):
+    def vmm_args(self, p, nvm, sock, cmdline, ckpt=True, fresh=True, restart=False, extra=()):
         a = [self.vmm, "run", "--nvm", nvm, "--memory", p["memory"], "--vcpus", str(p["vcpus"]),
              "--monitor", sock, "--cmdline", cmdline, "--log-level", "info"]
         if fresh:
@@ -544,6 +752,7 @@ class Bench:
             a.append("--no-ckpt")
         if restart:
             a.append("--power-restart")
+        a += list(extra)
         a.append(self.guest)
         return a
 
@@ -586,7 +795,11 @@ class Bench:
         c = self.cfg
         boot = 0.6
         commit = self.working_set(p) * 0.0004 if int(p["dirty"]) else 0
-        t = boot + commit + c["warmup"] + c["duration"] + c["recoveries"] * 0.4 + 0.5
+        t = 0.0
+        if c.get("net_only"):
+            return t + 2 * c["net_reps"] * (boot + 1.0 + c["net_warmup"] + c["net_seconds"] + 0.5 +
+                                            (commit if self.net_load(p) else 0))
+        t += boot + commit + c["warmup"] + c["duration"] + c["recoveries"] * 0.4 + 0.5
         if c["cold"]:
             t += 1.0
         if int(p["vcpus"]) == 1 and int(p["dirty"]) > 0:
@@ -595,7 +808,27 @@ class Bench:
             t += boot + c["warmup"] + 2 * c["overhead_pairs"] * (c["overhead_window"] + 0.02)
             if c["no_ckpt_check"]:
                 t += boot + c["warmup"] + c["overhead_pairs"] * c["overhead_window"]
+        if c.get("net"):
+            t += 2 * c["net_reps"] * (boot + 1.0 + c["net_warmup"] + c["net_seconds"] + 0.5)
+            if self.net_load(p):
+                t += 2 * c["net_reps"] * commit
         return t
+
+    def net_load(self, p):
+        """Does the network phase run the point's memstress beside kvd? auto: with 2+ vCPUs (kvd is not pinned
+        and a wake-up does not preempt, so on 1 vCPU it would wait for memstress's 10 ms time slices)."""
+        v = self.cfg.get("net_load", "auto")
+        if int(p["dirty"]) == 0 or v in ("off", False):
+            return False
+        return v in ("on", True) or int(p["vcpus"]) >= 2
+
+    def net_cmdline(self, p):
+        progs = [f"kvd:ip={GUEST_IP},port={KVD_PORT}"]
+        if self.net_load(p):
+            hot, hotpct = self.skew(p)
+            progs.append(f"memstress:pages={self.working_set(p)},rate={self.rate(p)},hot={hot},hotpct={hotpct},"
+                         f"threads={max(1, int(p['vcpus']) - 1)},report=0")
+        return "init=" + ";".join(progs)
 
     # -- one point --------------------------------------------------------------------------
 
@@ -616,11 +849,13 @@ class Bench:
         seen = set(foreign_load(self.own_pids()))
         t0 = time.monotonic()
         c0 = cpu_times()
-        phases = [("pause", self.phase_pause)]
-        if int(p["vcpus"]) == 1 and int(p["dirty"]) > 0:
+        phases = [] if self.cfg.get("net_only") else [("pause", self.phase_pause)]
+        if int(p["vcpus"]) == 1 and int(p["dirty"]) > 0 and not self.cfg.get("net_only"):
             phases.append(("clock", self.phase_clock_alone))
-        if int(p["dirty"]) > 0:
+        if int(p["dirty"]) > 0 and not self.cfg.get("net_only"):
             phases.append(("overhead", self.phase_overhead))
+        if self.cfg.get("net"):
+            phases.append(("net", self.phase_net))
         for name, fn in phases:
             check_stop()
             try:
@@ -892,6 +1127,165 @@ class Bench:
                 proc.kill()
                 self.remove_nvm(nvm)
 
+    # -- network ------------------------------------------------------------------------------
+
+    def phase_net(self, p, r, seen):
+        """kvd in a private network namespace; a closed-loop client inside it; external synchrony on and off in
+        separate vmm runs, alternating (on, off, off, on, ...) when --net-reps > 1."""
+        if self.net_skip is None:
+            self.net_skip = net_unavailable() or ""
+            if self.net_skip:
+                self.note(f"bench: network phase skipped: {self.net_skip}")
+            else:
+                netns_remove_stale()
+        if self.net_skip:
+            r["net_note"] = f"skipped: {self.net_skip}"
+            return
+        self.netns_count += 1
+        ns = f"{NETNS_PREFIX}{os.getpid()}-{self.netns_count}"
+        self.phase(f"net: making network namespace {ns}")
+        self.netns_live.add(ns)  # also if netns-up fails half-way
+        try:
+            up = subprocess.run([os.path.join(ROOT, "tools", "netns-up"), ns], capture_output=True, text=True,
+                                timeout=30, stdin=subprocess.DEVNULL)
+            if up.returncode != 0:
+                why = (up.stderr.strip().splitlines() or [f"exit {up.returncode}"])[-1]
+                self.net_skip = f"tools/netns-up failed: {why}"
+                r["net_note"] = f"skipped: {self.net_skip}"
+                self.note(f"bench: network phase skipped: {self.net_skip}")
+                return
+            r["net_cmdline"] = self.net_cmdline(p)
+            r["net_load"] = self.net_load(p)
+            r["net_clients"] = self.cfg["net_clients"]
+            r["net_seconds"] = self.cfg["net_seconds"]
+            r["net_think_ms"] = float(self.cfg["net_think"])
+            order = []
+            for i in range(self.cfg["net_reps"]):
+                order += [True, False] if i % 2 == 0 else [False, True]
+            runs = []
+            for i, sync in enumerate(order):
+                check_stop()
+                runs.append(self.net_run(p, ns, sync, f"run {i + 1}/{len(order)}"))
+        finally:
+            netns_remove(ns)
+            self.netns_live.discard(ns)
+        cdf = {}
+        for sync, mode in ((True, "sync"), (False, "nosync")):
+            rs = [x for x in runs if x["sync"] == sync]
+            lat = sorted(v for x in rs for v in x["lat"])
+            cdf[mode] = lat
+            r[f"net_samples_{mode}"] = len(lat)
+            for q in (50, 99):
+                r[f"net_p{q}_us_{mode}"] = rnd(pct(lat, q), 1)
+            r[f"net_max_us_{mode}"] = rnd(lat[-1], 1) if lat else None
+            r[f"net_min_us_{mode}"] = rnd(lat[0], 1) if lat else None
+            r[f"net_mean_us_{mode}"] = rnd(mean(lat), 1)
+            win = sum(x["window_s"] for x in rs)
+            r[f"net_rps_{mode}"] = rnd(sum(x["completed_in_window"] for x in rs) / win, 1) if win else None
+            r[f"net_rps_runs_{mode}"] = ";".join(f"{x['completed_in_window'] / x['window_s']:.1f}" for x in rs)
+            r[f"net_p50_us_runs_{mode}"] = ";".join(f"{pct(x['lat'], 50) or 0:.0f}" for x in rs)
+            for k in ("retries", "stale", "errors", "mismatches", "unanswered"):
+                r[f"net_{k}_{mode}"] = sum(x[k] for x in rs)
+            for k in ("hold_p50_us", "hold_p99_us", "pause_p50_us", "pause_p99_us", "ckpts_per_s"):
+                r[f"net_{k}_{mode}"] = rnd(median([x.get(k) for x in rs]), 1)
+            hm = [x["hold_max_us"] for x in rs if x.get("hold_max_us") is not None]
+            r[f"net_hold_max_us_{mode}"] = max(hm) if hm else None
+            r[f"net_hold_samples_{mode}"] = sum(x.get("hold_samples") or 0 for x in rs)
+            r[f"net_tx_frames_{mode}"] = sum(x.get("tx_frames") or 0 for x in rs)
+            bad = r[f"net_mismatches_{mode}"] + r[f"net_errors_{mode}"]
+            if bad:
+                r["errors"].append(f"net ({mode}): {r[f'net_mismatches_{mode}']} GETs returned another value than the "
+                                   f"last acknowledged SET, {r[f'net_errors_{mode}']} unexpected replies")
+        if cdf["sync"] or cdf["nosync"]:
+            os.makedirs(os.path.join(self.out, "net-cdf"), exist_ok=True)
+            rel = os.path.join("net-cdf", net_slug(p) + ".dat")
+            with open(os.path.join(self.out, rel), "w") as fh:
+                fh.write(f"# {point_key(p)}: request latency quantiles (us); fraction sync_on sync_off; "
+                         f"{len(cdf['sync'])} and {len(cdf['nosync'])} requests\n")
+                for i in range(1001):
+                    q = i / 1000.0
+                    row = [nearest(cdf[m], q) for m in ("sync", "nosync")]
+                    fh.write(f"{q:.3f} " + " ".join("nan" if v is None else f"{v:.1f}" for v in row) + "\n")
+            r["net_cdf_file"] = rel
+
+    def net_run(self, p, ns, sync, label):
+        """One vmm run with kvd in namespace `ns` and one client run; returns the client's latencies and counters,
+        and the VMM's hold times and checkpoint pauses from that run."""
+        mode = "external synchrony " + ("on" if sync else "off")
+        nvm, sock = self.paths()
+        extra = ["--net-tap", TAP] + ([] if sync else ["--no-external-sync"])
+        args = ["ip", "netns", "exec", ns] + self.vmm_args(p, nvm, sock, self.net_cmdline(p), extra=extra)
+        iv = float(p["interval"])
+        timeout = max(1.0, 4 * iv / 1000 + 0.5)
+        self.phase(f"net {label}: booting kvd, {mode}")
+        proc = Proc(args, name="vmm")
+        client = None
+        latf = nvm + ".lat"
+        try:
+            mon = Monitor(sock, proc)
+            proc.wait_line(r"kvd: listening on", 60)
+            if self.net_load(p):
+                self.wait_memstress(proc)
+            c0 = mon.cmd("info ckpt")
+            self.phase(f"net {label}: client {self.cfg['net_seconds']:g} s, {mode}")
+            client = Proc(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__), "_net-client",
+                           "--seconds", f"{self.cfg['net_seconds']:g}", "--warmup", f"{self.cfg['net_warmup']:g}",
+                           "--clients", str(self.cfg["net_clients"]), "--timeout", f"{timeout:g}",
+                           "--value", str(self.cfg["net_value"]), "--think", f"{float(self.cfg['net_think']):g}",
+                           "--out", latf], name="net client")
+            t0 = time.monotonic()
+            limit = 30 + self.cfg["net_warmup"] + self.cfg["net_seconds"] + 3 * timeout + 10
+            while client.p.poll() is None:
+                sleep(0.1)
+                if proc.p.poll() is not None:
+                    raise PhaseError(f"vmm exited ({proc.p.returncode}) while the client ran: {proc.tail()}")
+                if time.monotonic() - t0 > limit:
+                    raise PhaseError(f"the client did not finish within {limit:.0f} s")
+            code = client.wait(5)
+            client.threads[0].join(2)
+            lines = client.text().strip().splitlines()
+            try:
+                res = json.loads(lines[-1]) if lines else {}
+            except json.JSONDecodeError:
+                res = {}
+            if code != 0 or "error" in res or "samples" not in res:
+                raise PhaseError(f"net client ({mode}) exited {code}: {res.get('error') or client.tail()}")
+            with open(latf) as fh:
+                res["lat"] = [float(x) for x in fh.read().split()]
+            res["sync"] = sync
+            t1 = time.monotonic()
+            c1 = mon.cmd("info ckpt")
+            net = mon.cmd("info net")
+            if not net.get("ok") or not net.get("enabled"):
+                raise PhaseError(f"info net: {net}")
+            if bool(net.get("external_sync")) != sync:
+                raise PhaseError(f"info net says external_sync={net.get('external_sync')}, asked {sync}")
+            if net.get("needs_reset") or net.get("malformed"):
+                raise PhaseError(f"the network device failed: needs_reset={net.get('needs_reset')} "
+                                 f"malformed={net.get('malformed')}")
+            h = net.get("hold_us") or {}
+            res.update(hold_samples=h.get("samples"), hold_p50_us=h.get("p50"), hold_p99_us=h.get("p99"),
+                       hold_max_us=h.get("max"), tx_frames=net.get("tx_frames"), rx_frames=net.get("rx_frames"))
+            s = c1.get("summary", {})
+            if "pause_us" in s:
+                res["pause_p50_us"] = s["pause_us"]["p50"]
+                res["pause_p99_us"] = s["pause_us"]["p99"]
+            if c1.get("committed_version") is not None and c0.get("committed_version") is not None:
+                res["ckpts_per_s"] = (c1["committed_version"] - c0["committed_version"]) / max(1e-3, t1 - t0)
+            mon.cmd("quit")
+            proc.wait(20)
+            mon.close()
+            return res
+        finally:
+            if client:
+                client.kill()
+            proc.kill()
+            self.remove_nvm(nvm)
+            try:
+                os.unlink(latf)
+            except FileNotFoundError:
+                pass
+
     # -- filling in results --------------------------------------------------------------------
 
     @staticmethod
@@ -1161,6 +1555,18 @@ def load_config(args):
             cfg[k] = v
     if args.qemu is not None:
         cfg["qemu"] = args.qemu
+    if args.net is not None:
+        cfg["net"] = args.net
+    if args.net_only:
+        cfg["net_only"] = True
+    if cfg["net_only"]:
+        cfg["net"] = True
+    for k in ("net_seconds", "net_warmup", "net_reps", "net_clients", "net_load", "net_value", "net_think"):
+        v = getattr(args, k)
+        if v is not None:
+            cfg[k] = v
+    if isinstance(cfg["net_load"], bool):  # TOML: net_load = true / false
+        cfg["net_load"] = "on" if cfg["net_load"] else "off"
     if args.no_cold:
         cfg["cold"] = False
     if args.no_ckpt_check is not None:
@@ -1205,6 +1611,18 @@ def validate(cfg):
         bad("duration must be > 0, overhead-pairs and recoveries >= 0")
     if cfg["overhead_window"] < 0.3:
         bad("overhead-window: at least 0.3 s (memstress measures over at least 0.25 s)")
+    if not isinstance(cfg["net"], bool):
+        bad(f"net {cfg['net']!r}: true or false")
+    if not cfg["net_seconds"] > 0 or cfg["net_warmup"] < 0:
+        bad("net-seconds must be > 0 and net-warmup >= 0")
+    if not 1 <= int(cfg["net_reps"]) <= 100 or not 1 <= int(cfg["net_clients"]) <= 64:
+        bad("net-reps: 1-100; net-clients: 1-64")
+    if cfg["net_load"] not in ("auto", "on", "off"):
+        bad(f"net-load {cfg['net_load']!r}: auto, on or off")
+    if not 0 <= float(cfg["net_think"]) <= 10000:
+        bad(f"net-think {cfg['net_think']}: 0-10000 ms")
+    if not 0 <= int(cfg["net_value"]) <= 1024:
+        bad(f"net-value {cfg['net_value']}: 0-1024 bytes")
     for k in ("vmm", "guest"):
         if not os.path.exists(cfg[k]):
             bad(f"{k} {cfg[k]} does not exist (build with: ninja -C build)")
@@ -1277,6 +1695,12 @@ POINT_COLS = ["memory", "vcpus", "dirty", "skew", "policy", "interval", "persist
               "cold_restore_ms", "cold_since_vmm_started_ms", "cold_start_to_resumed_ms", "cold_start_to_first_ckpt_ms",
               "qemu_ratio_pause_p50_to_full_downtime", "qemu_ratio_pause_max_to_bg_downtime",
               "qemu_ratio_ckpt_to_full_total", "qemu_ratio_ckpt_to_bg_total", "qemu_ratio_cold_to_restore",
+              "net_load", "net_clients", "net_seconds", "net_think_ms"] + \
+             [f"net_{k}_{m}" for m in ("sync", "nosync")
+              for k in ("p50_us", "p99_us", "max_us", "min_us", "mean_us", "rps", "samples", "rps_runs", "p50_us_runs",
+                        "retries", "unanswered", "stale", "errors", "mismatches", "hold_p50_us", "hold_p99_us",
+                        "hold_max_us", "hold_samples", "tx_frames", "pause_p50_us", "pause_p99_us", "ckpts_per_s")] + \
+             ["net_cmdline", "net_cdf_file", "net_note",
               "host_load_before", "host_load_after", "other_vms_seen", "other_cpu_pct", "steal_pct", "elapsed_s", "errors"]
 QEMU_COLS = ["memory", "vcpus", "cmdline", "full_total_ms", "full_downtime_ms", "full_setup_ms", "full_stop_to_done_ms",
              "full_file_bytes", "full_total_ms_all", "stopped_total_ms", "stopped_total_ms_all", "bg_total_ms",
@@ -1472,6 +1896,50 @@ def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_
                        "vs --no-ckpt run", "dirty p50 (on)", "restore ms (in-process)", "pages restored",
                        "cold: state loaded ms", "cold: since vmm started ms", "cold: spawn→resumed ms",
                        "cold: spawn→first ckpt ms"], rows))
+    L.append("\n## Network: kvd with external synchrony on and off\n")
+    net_pts = [p for p in points if p.get("net_samples_sync") is not None or p.get("net_note")]
+    if not cfg.get("net"):
+        L.append("Not run (`--net` to enable).")
+    elif not net_pts:
+        L.append("Not measured yet.")
+    else:
+        L.append("The guest's `kvd` (UDP key-value server) on virtio-net, in a private network namespace; a closed-loop "
+                 f"client inside it keeps {cfg.get('net_clients')} request(s) outstanding, alternating SET and GET, " +
+                 (f"waiting a random 0-{float(cfg.get('net_think')):g} ms after each reply, " if cfg.get("net_think")
+                  else "") +
+                 f"for {cfg.get('net_seconds'):g} s per run. on = external synchrony (a reply leaves the VMM once the "
+                 "checkpoint holding it has committed), off = `--no-external-sync`. Latency = client send → reply, "
+                 "us; req/s = replies per second in the window; hold = how long the VMM held transmitted frames "
+                 "(`info net`, last 4096 frames of the run); pause = the checkpoint pause p50 of that run; period = "
+                 "the mean time between checkpoints in the run with synchrony on (more than the interval when "
+                 "checkpoints are late). "
+                 "load = the point's memstress ran beside kvd.\n")
+        rows = []
+        for p in net_pts:
+            if p.get("net_note") and p.get("net_samples_sync") is None:
+                rows.append((p["memory"], p["vcpus"], p["policy"], f"{float(p['interval']):g}", p["dirty"], "–",
+                             p["net_note"], "", "", "", "", "", "", "", "", "", ""))
+                continue
+            mark = " †" if is_contended(p) else ""
+            rows.append((p["memory"], p["vcpus"], p["policy"] + mark, f"{float(p['interval']):g}", p["dirty"],
+                         "yes" if p.get("net_load") else "no",
+                         f(p.get("net_p50_us_sync")), f(p.get("net_p99_us_sync")), f(p.get("net_max_us_sync")),
+                         f(p.get("net_p50_us_nosync")), f(p.get("net_p99_us_nosync")), f(p.get("net_max_us_nosync")),
+                         f(p.get("net_rps_sync")), f(p.get("net_rps_nosync")),
+                         f"{f(p.get('net_hold_p50_us_sync'))} / {f(p.get('net_hold_p99_us_sync'))}",
+                         f"{f(p.get('net_pause_p50_us_sync'))} / {f(p.get('net_pause_p50_us_nosync'))}",
+                         f(1000.0 / p["net_ckpts_per_s_sync"], 1) if p.get("net_ckpts_per_s_sync") else "–"))
+        L.append(md_table(["mem", "vCPUs", "policy", "interval ms", "dirty", "load", "on p50 us", "on p99 us",
+                           "on max us", "off p50 us", "off p99 us", "off max us", "on req/s", "off req/s",
+                           "hold p50 / p99 us (on)", "pause p50 us on / off", "period ms (on)"], rows))
+        lost = [(p["key"], m, p.get(f"net_retries_{m}"), p.get(f"net_unanswered_{m}")) for p in net_pts
+                for m in ("sync", "nosync") if p.get(f"net_retries_{m}") or p.get(f"net_unanswered_{m}")]
+        if lost:
+            L.append("\nRequests resent after a timeout (their latency counts from the first send) or never answered: " +
+                     "; ".join(f"`{k}` {'on' if m == 'sync' else 'off'}: {a} resent, {b} unanswered"
+                               for k, m, a, b in lost) + ".")
+        if any(p.get("net_cdf_file") for p in net_pts):
+            L.append("\nLatency CDFs: `net_latency_cdf.png` (data: `net-cdf/*.dat`).")
     L.append("\n## QEMU baseline\n")
     if not cfg["qemu"]:
         L.append("Not run (`--qemu` to enable).")
@@ -1541,7 +2009,7 @@ def write_plots(out, points):
         path = os.path.join(out, name + ".gp")
         with open(path, "w") as fh:
             fh.write(script)
-        p = subprocess.run(["gnuplot", path], cwd=out, capture_output=True, text=True, timeout=60)
+        p = subprocess.run(["gnuplot", name + ".gp"], cwd=out, capture_output=True, text=True, timeout=60)
         if p.returncode == 0 and os.path.exists(os.path.join(out, name + ".png")):
             made.append(name + ".png")
         else:
@@ -1604,6 +2072,23 @@ def write_plots(out, points):
             "set xlabel 'checkpoint interval (ms)'\nset ylabel 'memstress throughput lost (%)'\n"
             "set title 'Runtime overhead vs checkpoint interval'\nset key outside right\nset grid\n"
             "plot " + ", \\\n  ".join(plots) + "\n")
+    # 4. request latency CDFs of kvd, external synchrony on (solid) and off (dashed), one colour per point
+    cdfs = [p for p in points if p.get("net_cdf_file") and os.path.exists(os.path.join(out, p["net_cdf_file"]))]
+    if cdfs:
+        colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+                   "#7f7f7f", "#bcbd22"]
+        plots = []
+        for i, p in enumerate(cdfs):
+            lab = f"{p['policy']} {p['vcpus']}vCPU {float(p['interval']):g}ms" + \
+                (f" dirty={p['dirty']}" if p.get("net_load") else "")
+            c = colours[i % len(colours)]
+            for col, mode, dt in ((2, "sync on", 1), (3, "sync off", 2)):
+                plots.append(f"'{p['net_cdf_file']}' using (${col}/1000.0):1 with lines lw 2 dt {dt} "
+                             f"lc rgb '{c}' title '{lab}, {mode}'")
+        run("net_latency_cdf", term + "set output 'net_latency_cdf.png'\nset logscale x\n"
+            "set xlabel 'request latency (ms), client send → reply'\nset ylabel 'fraction of requests'\n"
+            "set yrange [0:1]\nset title 'kvd request latency CDF, external synchrony on (solid) and off (dashed)'\n"
+            "set key bottom right\nset grid\nplot " + ", \\\n  ".join(plots) + "\n")
     note = ", ".join(f"`{m}`" for m in made) if made else "No plot (no finished point with data)."
     if failed:
         note += "\n\ngnuplot failed: " + "; ".join(failed)
@@ -1631,6 +2116,8 @@ def finalize(out, cfg, host, interrupted, total_points):
 
 
 def main(argv=None):
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["_net-client"]:
+        return net_client((sys.argv[1:] if argv is None else argv)[1:])
     ap = argparse.ArgumentParser(
         prog="bench.py", description="hypersls checkpoint-latency benchmark (matrix of points; see tools/bench/README.md)")
     ap.add_argument("--config", help="TOML file with [matrix] (axes as lists) and [run] (duration, qemu, ...)")
@@ -1655,6 +2142,18 @@ def main(argv=None):
     ap.add_argument("--qemu-bin", help="QEMU binary (qemu-system-x86_64)")
     ap.add_argument("--qemu-reps", type=int, help="repetitions of each QEMU measurement (3)")
     ap.add_argument("--qemu-dirty", type=int, help="QEMU guest workload: pages dirtied per 10 ms (default: smallest --dirty)")
+    ap.add_argument("--net", dest="net", action="store_true", default=None,
+                    help="also measure kvd over virtio-net, external synchrony on and off (needs root, /dev/net/tun)")
+    ap.add_argument("--no-net", dest="net", action="store_false", help="skip the network phase (the default)")
+    ap.add_argument("--net-seconds", type=float, help="seconds of each client run (5; --tiny 1)")
+    ap.add_argument("--net-warmup", type=float, help="seconds of requests before the client's window (0.5)")
+    ap.add_argument("--net-reps", type=int, help="client runs per mode, on/off alternating (1)")
+    ap.add_argument("--net-clients", type=int, help="requests the client keeps outstanding (1)")
+    ap.add_argument("--net-load", choices=["auto", "on", "off"],
+                    help="run the point's memstress beside kvd (auto: with 2+ vCPUs)")
+    ap.add_argument("--net-value", type=int, help="bytes of each SET's value (64)")
+    ap.add_argument("--net-think", type=float, help="ms: the client waits a random 0-MS ms after each reply (0: none)")
+    ap.add_argument("--net-only", action="store_true", help="only the network phase (implies --net)")
     ap.add_argument("--wait-idle", type=float, help="before each point, wait up to S seconds for other vmm/qemu processes to end")
     ap.add_argument("--nvm-dir", help="folder for the NVM files (tmpfs; default /dev/shm)")
     ap.add_argument("--out", help="results folder (default results/<timestamp>)")
@@ -1676,6 +2175,8 @@ def main(argv=None):
         for k in ("vmm", "guest"):  # the binaries may be given anew
             if getattr(args, k):
                 cfg[k] = os.path.abspath(getattr(args, k))
+        for k, v in DEFAULTS.items():  # keys added since that run
+            cfg.setdefault(k, v)
         validate(cfg)
         cfg.setdefault("argv_resumed", []).append(" ".join([sys.argv[0]] + (argv or sys.argv[1:])))
     else:
