@@ -187,7 +187,7 @@ void Checkpointer::lead(Vcpu& self) {
   stats_.add(st);
   uint64_t interval_ns = uint64_t(settings().interval_ms * 1e6);
   next_due_ns_ = t0 + interval_ns;
-  arm_timer(t0 + interval_ns, settings().interval_ms);
+  arm_timer(next_due_ns_.load(), settings().interval_ms);
   if (settings().policy == Policy::precopy) precopy_due_ns_ = t0 + interval_ns / 2;
 }
 
@@ -530,9 +530,7 @@ void Checkpointer::fault_loop() {
   }
 }
 
-void Checkpointer::dirty_ring_full() {
-  if (auto* ring = dynamic_cast<DirtyRing*>(dirty_log_.get())) ring->drain_full();
-}
+void Checkpointer::dirty_ring_full() { dirty_log_->drain_full(); }
 
 void Checkpointer::release_faults() {
   try {

@@ -23,6 +23,8 @@ class DirtyLog {
   // Appends the page numbers (RAM page index, 0-based across slots) written
   // since the last call to `out` (possibly with repeats), and re-arms tracking for them.
   virtual void collect(std::vector<uint64_t>& out) = 0;
+  // A vCPU stopped because its dirty ring is full (its thread): make room.
+  virtual void drain_full() {}
 };
 
 class DirtyBitmap : public DirtyLog {
@@ -43,8 +45,8 @@ class DirtyRing : public DirtyLog {
   DirtyRing(int vm_fd, const std::vector<RamRange>& ranges, const std::vector<int>& vcpu_fds, uint32_t ring_bytes);
   ~DirtyRing() override;
   void collect(std::vector<uint64_t>& out) override;
-  // A vCPU stopped because its ring is full (any thread): harvest now, keep the pages for collect().
-  void drain_full();
+  // Harvests now and keeps the pages for collect().
+  void drain_full() override;
 
  private:
   void harvest(std::vector<uint64_t>& out);
@@ -63,11 +65,9 @@ class DirtyRing : public DirtyLog {
 // Returns false if not (then every fetch also clears, which is fine too).
 bool enable_manual_dirty_log(int vm_fd, int kvm_capability_value);
 
-// True if KVM offers a dirty ring on this VM.
-bool dirty_ring_available(int vm_fd);
-
 // Enables the dirty ring on a VM that has no vCPUs yet, at most
-// `want_bytes` per vCPU; returns the ring size in bytes. Throws Error if KVM has none.
+// `want_bytes` per vCPU; returns the ring size in bytes, 0 if KVM has no
+// ring. Throws Error if KVM refuses to enable the one it offers.
 uint32_t enable_dirty_ring(int vm_fd, uint32_t want_bytes);
 
 }  // namespace hsls::ckpt

@@ -84,9 +84,11 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   stamp("image checked");
 
   uint32_t ring_bytes = 0;  // the dirty ring must be enabled before any vCPU exists
-  if (cfg.ckpt_enabled && cfg.ckpt_dirty_log == "ring") ring_bytes = ckpt::enable_dirty_ring(vm_->fd(), 1u << 20);
-  if (cfg.ckpt_enabled && cfg.ckpt_dirty_log == "auto" && ckpt::dirty_ring_available(vm_->fd()))
+  if (cfg.ckpt_enabled && cfg.ckpt_dirty_log != "bitmap") {
     ring_bytes = ckpt::enable_dirty_ring(vm_->fd(), 1u << 20);
+    if (!ring_bytes && cfg.ckpt_dirty_log == "ring")
+      throw Error("ckpt.dirty_log: this KVM has no dirty ring (allowed here: bitmap, auto)");
+  }
   for (unsigned i = 0; i < cfg.vcpus; ++i) vcpus_.push_back(std::make_unique<Vcpu>(*this, *kvm_, *vm_, i));
 
   stamp("VM and vCPUs created");

@@ -18,9 +18,9 @@ size_t HoldQueue::release(uint64_t committed, uint64_t now_ns, const std::functi
   while (!frames_.empty() && frames_.front().epoch <= committed) {
     const HeldFrame& f = frames_.front();
     send(f);
-    uint64_t us = now_ns > f.queued_ns ? (now_ns - f.queued_ns) / 1000 : 0;
-    if (hold_us_.size() < kHoldSamples) hold_us_.push_back(uint32_t(std::min<uint64_t>(us, UINT32_MAX)));
-    else hold_us_[hold_next_++ % kHoldSamples] = uint32_t(std::min<uint64_t>(us, UINT32_MAX));
+    auto us = uint32_t(std::min<uint64_t>(now_ns > f.queued_ns ? (now_ns - f.queued_ns) / 1000 : 0, UINT32_MAX));
+    if (hold_us_.size() < kHoldSamples) hold_us_.push_back(us);
+    else hold_us_[hold_next_++ % kHoldSamples] = us;
     frames_.pop_front();
     ++released_;
     ++n;
