@@ -54,6 +54,7 @@ Checkpointer::Checkpointer(Machine& machine, nvm::Store& store, const Settings& 
       settings_(settings),
       oracle_(oracle),
       hotness_(store.layout().pages, settings.tuning.history, settings.tuning.hot_threshold),
+      lease_(store.layout().pages),
       committed_(committed),
       writable_(store.layout().pages, 0) {
   msrs_ = msrs_to_save(machine.kvm_fd());
@@ -280,6 +281,9 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
     std::set_union(late.begin(), late.end(), early_dirty_.begin(), early_dirty_.end(), std::back_inserter(dirty_));
   }
   hotness_.record_epoch(dirty_);
+  // Copy-on-write alone means every first write faults: no leases then.
+  lease_.update(version, dirty_, hotness_, settings().policy == Policy::cow ? 0 : settings().tuning.hot_lease, *dirty_log_);
+  st.pages_leased = lease_.leased();
   choose_pages(dirty_, chosen_);
   if (!precopied_.empty()) {
     // A page precopied and not written since needs no copy during the pause.
@@ -549,6 +553,7 @@ nlohmann::json Checkpointer::info() const {
                         {"hot_threshold", s.tuning.hot_threshold},
                         {"history", s.tuning.history},
                         {"neighbours", s.tuning.neighbours},
+                        {"hot_lease", s.tuning.hot_lease},
                         {"persistence", store_.persist().adr() ? "adr" : "eadr"},
                         {"dirty_log", s.dirty_ring_bytes ? "ring" : "bitmap"},
                         {"verify", oracle_ != nullptr},

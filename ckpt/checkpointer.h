@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ckpt/dirty_log.h"
+#include "ckpt/hot_lease.h"
 #include "ckpt/hotness.h"
 #include "ckpt/oracle.h"
 #include "ckpt/policy.h"
@@ -108,6 +109,7 @@ class Checkpointer {
   std::unique_ptr<DirtyLog> dirty_log_;
   std::unique_ptr<WriteProtect> wp_;
   HotnessTracker hotness_;
+  HotLease lease_;
   StatsRing stats_;
 
   std::mutex mu_;                          // one checkpoint or fault at a time

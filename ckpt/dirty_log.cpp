@@ -21,6 +21,20 @@ bool enable_manual_dirty_log(int vm_fd, int cap_value) {
 
 DirtyBitmap::DirtyBitmap(int vm_fd, const std::vector<RamRange>& ranges) : vm_fd_(vm_fd), ranges_(ranges) {
   for (const auto& r : ranges_) bitmaps_.emplace_back((r.size / kPageSize + 63) / 64, 0);
+  untracked_ = bitmaps_;
+}
+
+void DirtyBitmap::set_untracked(uint64_t page, bool untracked) {
+  for (size_t slot = 0; slot < ranges_.size(); ++slot) {
+    uint64_t first = ranges_[slot].host_offset / kPageSize, n = ranges_[slot].size / kPageSize;
+    if (page < first || page >= first + n) continue;
+    uint64_t i = page - first, bit = 1ull << (i % 64);
+    if (untracked)
+      untracked_[slot][i / 64] |= bit;
+    else
+      untracked_[slot][i / 64] &= ~bit;
+    return;
+  }
 }
 
 void DirtyBitmap::collect(std::vector<uint64_t>& out) {
@@ -32,11 +46,13 @@ void DirtyBitmap::collect(std::vector<uint64_t>& out) {
     if (::ioctl(vm_fd_, KVM_GET_DIRTY_LOG, &log) < 0) throw Error(errno_text("KVM_GET_DIRTY_LOG"));
     uint64_t base = ranges_[slot].host_offset / kPageSize;
     uint64_t npages = ranges_[slot].size / kPageSize;
+    const auto& keep = untracked_[slot];
     bool any = false;
     for (size_t w = 0; w < bm.size(); ++w) {
       uint64_t bits = bm[w];
       if (!bits) continue;
-      any = true;
+      bm[w] = bits & ~keep[w];  // what the clear below re-arms
+      any = any || bm[w];
       while (bits) {
         unsigned b = unsigned(__builtin_ctzll(bits));
         bits &= bits - 1;

@@ -25,6 +25,13 @@ class DirtyLog {
   virtual void collect(std::vector<uint64_t>& out) = 0;
   // A vCPU stopped because its dirty ring is full (its thread): make room.
   virtual void drain_full() {}
+  // Whether set_untracked() works: the bitmap can leave pages out of the
+  // re-arming, the ring cannot (KVM re-arms its entries in order).
+  virtual bool can_untrack() const { return false; }
+  // Leaves `page` out of the re-arming from the next collect() on (or puts
+  // it back): KVM keeps it writable, so writing it costs the guest no fault,
+  // and collect() reports it every time, as if it were always written.
+  virtual void set_untracked(uint64_t /*page*/, bool /*untracked*/) {}
 };
 
 class DirtyBitmap : public DirtyLog {
@@ -32,11 +39,14 @@ class DirtyBitmap : public DirtyLog {
   // `ranges` are the RAM slots in slot order (slot i = ranges[i]).
   DirtyBitmap(int vm_fd, const std::vector<RamRange>& ranges);
   void collect(std::vector<uint64_t>& out) override;
+  bool can_untrack() const override { return true; }
+  void set_untracked(uint64_t page, bool untracked) override;
 
  private:
   int vm_fd_;
   std::vector<RamRange> ranges_;
   std::vector<std::vector<uint64_t>> bitmaps_;
+  std::vector<std::vector<uint64_t>> untracked_;  // per slot, one bit per page: never cleared
 };
 
 class DirtyRing : public DirtyLog {

@@ -23,6 +23,7 @@ struct PolicyTuning {
   unsigned history = 8;       // epochs of dirty history kept per page (1-8)
   unsigned hot_threshold = 2; // dirty in at least this many of them = hot
   unsigned neighbours = 0;    // on a copy-on-write fault, also copy this many following pages
+  unsigned hot_lease = 16;    // epochs a written hot page stays out of KVM's dirty tracking (0 = never)
 };
 
 }  // namespace hsls::ckpt

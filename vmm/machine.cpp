@@ -84,7 +84,10 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   stamp("image checked");
 
   uint32_t ring_bytes = 0;  // the dirty ring must be enabled before any vCPU exists
-  if (cfg.ckpt_enabled && cfg.ckpt_dirty_log != "bitmap") {
+  // auto: hot leases need the bitmap (the ring re-arms every page it reports); without them the ring.
+  if (cfg.ckpt_enabled && cfg.ckpt_dirty_log == "ring" && cfg.ckpt_hot_lease)
+    log::get("ckpt")->warn("ckpt.dirty_log = ring cannot keep hot pages untracked: ckpt.hot_lease has no effect");
+  if (cfg.ckpt_enabled && (cfg.ckpt_dirty_log == "ring" || (cfg.ckpt_dirty_log == "auto" && !cfg.ckpt_hot_lease))) {
     ring_bytes = ckpt::enable_dirty_ring(vm_->fd(), 1u << 20);
     if (!ring_bytes && cfg.ckpt_dirty_log == "ring")
       throw Error("ckpt.dirty_log: this KVM has no dirty ring (allowed here: bitmap, auto)");
@@ -144,7 +147,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
     ckpt::Settings s;
     s.interval_ms = cfg.ckpt_interval_ms;
     s.policy = *ckpt::policy_from_name(cfg.ckpt_policy);
-    s.tuning = {cfg.ckpt_history, cfg.ckpt_hot_threshold, cfg.ckpt_neighbours};
+    s.tuning = {cfg.ckpt_history, cfg.ckpt_hot_threshold, cfg.ckpt_neighbours, cfg.ckpt_hot_lease};
     s.verify = cfg.verify;
     s.dirty_ring_bytes = ring_bytes;
     ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),

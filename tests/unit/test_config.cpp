@@ -351,7 +351,7 @@ TEST_CASE("validate: nvm.path and log.level") {
   }
 }
 
-TEST_CASE("validate: net.* and ckpt.dirty_log") {
+TEST_CASE("validate: net.*, ckpt.dirty_log and ckpt.hot_lease") {
   auto c = valid();
   for (const char* ok : {"auto", "ring", "bitmap"}) {
     c.ckpt_dirty_log = ok;
@@ -359,6 +359,14 @@ TEST_CASE("validate: net.* and ckpt.dirty_log") {
   }
   c.ckpt_dirty_log = "pml";
   CHECK(starts_with(validate_refusal(c), "ckpt.dirty_log: "));
+
+  c = valid();
+  for (unsigned ok : {0u, 16u, 1000u}) {
+    c.ckpt_hot_lease = ok;
+    CHECK(validate_refusal(c) == "");
+  }
+  c.ckpt_hot_lease = 1001;
+  CHECK(starts_with(validate_refusal(c), "ckpt.hot_lease: "));
 
   c = valid();
   c.net_tap = "tap0";

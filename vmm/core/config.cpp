@@ -15,7 +15,7 @@ namespace {
 const std::set<std::string> kKnownKeys = {
     "machine.memory", "machine.vcpus", "guest.image",    "guest.cmdline", "nvm.path",
     "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
-    "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours",
+    "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours", "ckpt.hot_lease",
     "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "power.restart", "power.restart_delay_ms",
     "net.tap", "net.mac", "net.external_sync", "net.max_held",
 };
@@ -179,6 +179,7 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
   read_uint(root, "ckpt", "hot_threshold", cfg.ckpt_hot_threshold, source);
   read_uint(root, "ckpt", "history", cfg.ckpt_history, source);
   read_uint(root, "ckpt", "neighbours", cfg.ckpt_neighbours, source);
+  read_uint(root, "ckpt", "hot_lease", cfg.ckpt_hot_lease, source);
   read_string(root, "ckpt", "persistence", cfg.persistence, source);
   read_bool(root, "ckpt", "verify", cfg.verify, source);
   read_string(root, "ckpt", "dirty_log", cfg.ckpt_dirty_log, source);
@@ -228,6 +229,8 @@ void validate(const Config& cfg) {
                 " is not allowed (allowed: 1 to ckpt.history = " + std::to_string(cfg.ckpt_history) + ")");
   if (cfg.ckpt_neighbours > 64)
     throw Error("ckpt.neighbours: " + std::to_string(cfg.ckpt_neighbours) + " is not allowed (allowed: 0-64)");
+  if (cfg.ckpt_hot_lease > 1000)
+    throw Error("ckpt.hot_lease: " + std::to_string(cfg.ckpt_hot_lease) + " is not allowed (allowed: 0-1000 epochs)");
   if (cfg.persistence != "eadr" && cfg.persistence != "adr")
     throw Error("ckpt.persistence: '" + cfg.persistence + "' is not allowed (allowed: eadr, adr)");
   if (cfg.ckpt_dirty_log != "auto" && cfg.ckpt_dirty_log != "bitmap" && cfg.ckpt_dirty_log != "ring")
