@@ -81,6 +81,12 @@ Checkpointer::~Checkpointer() { stop(); }
 
 void Checkpointer::start() {
   fault_thread_ = std::thread([this] { fault_loop(); });
+  // A host CPU that no vCPU uses can share the copying during the pause.
+  long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  if (settings_.copy_helper && cpus > long(machine_.vcpu_count())) {
+    helper_on_ = true;
+    helper_thread_ = std::thread([this] { helper_loop(); });
+  }
 }
 
 void Checkpointer::stop() {
@@ -93,6 +99,29 @@ void Checkpointer::stop() {
     ssize_t ignored = ::write(stop_fd_.get(), &one, sizeof one);
     (void)ignored;
     fault_thread_.join();
+  }
+  if (helper_thread_.joinable()) {
+    helper_stop_.store(true);
+    stw_gen_.fetch_add(1);
+    stw_gen_.notify_all();
+    helper_thread_.join();
+    helper_on_ = false;
+  }
+}
+
+// The copy helper: sleeps until a stop-the-world begins, then takes copy
+// work like a parked vCPU until the vCPUs are released.
+void Checkpointer::helper_loop() {
+  pthread_setname_np(pthread_self(), "ckpt-copy");
+  uint64_t seen = stw_gen_.load();
+  while (!helper_stop_.load()) {
+    stw_gen_.wait(seen);
+    uint64_t gen = stw_gen_.load(std::memory_order_acquire);
+    seen = gen;
+    while (release_gen_.load(std::memory_order_acquire) < gen && !helper_stop_.load(std::memory_order_relaxed)) {
+      if (work_gen_.load(std::memory_order_acquire) == gen) help_copy();
+      cpu_relax();
+    }
   }
 }
 
@@ -159,6 +188,7 @@ void Checkpointer::lead(Vcpu& self) {
   resumed_.store(0);
   uint64_t gen = stw_gen_.fetch_add(1) + 1;
   stw_active_.store(true, std::memory_order_release);
+  if (helper_on_) stw_gen_.notify_one();  // it wakes while the state is saved
   for (unsigned i = 1; i <= others; ++i) machine_.vcpu(i).kick();
   bool failed = false;
   try {
@@ -368,10 +398,10 @@ void Checkpointer::choose_pages(const std::vector<uint64_t>& dirty, std::vector<
 }
 
 // Copies pages to their backup slot with non-temporal stores, sharing the
-// work with the parked vCPU threads when there are any.
+// work with the parked vCPU threads and the copy helper when there are any.
 void Checkpointer::copy_pages(const std::vector<uint64_t>& pages, unsigned slot, bool with_followers) {
   auto& p = store_.persist();
-  if (!with_followers || pages.size() < 2 * kCopyChunk || machine_.vcpu_count() == 1) {
+  if (!with_followers || pages.size() < 2 * kCopyChunk || (machine_.vcpu_count() == 1 && !helper_on_)) {
     for (uint64_t page : pages) p.copy(store_.backup(page, slot), store_.ram() + page * kPage, kPage);
     p.fence();
   } else {
@@ -556,6 +586,7 @@ nlohmann::json Checkpointer::info() const {
                         {"hot_lease", s.tuning.hot_lease},
                         {"persistence", store_.persist().adr() ? "adr" : "eadr"},
                         {"dirty_log", s.dirty_ring_bytes ? "ring" : "bitmap"},
+                        {"copy_helper", helper_on_},
                         {"verify", oracle_ != nullptr},
                         {"committed_version", committed_.load()},
                         {"checkpoints", stats_.total()},

@@ -46,6 +46,7 @@ struct Settings {
   PolicyTuning tuning;
   bool verify = false;
   uint32_t dirty_ring_bytes = 0;  // per vCPU, enabled on the VM already; 0 = use the bitmap
+  bool copy_helper = true;        // a thread helps copy during the pause when a host CPU has no vCPU
 };
 
 class Checkpointer {
@@ -144,6 +145,11 @@ class Checkpointer {
   bool timer_armed_ = false;
   Fd stop_fd_;
   std::thread fault_thread_;
+  // Copy helper on a host CPU no vCPU uses (Settings::copy_helper).
+  void helper_loop();
+  bool helper_on_ = false;
+  std::atomic<bool> helper_stop_{false};
+  std::thread helper_thread_;
 };
 
 }  // namespace hsls::ckpt

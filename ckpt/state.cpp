@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "vmm/core/error.h"
 
 namespace hsls::ckpt {
@@ -94,6 +96,19 @@ void load_vcpu(int fd, const VcpuState& s) {
   ioctl_or_throw(fd, KVM_SET_VCPU_EVENTS, &copy.events, "KVM_SET_VCPU_EVENTS");
   ioctl_or_throw(fd, KVM_SET_MP_STATE, &copy.mp_state, "KVM_SET_MP_STATE");
   ioctl_or_throw(fd, KVM_SET_DEBUGREGS, &copy.debugregs, "KVM_SET_DEBUGREGS");
+}
+
+std::string regs_difference(const kvm_regs& want, const kvm_regs& got) {
+  static const char* const names[] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8",  "r9",
+                                      "r10", "r11", "r12", "r13", "r14", "r15", "rip", "rflags"};
+  static_assert(sizeof(kvm_regs) == sizeof(names) / sizeof(names[0]) * 8);
+  uint64_t a[18], b[18];
+  std::memcpy(a, &want, sizeof a);
+  std::memcpy(b, &got, sizeof b);
+  std::string out;
+  for (size_t i = 0; i < 18; ++i)
+    if (a[i] != b[i]) out += fmt::format("{}{} saved {:#x} loaded {:#x}", out.empty() ? "" : ", ", names[i], a[i], b[i]);
+  return out;
 }
 
 void save_vm(int fd, VmState& s) {

@@ -76,6 +76,8 @@ std::vector<uint32_t> msrs_to_save(int kvm_fd);
 void save_vcpu(int vcpu_fd, unsigned index, const std::vector<uint32_t>& msrs, VcpuState& out,
                const kvm_sync_regs* synced = nullptr);
 void load_vcpu(int vcpu_fd, const VcpuState& in);
+// Names the registers that differ, with both values (for a torn-restore report).
+std::string regs_difference(const kvm_regs& want, const kvm_regs& got);
 
 // Reads / writes the VM-wide in-kernel device state. Throws Error.
 void save_vm(int vm_fd, VmState& out);

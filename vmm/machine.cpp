@@ -150,6 +150,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
     s.tuning = {cfg.ckpt_history, cfg.ckpt_hot_threshold, cfg.ckpt_neighbours, cfg.ckpt_hot_lease};
     s.verify = cfg.verify;
     s.dirty_ring_bytes = ring_bytes;
+    s.copy_helper = cfg.ckpt_copy_helper;
     ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
                                                  recovered.has_value(), oracle_.get());
   }
@@ -213,7 +214,8 @@ void Machine::load_state(const ckpt::Recovered& r) {
     // What KVM now holds must be what was saved: lost registers would be a torn restore.
     auto regs = vcpus_[i]->regs();
     if (std::memcmp(&regs, &vs.regs, sizeof regs) != 0)
-      throw Error("vCPU " + std::to_string(i) + " registers differ from checkpoint " + std::to_string(r.version) + " after loading");
+      throw Error("vCPU " + std::to_string(i) + " registers differ from checkpoint " + std::to_string(r.version) +
+                  " after loading: " + ckpt::regs_difference(vs.regs, regs));
   }
   ckpt::VmState vm;
   std::memcpy(&vm, r.state.data() + sl.vm(n), sizeof vm);

@@ -1315,7 +1315,8 @@ class Bench:
         r["pause_source"] = (f"summary of the last {s.get('count')} checkpoints" if use_summary
                              else f"{len(vals)} of {window} checkpoints sampled")
         for k, name in (("pause_us", "pause"), ("pages_dirty", "pages_dirty"), ("pages_copied", "pages_copied"),
-                        ("pages_protected", "pages_protected"), ("nvm_bytes", "nvm_bytes"), ("cow_faults", "cow_faults")):
+                        ("pages_protected", "pages_protected"), ("pages_leased", "pages_leased"), ("nvm_bytes", "nvm_bytes"),
+                        ("cow_faults", "cow_faults")):
             unit = "_us" if k == "pause_us" else ""
             if use_summary and k in s:
                 r[f"{name}_p50{unit}"] = rnd(s[k]["p50"], 1)
@@ -1683,7 +1684,7 @@ POINT_COLS = ["memory", "vcpus", "dirty", "skew", "policy", "interval", "persist
               "ckpts_in_window", "ckpts_sampled", "pause_source",
               "pages_dirty_p50", "pages_dirty_p99", "pause_p50_us", "pause_p99_us", "pause_max_us", "pause_mean_us"] + \
              [f"{p}_mean_us" for p in PARTS] + [f"{p}_p50_us" for p in PARTS] + \
-             ["pages_copied_p50", "pages_protected_p50", "cow_faults_per_ckpt", "cow_fault_avg_us", "cow_fault_max_us",
+             ["pages_copied_p50", "pages_protected_p50", "pages_leased_p50", "cow_faults_per_ckpt", "cow_fault_avg_us", "cow_fault_max_us",
               "nvm_bytes_p50", "nvm_bytes_mean", "nvm_kib_per_ckpt", "ckpt_work_mean_us",
               "guest_pause_max_us", "guest_pause_8th_us", "guest_pause_top_us", "guest_gap_threshold_us",
               "guest_gaps_over_threshold", "guest_ckpts_in_window", "guest_pause_how",
@@ -1859,11 +1860,13 @@ def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_
     for p in points:
         mark = " †" if is_contended(p) else ""
         rows.append((f"{p['memory']}", p["vcpus"], p["policy"] + mark, f"{float(p['interval']):g}", p["persistence"],
-                     p["dirty"], f(p.get("pages_dirty_p50")), f(p.get("pause_p50_us")), f(p.get("pause_p99_us")),
+                     p["dirty"], f(p.get("pages_dirty_p50")), f(p.get("pages_leased_p50")), f(p.get("pause_p50_us")),
+                     f(p.get("pause_p99_us")),
                      f(p.get("pause_max_us")), guest_8th(p), f(p.get("guest_pause_max_us")),
                      f(p.get("cow_faults_per_ckpt"), 1), f(p.get("cow_fault_avg_us"), 1), f(p.get("nvm_kib_per_ckpt"), 0),
                      f(p.get("memstress_rate_pct"), 0), f(p.get("ckpts_in_window")), f(p.get("other_cpu_pct"), 0)))
-    L.append(md_table(["mem", "vCPUs", "policy", "interval ms", "persist", "dirty", "measured dirty p50", "pause p50 us",
+    L.append(md_table(["mem", "vCPUs", "policy", "interval ms", "persist", "dirty", "measured dirty p50", "leased p50",
+                       "pause p50 us",
                        "p99 us", "max us", "guest 8th us", "guest max us", "CoW faults/ckpt", "CoW fault us",
                        "NVM KiB/ckpt", "memstress % of rate", "ckpts", "other CPU %"], rows))
     L.append("\n### Pause breakdown (mean us per checkpoint, sampled)\n")
