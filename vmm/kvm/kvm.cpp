@@ -99,19 +99,6 @@ void Vm::set_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host, uint
     throw Error(errno_text("KVM_SET_USER_MEMORY_REGION slot " + std::to_string(slot)));
 }
 
-void Vm::warm_up_memory_slots() {
-  alignas(4096) static uint8_t page[4096];
-  constexpr uint32_t kScratchSlot = 31;  // never used otherwise
-  kvm_userspace_memory_region region{};
-  region.slot = kScratchSlot;
-  region.guest_phys_addr = 0xfe000000;  // in the device hole, below the IOAPIC
-  region.memory_size = sizeof page;
-  region.userspace_addr = reinterpret_cast<uint64_t>(page);
-  if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) != 0) return;
-  region.memory_size = 0;  // delete it again
-  ::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region);
-}
-
 void Vm::create_irqchip_and_pit() {
   if (::ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) != 0) throw Error(errno_text("KVM_CREATE_IRQCHIP"));
   kvm_pit_config pit{};

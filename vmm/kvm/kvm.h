@@ -54,8 +54,6 @@ class Vm {
 
   // Maps host memory at a guest-physical address in `slot`.
   void set_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host, uint32_t flags = 0);
-  // Creates and deletes a one-page slot: KVM's first slot change is slow.
-  void warm_up_memory_slots();
   // Creates the in-kernel LAPIC/IOAPIC/PIC and the PIT.
   void create_irqchip_and_pit();
   // Drives a GSI line of the in-kernel irqchip.
