@@ -119,7 +119,7 @@ void Checkpointer::helper_loop() {
     uint64_t gen = stw_gen_.load(std::memory_order_acquire);
     seen = gen;
     while (release_gen_.load(std::memory_order_acquire) < gen && !helper_stop_.load(std::memory_order_relaxed)) {
-      if (work_gen_.load(std::memory_order_acquire) == gen) help_copy();
+      if (work_gen_.load(std::memory_order_acquire) == gen) help_work();
       cpu_relax();
     }
   }
@@ -232,7 +232,7 @@ void Checkpointer::follow(Vcpu& self) {
   parked_.fetch_add(1, std::memory_order_acq_rel);
   unsigned spins = 0;
   while (release_gen_.load(std::memory_order_acquire) < gen) {
-    if (work_gen_.load(std::memory_order_acquire) == gen) help_copy();
+    if (work_gen_.load(std::memory_order_acquire) == gen) help_work();
     if (++spins < 200000) {
       cpu_relax();
     } else {
@@ -401,37 +401,61 @@ void Checkpointer::choose_pages(const std::vector<uint64_t>& dirty, std::vector<
 // work with the parked vCPU threads and the copy helper when there are any.
 void Checkpointer::copy_pages(const std::vector<uint64_t>& pages, unsigned slot, bool with_followers) {
   auto& p = store_.persist();
-  if (!with_followers || pages.size() < 2 * kCopyChunk || (machine_.vcpu_count() == 1 && !helper_on_)) {
+  if (!with_followers || pages.size() < 2 * kCopyChunk || !has_helpers()) {
     for (uint64_t page : pages) p.copy(store_.backup(page, slot), store_.ram() + page * kPage, kPage);
     p.fence();
   } else {
     work_pages_ = pages.data();
-    work_count_ = pages.size();
     work_slot_ = slot;
-    work_next_.store(0);
-    work_done_.store(0);
-    work_gen_.store(stw_gen_.load(), std::memory_order_release);
-    help_copy();
-    while (work_done_.load(std::memory_order_acquire) < work_count_) cpu_relax();
-    work_gen_.store(0, std::memory_order_release);
+    share_work(Work::copy, pages.size());
   }
   p.point(nvm::CrashPoint::backup_copied);
 }
 
-// Takes chunks of the published copy work until none is left.
-void Checkpointer::help_copy() {
+// Whether parked vCPU threads or the copy helper can take shared work.
+bool Checkpointer::has_helpers() const { return machine_.vcpu_count() > 1 || helper_on_; }
+
+// Publishes `count` items of work to the helpers, takes part, and waits
+// until all are done; rethrows a helper's failure.
+void Checkpointer::share_work(Work kind, size_t count) {
+  work_kind_ = kind;
+  work_count_ = count;
+  work_next_.store(0);
+  work_done_.store(0);
+  work_failed_.store(false);
+  work_gen_.store(stw_gen_.load(), std::memory_order_release);
+  help_work();
+  while (work_done_.load(std::memory_order_acquire) < work_count_) cpu_relax();
+  work_gen_.store(0, std::memory_order_release);
+  if (work_failed_.load()) throw Error("write-protecting pages failed on a helper thread");
+}
+
+// Takes chunks of the published work (page copies, or write-protect
+// ranges) until none is left.
+void Checkpointer::help_work() {
   auto& p = store_.persist();
+  const size_t chunk = work_kind_ == Work::copy ? kCopyChunk : 1;
   size_t did = 0;
   for (;;) {
-    size_t i = work_next_.fetch_add(kCopyChunk, std::memory_order_acq_rel);
+    size_t i = work_next_.fetch_add(chunk, std::memory_order_acq_rel);
     if (i >= work_count_) break;
-    size_t end = std::min(work_count_, i + kCopyChunk);
-    for (size_t k = i; k < end; ++k)
-      p.copy(store_.backup(work_pages_[k], work_slot_), store_.ram() + work_pages_[k] * kPage, kPage);
+    size_t end = std::min(work_count_, i + chunk);
+    for (size_t k = i; k < end; ++k) {
+      if (work_kind_ == Work::copy) {
+        p.copy(store_.backup(work_pages_[k], work_slot_), store_.ram() + work_pages_[k] * kPage, kPage);
+      } else {
+        try {
+          wp_->protect(work_ranges_[k].first, work_ranges_[k].second);
+        } catch (const std::exception& e) {
+          log::get("ckpt")->error("{}", e.what());
+          work_failed_.store(true);
+        }
+      }
+    }
     did += end - i;
   }
   if (did) {
-    p.fence();  // non-temporal stores are ordered per CPU: fence before reporting them done
+    if (work_kind_ == Work::copy) p.fence();  // non-temporal stores are ordered per CPU: fence before reporting them done
     work_done_.fetch_add(did, std::memory_order_acq_rel);
   }
 }
@@ -456,6 +480,7 @@ void Checkpointer::update_protection(std::vector<uint64_t>& keep, CheckpointStat
     // Fewer, wider ranges: each call costs far more (KVM invalidation) than
     // re-protecting a few pages that are protected already; never a kept page.
     constexpr uint64_t kMaxGap = 32;
+    work_ranges_.clear();
     size_t i = 0;
     while (i < to_protect.size()) {
       uint64_t first = to_protect[i], last = first;
@@ -465,8 +490,14 @@ void Checkpointer::update_protection(std::vector<uint64_t>& keep, CheckpointStat
         if (k != keep.end() && *k < to_protect[j]) break;
         last = to_protect[j++];
       }
-      wp_->protect(first, last - first + 1);
+      work_ranges_.emplace_back(first, last - first + 1);
       i = j;
+    }
+    // Each call waits for KVM's invalidation: the helpers take ranges in parallel.
+    if (stw_active() && has_helpers() && work_ranges_.size() >= 4) {
+      share_work(Work::protect, work_ranges_.size());
+    } else {
+      for (auto [first, n] : work_ranges_) wp_->protect(first, n);
     }
     for_each_run(to_unprotect, [&](uint64_t first, uint64_t n) { wp_->unprotect(first, n); });
     for (uint64_t page : writable_list_) writable_[page] = 0;

@@ -96,7 +96,10 @@ class Checkpointer {
   void body(CheckpointStats& st, uint64_t t0);
   void choose_pages(const std::vector<uint64_t>& dirty, std::vector<uint64_t>& out) const;
   void copy_pages(const std::vector<uint64_t>& pages, unsigned slot, bool with_followers);
-  void help_copy();
+  enum class Work { copy, protect };
+  bool has_helpers() const;
+  void share_work(Work kind, size_t count);
+  void help_work();
   void update_protection(std::vector<uint64_t>& keep_writable, CheckpointStats& st);
   void save_vcpu_state(Vcpu& vcpu, uint64_t version, const kvm_sync_regs* synced);
   std::pair<uint64_t, uint64_t> write_machine_state(uint64_t version);
@@ -132,9 +135,12 @@ class Checkpointer {
   std::atomic<uint64_t> release_gen_{0};
   std::atomic<unsigned> parked_{0};
   std::atomic<unsigned> resumed_{0};
-  // Parallel copy work for the parked vCPU threads.
+  // Work shared with the parked vCPU threads and the copy helper during the pause.
   std::atomic<uint64_t> work_gen_{0};
+  Work work_kind_ = Work::copy;
   const uint64_t* work_pages_ = nullptr;
+  std::vector<std::pair<uint64_t, uint64_t>> work_ranges_;  // write-protect: (first page, count)
+  std::atomic<bool> work_failed_{false};
   size_t work_count_ = 0;
   unsigned work_slot_ = 0;
   std::atomic<size_t> work_next_{0};

@@ -15,7 +15,7 @@ from harness import Monitor, Vmm, check, fail, require_kvm, tmpdir
 
 require_kvm()
 vmm, guest, policy, vcpus, trials = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-policy, _, dirty_log = policy.partition("@")  # e.g. hybrid@bitmap: the other dirty-log form than the default
+policy, _, dirty_log = policy.partition("@")  # e.g. hybrid@ring: the other dirty-log form than the default
 cmdline = sys.argv[6] if len(sys.argv) > 6 else os.environ.get("HSLS_CRASH_CMDLINE", "")
 ledger = "ledger" in cmdline
 rng = random.Random(int(os.environ.get("HSLS_SEED", "1")))
