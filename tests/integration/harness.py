@@ -184,7 +184,12 @@ class Monitor:
 
 
 def tmpdir():
-    return tempfile.mkdtemp(prefix="hsls-test-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    """A scratch directory on tmpfs (NVM files need it), removed when the test exits (unless HSLS_KEEP_TMP=1:
+    its NVM file and logs help to debug a failure). /dev/shm is RAM: left behind, they add up."""
+    d = tempfile.mkdtemp(prefix="hsls-test-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    if os.environ.get("HSLS_KEEP_TMP") != "1":
+        atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def pvh_elf(code32, load=0x100000):
