@@ -46,7 +46,7 @@ struct Settings {
   PolicyTuning tuning;
   bool verify = false;
   uint32_t dirty_ring_bytes = 0;  // per vCPU, enabled on the VM already; 0 = use the bitmap
-  bool copy_helper = true;        // a thread helps copy during the pause when a host CPU has no vCPU
+  bool copy_helper = false;       // a thread helps copy during the pause when a host CPU has no vCPU
 };
 
 class Checkpointer {

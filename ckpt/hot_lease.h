@@ -7,8 +7,12 @@
 // was written gets a lease of `epochs` checkpoints during which its tracking
 // is not re-armed: the dirty log then reports it at every checkpoint, and the
 // policy copies and keeps it writable like any written page. When the lease
-// ends the page is re-armed once and observed again; written and still hot,
-// it gets a new lease. Reporting a page that was not written is always safe.
+// ends the page is re-armed and observed: its bit, set all through the lease,
+// is reported once more and cleared at the next checkpoint, so the one after
+// that tells whether the guest really wrote it. Written and still hot, it
+// gets a lease twice as long as the last (up to 16 times `epochs`): a page
+// that stays hot costs one fault per lease, and ever fewer. Reporting a page
+// that was not written is always safe.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -20,7 +24,7 @@ namespace hsls::ckpt {
 
 class HotLease {
  public:
-  explicit HotLease(uint64_t pages) : until_(pages, 0) {}
+  explicit HotLease(uint64_t pages) : until_(pages, 0), ended_(pages, 0), length_(pages, 0) {}
 
   // After checkpoint `epoch` (its dirty set recorded in `hotness`): pages in
   // `dirty` that are hot and not leased start a lease of `epochs`; leases
@@ -32,9 +36,14 @@ class HotLease {
   // Pages leased now.
   size_t leased() const { return leased_.size(); }
   bool is_leased(uint64_t page) const { return page < until_.size() && until_[page] != 0; }
+  // The length of a page's current (or last) lease, in epochs.
+  uint64_t length(uint64_t page) const { return page < length_.size() ? length_[page] : 0; }
+  static constexpr unsigned kMaxDoublings = 4;
 
  private:
   std::vector<uint64_t> until_;   // per page: the epoch its lease ends at, 0 = not leased
+  std::vector<uint64_t> ended_;   // per page: the epoch its last lease ended at
+  std::vector<uint32_t> length_;  // per page: its last lease's length
   std::vector<uint64_t> leased_;  // pages with a lease
 };
 

@@ -3,7 +3,7 @@ checkpoint protocol, and by SIGKILL: each recovery must restore exactly the
 last committed checkpoint (the --verify digest oracle checks every page and
 the saved state), and the guest must keep making progress afterwards.
 
-argv: VMM GUEST POLICY[@DIRTY_LOG] VCPUS TRIALS [CMDLINE]"""
+argv: VMM GUEST POLICY[@DIRTY_LOG][+helper] VCPUS TRIALS [CMDLINE]"""
 import os
 import random
 import signal
@@ -15,6 +15,7 @@ from harness import Monitor, Vmm, check, fail, require_kvm, tmpdir
 
 require_kvm()
 vmm, guest, policy, vcpus, trials = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+policy, _, helper = policy.partition("+")  # e.g. stop-and-copy+helper: with the copy helper thread
 policy, _, dirty_log = policy.partition("@")  # e.g. hybrid@ring: the other dirty-log form than the default
 cmdline = sys.argv[6] if len(sys.argv) > 6 else os.environ.get("HSLS_CRASH_CMDLINE", "")
 ledger = "ledger" in cmdline
@@ -25,7 +26,8 @@ sock = f"{d}/mon.sock"
 POINTS = ["stopped", "state-saved", "backup-copied", "backup-tagged", "protected", "journal-written", "committed",
           "cow-copied", "cow-tagged"]
 common = ["--nvm", nvm, "--memory", "128M", "--vcpus", vcpus, "--ckpt-policy", policy, "--ckpt-interval", "5",
-          "--verify", "--cmdline", cmdline, guest] + (["--dirty-log", dirty_log] if dirty_log else [])
+          "--verify", "--cmdline", cmdline, guest] + (["--dirty-log", dirty_log] if dirty_log else []) + \
+    (["--copy-helper", "true"] if helper == "helper" else [])
 
 
 def recovered(m, v, label):
@@ -50,14 +52,15 @@ def ready(m, line):
     return r
 
 
-def progress(m, label):
+def progress(m, label, v):
     """The machine keeps checkpointing and its vCPUs keep running."""
     a = ready(m, "info ckpt")
     r1 = [c["rip"] for c in m.cmd("info vcpus")["vcpus"]]
     time.sleep(0.1)
     b = m.cmd("info ckpt")
     check(a["ok"] and b["ok"] and b["committed_version"] > a["committed_version"],
-          f"{label}: no checkpoint committed after recovery: {a.get('committed_version')} -> {b.get('committed_version')}")
+          f"{label}: no checkpoint committed after recovery: {a.get('committed_version')} -> {b.get('committed_version')}; "
+          f"vCPUs at {r1}, then {[c['rip'] for c in m.cmd('info vcpus')['vcpus']]}\n{v.dump()[-6000:]}")
     if ledger:
         m.cmd("serial ledger verify")
 
@@ -67,27 +70,30 @@ v = Vmm(vmm, ["--fresh", "--power-restart", "--monitor", sock] + common)
 try:
     m = Monitor(sock, timeout=60)
     time.sleep(0.3)
+    if helper:
+        on = ready(m, "info ckpt").get("copy_helper")
+        check(on is (os.cpu_count() > int(vcpus)), f"copy helper asked for: info ckpt says copy_helper={on}")
     for i in range(trials):
         time.sleep(rng.uniform(0.002, 0.05))
         r = m.cmd("powerfail")
         check(r["ok"], f"powerfail: {r}")
         ev = recovered(m, v, f"random trial {i}")
         if i % 10 == 0:
-            progress(m, f"random trial {i}")
+            progress(m, f"random trial {i}", v)
     for point in POINTS:
         nth = rng.randint(1, 3)
         r = m.cmd(f"powerfail at={point}#{nth}")
         check(r["ok"], f"arm {point}: {r}")
         ev = recovered(m, v, f"crash point {point}#{nth}")
-        progress(m, f"crash point {point}")
+        progress(m, f"crash point {point}", v)
     # A failure during recovery itself.
     r = m.cmd("powerfail at=restored#1")
     check(r["ok"], f"arm restored: {r}")
     recovered(m, v, "power failure during recovery")
-    progress(m, "after a failure during recovery")
+    progress(m, "after a failure during recovery", v)
     check(m.cmd("quit")["ok"], "quit")
     code = v.wait(timeout=60)
-    check(code == 0, f"vmm exited {code}\n{v.dump()}")
+    check(code == 0, f"vmm exited {code}\n{v.dump()[-6000:]}")
     if ledger:
         check("ledger CORRUPT" not in v.stdout(), "ledger found corruption\n" + v.dump())
 finally:
@@ -107,7 +113,7 @@ for i in range(kills):
     try:
         v.wait_for("digests verified", timeout=60, stream="err")
         m = Monitor(sock, timeout=30)
-        progress(m, f"after SIGKILL {i}")
+        progress(m, f"after SIGKILL {i}", v)
         m.cmd("quit")
         check(v.wait(timeout=60) == 0, f"vmm after SIGKILL {i} did not quit cleanly\n{v.dump()}")
     finally:

@@ -1,5 +1,6 @@
-// Hot leases: which pages leave KVM's dirty tracking, for how long, and that
-// a page whose lease ends is observed for an epoch before a new lease.
+// Hot leases: which pages leave KVM's dirty tracking, for how long, that a
+// page whose lease ends is observed before a new lease, and that leases of a
+// page that stays hot grow.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -33,7 +34,7 @@ class FakeLog : public DirtyLog {
 
 }  // namespace
 
-TEST_CASE("ckpt hot lease: a written hot page is leased for N epochs, then observed once, then leased again") {
+TEST_CASE("ckpt hot lease: a written hot page is leased for N epochs, then observed, then leased for 2N") {
   HotnessTracker hot(64, 4, 2);
   HotLease lease(64);
   FakeLog log(true);
@@ -56,9 +57,45 @@ TEST_CASE("ckpt hot lease: a written hot page is leased for N epochs, then obser
   step({7});  // epoch 5 = 2 + 3: the lease ends, even though it is reported and hot
   CHECK_FALSE(lease.is_leased(7));
   CHECK(log.untracked.empty());
-  step({7});  // re-armed, observed written again, still hot: a new lease
+  step({7});  // the bit set during the lease, reported once more as it is re-armed: no lease on that
+  CHECK_FALSE(lease.is_leased(7));
+  CHECK(log.untracked.empty());
+  step({7});  // written after the re-arm, still hot: a lease twice as long
   CHECK(lease.is_leased(7));
   CHECK(log.untracked == std::set<uint64_t>{7});
+  CHECK(lease.length(7) == 6);
+}
+
+TEST_CASE("ckpt hot lease: renewed leases double up to 16 times the base; a page that cools starts over") {
+  HotnessTracker hot(8, 2, 1);
+  HotLease lease(8);
+  FakeLog log(true);
+  uint64_t epoch = 0;
+  auto step = [&](const Pages& dirty) {
+    ++epoch;
+    hot.record_epoch(dirty);
+    lease.update(epoch, dirty, hot, 2, log);
+  };
+  std::vector<uint64_t> lengths;
+  for (int i = 0; i < 200; ++i) {
+    bool was = lease.is_leased(3);
+    step({3});  // written in every epoch
+    if (!was && lease.is_leased(3)) lengths.push_back(lease.length(3));
+  }
+  REQUIRE(lengths.size() >= 6);
+  CHECK(lengths[0] == 2);
+  CHECK(lengths[1] == 4);
+  CHECK(lengths[2] == 8);
+  CHECK(lengths[3] == 16);
+  CHECK(lengths[4] == 32);
+  CHECK(lengths[5] == 32);  // 2 << kMaxDoublings
+  // Let the lease run out, then the page is not written in its observation epoch.
+  while (lease.is_leased(3)) step({3});
+  step({3});  // the stale report
+  step({});   // observed: not written
+  step({3});  // written again later: hot (1 of 2), a new lease of the base length
+  CHECK(lease.is_leased(3));
+  CHECK(lease.length(3) == 2);
 }
 
 TEST_CASE("ckpt hot lease: cold pages, unwritten hot pages and out-of-range pages get no lease") {
