@@ -61,7 +61,9 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   // Everything that can be refused without side effects comes first.
   kvm_ = std::make_unique<Kvm>();
   vm_ = std::make_unique<Vm>(*kvm_);
+  stamp("KVM VM created");
   auto image = boot::read_image_file(cfg.image);
+  stamp("image read");
   auto plan = boot::plan_load(image, layout_ram(cfg.memory_bytes), cfg.image);
   std::string cmdline = boot::guest_cmdline(cfg.cmdline, cfg.vcpus);
   std::unique_ptr<net::Tap> tap;

@@ -27,6 +27,8 @@ def no_nvm(label):
 
 base = ["--nvm", nvm, "--memory", "64M"]
 refused(base + [f"{d}/missing.img"], "cannot be opened", "missing image"); no_nvm("missing image")
+os.mkdir(f"{d}/dir.img")
+refused(base + [f"{d}/dir.img"], "is a directory", "directory as image"); no_nvm("directory as image")
 open(f"{d}/junk.img", "wb").write(b"this is not an ELF file at all" * 4)
 refused(base + [f"{d}/junk.img"], "not an ELF file", "junk image"); no_nvm("junk image")
 open(f"{d}/high.img", "wb").write(pvh_elf(b"\xf4", load=0x7f00000))

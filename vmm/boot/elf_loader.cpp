@@ -3,6 +3,7 @@
 #include <elf.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -121,10 +122,21 @@ void apply_load(const LoadPlan& plan, std::span<const uint8_t> image, GuestMemor
   }
 }
 
+// One read of the whole file (byte-wise stream iteration took ~1.7 ms of
+// the vmm's start-up, which recovery time counts).
 std::vector<uint8_t> read_image_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error("guest image " + path + ": is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("guest image " + path + ": cannot be opened (missing or unreadable)");
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+  if (!std::filesystem::is_regular_file(path, ec))  // a device or a pipe: read it to its end
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+  uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw Error("guest image " + path + ": cannot be read (" + ec.message() + ")");
+  std::vector<uint8_t> data(size_t(size), 0);
+  if (size > 0 && !in.read(reinterpret_cast<char*>(data.data()), std::streamsize(size)))
+    throw Error("guest image " + path + ": cannot be read (it changed while being read?)");
+  return data;
 }
 
 }  // namespace hsls::boot
