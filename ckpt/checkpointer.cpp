@@ -56,7 +56,7 @@ Checkpointer::Checkpointer(Machine& machine, nvm::Store& store, const Settings& 
       hotness_(store.layout().pages, settings.tuning.history, settings.tuning.hot_threshold),
       lease_(store.layout().pages),
       committed_(committed),
-      writable_(store.layout().pages, 0) {
+      writable_(store.layout().pages) {
   msrs_ = msrs_to_save(machine.kvm_fd());
   if (settings.dirty_ring_bytes) {
     std::vector<int> fds;

@@ -27,6 +27,7 @@
 #include "ckpt/state.h"
 #include "ckpt/stats.h"
 #include "ckpt/write_protect.h"
+#include "ckpt/zeroed_vector.h"
 #include "nvm/store.h"
 
 namespace hsls {
@@ -119,7 +120,7 @@ class Checkpointer {
   std::mutex mu_;                          // one checkpoint or fault at a time
   std::atomic<uint64_t> committed_;
   bool protect_all_ = true;                // nothing is protected yet
-  std::vector<uint8_t> writable_;          // per page: not write-protected
+  ZeroedVector<uint8_t> writable_;         // per page: not write-protected
   std::vector<uint64_t> writable_list_;    // the same, as a list
   std::vector<uint64_t> dirty_, chosen_;   // scratch, reused
   std::vector<uint64_t> early_dirty_;      // precopy: pages the epoch wrote before the precopy

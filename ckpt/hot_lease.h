@@ -19,12 +19,13 @@
 
 #include "ckpt/dirty_log.h"
 #include "ckpt/hotness.h"
+#include "ckpt/zeroed_vector.h"
 
 namespace hsls::ckpt {
 
 class HotLease {
  public:
-  explicit HotLease(uint64_t pages) : until_(pages, 0), ended_(pages, 0), length_(pages, 0) {}
+  explicit HotLease(uint64_t pages) : until_(pages), ended_(pages), length_(pages) {}
 
   // After checkpoint `epoch` (its dirty set recorded in `hotness`): pages in
   // `dirty` that are hot and not leased start a lease of `epochs`; leases
@@ -41,9 +42,9 @@ class HotLease {
   static constexpr unsigned kMaxDoublings = 4;
 
  private:
-  std::vector<uint64_t> until_;   // per page: the epoch its lease ends at, 0 = not leased
-  std::vector<uint64_t> ended_;   // per page: the epoch its last lease ended at
-  std::vector<uint32_t> length_;  // per page: its last lease's length
+  ZeroedVector<uint64_t> until_;   // per page: the epoch its lease ends at, 0 = not leased
+  ZeroedVector<uint64_t> ended_;   // per page: the epoch its last lease ended at
+  ZeroedVector<uint32_t> length_;  // per page: its last lease's length
   std::vector<uint64_t> leased_;  // pages with a lease
 };
 

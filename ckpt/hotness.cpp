@@ -4,7 +4,7 @@
 
 namespace hsls::ckpt {
 
-HotnessTracker::HotnessTracker(uint64_t pages, unsigned history, unsigned threshold) : bits_(pages, 0) {
+HotnessTracker::HotnessTracker(uint64_t pages, unsigned history, unsigned threshold) : bits_(pages) {
   set_tuning(history, threshold);
 }
 

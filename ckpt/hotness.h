@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "ckpt/zeroed_vector.h"
+
 namespace hsls::ckpt {
 
 class HotnessTracker {
@@ -24,7 +26,7 @@ class HotnessTracker {
 
  private:
   unsigned weight(uint64_t page) const;
-  std::vector<uint8_t> bits_;       // per page; bit 0 = the latest epoch
+  ZeroedVector<uint8_t> bits_;      // per page; bit 0 = the latest epoch
   std::vector<uint64_t> tracked_;   // pages with nonzero bits
   std::vector<uint64_t> hot_;
   uint8_t mask_;

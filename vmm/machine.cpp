@@ -123,17 +123,11 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
                  {"age_ms", age_ms},
                  {"pages_restored", recovered->pages_restored},
                  {"restore_ms", double(restore_ns) / 1e6}};
-    // In a fresh process (cold start after SIGKILL or exit), the whole way from exec.
-    if (first_in_process) recovery_["since_process_start_ms"] = double(ckpt::now_ns() - process_start_ns()) / 1e6;
     if (oracle_) {
       std::string bad = oracle_->verify(recovered->version, recovered->state_digest);
       if (!bad.empty()) throw Error("verify: recovery of checkpoint " + std::to_string(recovered->version) + " is wrong: " + bad);
       recovery_["verified"] = true;
     }
-    log->info("resumed checkpoint {} taken {:.0f} ms ago: {} page(s) restored, state loaded in {:.2f} ms{}{}",
-              recovered->version, age_ms, recovered->pages_restored, double(restore_ns) / 1e6,
-              first_in_process ? fmt::format(" ({:.2f} ms since vmm started)", double(ckpt::now_ns() - process_start_ns()) / 1e6) : "",
-              oracle_ ? ", digests verified" : "");
   } else {
     boot_image(plan, image, cmdline);
   }
@@ -152,6 +146,17 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   install_kick_signal();
   store_->keep();
   stamp("checkpointer ready");
+  if (recovered) {
+    // Said once the machine is ready to run (the vCPU threads start next). In a
+    // fresh process (cold start after SIGKILL or exit), the whole way from exec.
+    double since_start_ms = double(ckpt::now_ns() - process_start_ns()) / 1e6;
+    if (first_in_process) recovery_["since_process_start_ms"] = since_start_ms;
+    log->info("resumed checkpoint {} taken {:.0f} ms ago: {} page(s) restored, state loaded in {:.2f} ms{}{}",
+              recovered->version, recovery_["age_ms"].get<double>(), recovered->pages_restored,
+              recovery_["restore_ms"].get<double>(),
+              first_in_process ? fmt::format(" ({:.2f} ms since vmm started)", since_start_ms) : "",
+              oracle_ ? ", digests verified" : "");
+  }
 }
 
 // The virtio-net device on its MMIO window, with irqfd and ioeventfds where KVM has them.

@@ -13,8 +13,9 @@ each point it boots the real guest on KVM several times:
             in-process power failures (`powerfail restart`, restore_ms of the
             `recovered` event)
   cold      SIGKILL of that vmm, a new vmm on the same NVM file: time from
-            spawn to the "resumed checkpoint" log line and to the first
-            checkpoint after it (the guest ran)
+            spawn to the "resumed checkpoint" log line (printed when the
+            machine, checkpointer included, is ready and its vCPUs start)
+            and to the first checkpoint after it (the guest ran)
   clock     1 vCPU only: `clock` alone (memstress would share the only vCPU,
             and the scheduler's 10 ms slices would hide the pause)
   overhead  unthrottled memstress over `dirty` pages (so each epoch dirties
@@ -1892,7 +1893,7 @@ def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_
              "1 − Σwrites/s(on) / Σwrites/s(off), ± the standard error over the pairs. Cross-check: one separate run "
              "with `--no-ckpt` (separate runs differ by up to ~15% on this shared host, so this one is noisy). "
              "Recovery: `powerfail restart` in process (restore_ms of the `recovered` event, from the start of the "
-             "machine's reconstruction) and a cold start after SIGKILL (vmm spawn → \"resumed checkpoint\" log line; "
+             "machine's reconstruction) and a cold start after SIGKILL (vmm spawn → \"resumed checkpoint\" log line, printed as the vCPUs start; "
              "→ first checkpoint after it, i.e. the guest ran one epoch).\n")
     rows = []
     for p in points:

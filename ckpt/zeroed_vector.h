@@ -1,0 +1,43 @@
+// A vector for large per-page tables: its memory comes zeroed from calloc
+// (fresh pages from the kernel for large sizes) and value-initialisation
+// writes nothing, so a table costs no page faults until part of it is used.
+// Start-up, and so recovery time, does not pay for touching megabytes.
+#pragma once
+#include <cstdlib>
+#include <new>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace hsls::ckpt {
+
+template <typename T>
+struct ZeroedAllocator {
+  static_assert(std::is_trivial_v<T>, "zero bytes must be a valid T");
+  using value_type = T;
+  ZeroedAllocator() = default;
+  template <typename U>
+  ZeroedAllocator(const ZeroedAllocator<U>&) {}
+
+  T* allocate(size_t n) {
+    void* p = std::calloc(n ? n : 1, sizeof(T));
+    if (!p) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t) { std::free(p); }
+  // Value-initialisation: calloc's zeroes are the value.
+  template <typename U>
+  void construct(U*) noexcept {}
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+  template <typename U>
+  bool operator==(const ZeroedAllocator<U>&) const { return true; }
+};
+
+// Construct with the size only (`ZeroedVector<T> v(n)`): every element is 0.
+template <typename T>
+using ZeroedVector = std::vector<T, ZeroedAllocator<T>>;
+
+}  // namespace hsls::ckpt
