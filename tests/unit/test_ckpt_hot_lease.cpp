@@ -32,18 +32,29 @@ class FakeLog : public DirtyLog {
   bool can_;
 };
 
+// A tracker, a lease table and a log, stepped one checkpoint at a time.
+struct Rig {
+  Rig(uint64_t pages, unsigned history, unsigned threshold, unsigned lease_epochs)
+      : hot(pages, history, threshold), lease(pages), epochs(lease_epochs) {}
+  void step(const Pages& dirty) {
+    ++epoch;
+    hot.record_epoch(dirty);
+    lease.update(epoch, dirty, hot, epochs, log);
+  }
+  HotnessTracker hot;
+  HotLease lease;
+  FakeLog log{true};
+  unsigned epochs;
+  uint64_t epoch = 0;
+};
+
 }  // namespace
 
 TEST_CASE("ckpt hot lease: a written hot page is leased for N epochs, then observed, then leased for 2N") {
-  HotnessTracker hot(64, 4, 2);
-  HotLease lease(64);
-  FakeLog log(true);
-  uint64_t epoch = 0;
-  auto step = [&](const Pages& dirty) {
-    ++epoch;
-    hot.record_epoch(dirty);
-    lease.update(epoch, dirty, hot, 3, log);
-  };
+  Rig r(64, 4, 2, 3);
+  auto& lease = r.lease;
+  auto& log = r.log;
+  auto step = [&](const Pages& dirty) { r.step(dirty); };
   step({7, 9});  // written once: not hot yet
   CHECK(log.untracked.empty());
   step({7});  // hot (2 of 4) and written: leased
@@ -67,15 +78,9 @@ TEST_CASE("ckpt hot lease: a written hot page is leased for N epochs, then obser
 }
 
 TEST_CASE("ckpt hot lease: renewed leases double up to 16 times the base; a page that cools starts over") {
-  HotnessTracker hot(8, 2, 1);
-  HotLease lease(8);
-  FakeLog log(true);
-  uint64_t epoch = 0;
-  auto step = [&](const Pages& dirty) {
-    ++epoch;
-    hot.record_epoch(dirty);
-    lease.update(epoch, dirty, hot, 2, log);
-  };
+  Rig r(8, 2, 1, 2);
+  auto& lease = r.lease;
+  auto step = [&](const Pages& dirty) { r.step(dirty); };
   std::vector<uint64_t> lengths;
   for (int i = 0; i < 200; ++i) {
     bool was = lease.is_leased(3);
