@@ -37,6 +37,8 @@ struct ZeroedAllocator {
 };
 
 // Construct with the size only (`ZeroedVector<T> v(n)`): every element is 0.
+// For tables of a fixed size: growing one again after shrinking it would not
+// zero the reused elements.
 template <typename T>
 using ZeroedVector = std::vector<T, ZeroedAllocator<T>>;
 
