@@ -96,7 +96,10 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   for (const auto& r : memory_->ranges()) vm_->set_memory(slot++, r.gpa, r.size, store_->ram() + r.host_offset, flags);
   stamp("NVM mapped into the VM");
   vm_->create_irqchip_and_pit();
-  for (unsigned i = 0; i < cfg.vcpus; ++i) vcpus_.push_back(std::make_unique<Vcpu>(*this, *kvm_, *vm_, i));
+  for (unsigned i = 0; i < cfg.vcpus; ++i) {
+    vcpus_.push_back(std::make_unique<Vcpu>(*this, *kvm_, *vm_, i));
+    if (i < cfg.vcpu_cpus.size()) vcpus_.back()->set_host_cpu(cfg.vcpu_cpus[i]);
+  }
   stamp("irqchip and vCPUs created");
 
   serial_irq_ = std::make_unique<SerialIrq>(*vm_, Serial::kIrq);

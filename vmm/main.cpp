@@ -12,6 +12,7 @@
 
 #include "ckpt/write_protect.h"
 #include "vmm/core/config.h"
+#include "vmm/core/cpu_placement.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 #include "vmm/machine.h"
@@ -28,7 +29,7 @@ struct RunFlags {
   std::optional<std::string> memory, nvm, cmdline, monitor, serial_log, log_level, net_tap;
   std::optional<unsigned> vcpus, hot_lease;
   std::optional<double> ckpt_interval;
-  std::optional<bool> copy_helper;
+  std::optional<bool> copy_helper, pin_vcpus;
   std::optional<std::string> ckpt_policy, persistence, dirty_log;
   bool no_console = false;
   bool fresh = false;
@@ -62,6 +63,7 @@ Config build_config(const RunFlags& f) {
   if (f.dirty_log) cfg.ckpt_dirty_log = *f.dirty_log;
   if (f.hot_lease) cfg.ckpt_hot_lease = *f.hot_lease;
   if (f.copy_helper) cfg.ckpt_copy_helper = *f.copy_helper;
+  if (f.pin_vcpus) cfg.pin_vcpus = *f.pin_vcpus;
   if (f.verify) cfg.verify = true;
   if (f.no_ckpt) cfg.ckpt_enabled = false;
   if (f.power_restart) cfg.power_restart = true;
@@ -84,6 +86,16 @@ int run(const RunFlags& flags) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   check_monitor_path(cfg.monitor_path);
+  // Before any thread exists, so that every thread but the vCPUs' inherits "the others".
+  auto placement = CpuPlacement::plan(cfg.vcpus, cfg.pin_vcpus);
+  if (placement.active()) {
+    if (pin_this_thread(placement.others)) {
+      cfg.vcpu_cpus = placement.vcpu;
+      log::get("vmm")->debug("threads placed: {}", placement.describe());
+    } else {
+      log::get("vmm")->warn("machine.pin_vcpus: the kernel refused to restrict threads to CPUs; running unpinned");
+    }
+  }
   std::unique_ptr<Machine> machine = std::make_unique<Machine>(cfg);
   Monitor monitor(cfg.monitor_path, isatty(STDIN_FILENO) == 1);
   std::atomic<bool> done{false};
@@ -190,6 +202,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--persistence", f.persistence, "eadr or adr (ckpt.persistence)");
   run_cmd->add_option("--dirty-log", f.dirty_log, "KVM dirty tracking: auto, ring or bitmap (ckpt.dirty_log)");
   run_cmd->add_option("--hot-lease", f.hot_lease, "Epochs a written hot page stays out of dirty tracking, 0-1000 (ckpt.hot_lease)");
+  run_cmd->add_option("--pin-vcpus", f.pin_vcpus, "A host CPU of its own per vCPU thread when one is to spare: true/false (machine.pin_vcpus)");
   run_cmd->add_option("--copy-helper", f.copy_helper, "A thread shares the pause's copying if a host CPU has no vCPU: true/false (ckpt.copy_helper)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");
   run_cmd->add_flag("--power-restart", f.power_restart, "After a power failure, power back on and recover (power.restart)");

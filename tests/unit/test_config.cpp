@@ -134,6 +134,12 @@ TEST_CASE("machine.vcpus accepts 1 to 8") {
   CHECK(apply("[machine]\nvcpus = 8").vcpus == 8);
 }
 
+TEST_CASE("machine.pin_vcpus is on by default and a boolean") {
+  CHECK(Config{}.pin_vcpus);
+  CHECK_FALSE(apply("[machine]\npin_vcpus = false").pin_vcpus);
+  CHECK(has(toml_refusal("[machine]\npin_vcpus = 1"), "test.toml: machine.pin_vcpus"));
+}
+
 TEST_CASE("each key with a bad type or value is refused, naming the key") {
   struct Bad {
     const char* toml;

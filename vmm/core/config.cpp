@@ -13,7 +13,7 @@ namespace {
 
 // The keys a config file may hold, by table.
 const std::set<std::string> kKnownKeys = {
-    "machine.memory", "machine.vcpus", "guest.image",    "guest.cmdline", "nvm.path",
+    "machine.memory", "machine.vcpus", "machine.pin_vcpus", "guest.image",    "guest.cmdline", "nvm.path",
     "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
     "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours", "ckpt.hot_lease", "ckpt.copy_helper",
     "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "power.restart", "power.restart_delay_ms",
@@ -162,6 +162,7 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
       throw Error(source + ": machine.vcpus must be an integer (allowed: 1-" + std::to_string(kMaxVcpus) + ")");
     cfg.vcpus = unsigned(*i);
   }
+  read_bool(root, "machine", "pin_vcpus", cfg.pin_vcpus, source);
   read_path(root, "guest", "image", cfg.image, base_dir, source);
   read_string(root, "guest", "cmdline", cfg.cmdline, source);
   read_path(root, "nvm", "path", cfg.nvm_path, base_dir, source);

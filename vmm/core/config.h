@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hsls {
 
@@ -14,6 +15,8 @@ struct Config {
   // [machine]
   uint64_t memory_bytes = 256ull << 20;  // machine.memory
   unsigned vcpus = 1;                    // machine.vcpus
+  bool pin_vcpus = true;                 // machine.pin_vcpus: a host CPU per vCPU thread when one is to spare
+  std::vector<int> vcpu_cpus;            // not a key: the CPU of each vCPU thread as `vmm run` planned it (empty: unpinned)
   // [guest]
   std::string image;                     // guest.image
   std::string cmdline;                   // guest.cmdline

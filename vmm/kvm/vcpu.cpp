@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "vmm/core/cpu_placement.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 #include "vmm/machine.h"
@@ -152,6 +153,8 @@ void Vcpu::thread_main() {
   }
   std::string tname = "vcpu" + std::to_string(index_);
   pthread_setname_np(pthread_self(), tname.c_str());
+  if (host_cpu_ >= 0 && !pin_this_thread({host_cpu_}))
+    log::get("vcpu")->warn("vCPU {}: cannot pin its thread to CPU {}; it runs unpinned", index_, host_cpu_);
   machine_.vcpu_started(*this);
   while (machine_.vcpu_checkpoint(*this)) {
     int r = ::ioctl(fd_.get(), KVM_RUN, 0);

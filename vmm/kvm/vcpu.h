@@ -31,6 +31,8 @@ class Vcpu {
   // off, at `entry`, with EBX = `start_info`.
   void set_pvh_entry(uint32_t entry, uint32_t start_info);
 
+  // The host CPU its thread is to run on (before start(); -1: anywhere).
+  void set_host_cpu(int cpu) { host_cpu_ = cpu; }
   // Starts / joins the thread that runs the guest.
   void start();
   void join();
@@ -61,6 +63,7 @@ class Vcpu {
 
   Machine& machine_;
   unsigned index_;
+  int host_cpu_ = -1;
   Fd fd_;
   kvm_run* run_ = nullptr;
   size_t run_size_ = 0;

@@ -1,0 +1,41 @@
+// Thread placement: which CPUs the vCPU threads and the other threads get,
+// from the CPUs the calling thread may use.
+#include <doctest/doctest.h>
+#include <sched.h>
+
+#include "vmm/core/cpu_placement.h"
+
+using hsls::CpuPlacement;
+
+namespace {
+
+// Runs `fn` with the calling thread restricted to `cpus`, then restores its set.
+template <typename Fn>
+bool with_cpus(const std::vector<int>& cpus, Fn fn) {
+  cpu_set_t saved;
+  if (sched_getaffinity(0, sizeof saved, &saved) != 0) return false;
+  for (int c : cpus)
+    if (!CPU_ISSET(c, &saved)) return false;
+  if (!hsls::pin_this_thread(cpus)) return false;
+  fn();
+  sched_setaffinity(0, sizeof saved, &saved);
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("cpu placement: vCPUs take the highest usable CPUs, other threads the rest") {
+  bool ran = with_cpus({0, 1}, [] {
+    auto p = CpuPlacement::plan(1, true);
+    REQUIRE(p.active());
+    CHECK(p.vcpu == std::vector<int>{1});
+    CHECK(p.others == std::vector<int>{0});
+    CHECK(p.describe() == "vCPU 0 on CPU 1; other threads on CPU 0");
+    // No CPU to spare, or switched off: nothing pinned.
+    CHECK_FALSE(CpuPlacement::plan(2, true).active());
+    CHECK_FALSE(CpuPlacement::plan(1, false).active());
+  });
+  if (!ran) MESSAGE("skipped: this host does not let the test use CPUs 0 and 1");
+  bool single = with_cpus({0}, [] { CHECK_FALSE(CpuPlacement::plan(1, true).active()); });
+  CHECK(single);
+}

@@ -1,0 +1,41 @@
+#include "vmm/core/cpu_placement.h"
+
+#include <sched.h>
+
+namespace hsls {
+
+CpuPlacement CpuPlacement::plan(unsigned vcpus, bool enabled) {
+  CpuPlacement p;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (!enabled || sched_getaffinity(0, sizeof set, &set) != 0) return p;
+  std::vector<int> usable;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) usable.push_back(cpu);
+  if (usable.size() <= vcpus) return p;
+  // vCPUs take the highest CPUs (CPU 0 tends to get the host's interrupts).
+  for (unsigned i = 0; i < vcpus; ++i) p.vcpu.push_back(usable[usable.size() - 1 - i]);
+  p.others.assign(usable.begin(), usable.end() - vcpus);
+  return p;
+}
+
+std::string CpuPlacement::describe() const {
+  auto list = [](const std::vector<int>& cpus) {
+    std::string s;
+    for (int c : cpus) s += (s.empty() ? "" : ",") + std::to_string(c);
+    return s;
+  };
+  std::string s;
+  for (size_t i = 0; i < vcpu.size(); ++i)
+    s += (s.empty() ? "" : ", ") + ("vCPU " + std::to_string(i) + " on CPU " + std::to_string(vcpu[i]));
+  return s + "; other threads on CPU " + list(others);
+}
+
+bool pin_this_thread(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : cpus) CPU_SET(c, &set);
+  return !cpus.empty() && sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+}  // namespace hsls
