@@ -48,6 +48,7 @@ struct Settings {
   bool verify = false;
   uint32_t dirty_ring_bytes = 0;  // per vCPU, enabled on the VM already; 0 = use the bitmap
   bool copy_helper = false;       // a thread helps copy during the pause when a host CPU has no vCPU
+  bool assist = true;             // 1 vCPU and a spare CPU: a thread fetches the dirty log as the pause begins
 };
 
 class Checkpointer {
@@ -152,6 +153,17 @@ class Checkpointer {
   bool timer_armed_ = false;
   Fd stop_fd_;
   std::thread fault_thread_;
+  // Dirty-log assistant (Settings::assist): awake just before each epoch
+  // ends, it fetches the dirty log while the leader saves the vCPU state.
+  void assist_loop();
+  void collect_dirty_log(std::vector<uint64_t>& out);
+  void take_dirty_log(std::vector<uint64_t>& out);
+  bool assist_on_ = false;
+  std::thread assist_thread_;
+  enum AssistState : int { kAssistIdle, kAssistWorking, kAssistDone, kAssistTaken };
+  std::atomic<int> assist_state_{kAssistTaken};
+  std::vector<uint64_t> assist_dirty_;
+  std::mutex dirty_mu_;                    // one dirty-log fetch at a time
   // Copy helper on a host CPU no vCPU uses (Settings::copy_helper).
   void helper_loop();
   bool helper_on_ = false;

@@ -143,6 +143,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
     s.verify = cfg.verify;
     s.dirty_ring_bytes = ring_bytes;
     s.copy_helper = cfg.ckpt_copy_helper;
+    s.assist = cfg.ckpt_assist && !cfg.vcpu_cpus.empty();  // only where it cannot spin on the vCPU's CPU
     ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
                                                  recovered.has_value(), oracle_.get());
   }

@@ -70,9 +70,12 @@ v = Vmm(vmm, ["--fresh", "--power-restart", "--monitor", sock] + common)
 try:
     m = Monitor(sock, timeout=60)
     time.sleep(0.3)
+    spare = len(os.sched_getaffinity(0)) > int(vcpus)
+    info = ready(m, "info ckpt")
     if helper:
-        on = ready(m, "info ckpt").get("copy_helper")
-        check(on is (os.cpu_count() > int(vcpus)), f"copy helper asked for: info ckpt says copy_helper={on}")
+        check(info.get("copy_helper") is spare, f"copy helper asked for: info ckpt says copy_helper={info.get('copy_helper')}")
+    # One vCPU with a CPU to spare: the dirty-log assistant is on, so these trials cover it.
+    check(info.get("assist") is (spare and vcpus == "1"), f"info ckpt says assist={info.get('assist')} ({vcpus} vCPU(s))")
     for i in range(trials):
         time.sleep(rng.uniform(0.002, 0.05))
         r = m.cmd("powerfail")
