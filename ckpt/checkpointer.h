@@ -48,7 +48,7 @@ struct Settings {
   bool verify = false;
   uint32_t dirty_ring_bytes = 0;  // per vCPU, enabled on the VM already; 0 = use the bitmap
   bool copy_helper = false;       // a thread helps copy during the pause when a host CPU has no vCPU
-  bool assist = true;             // 1 vCPU and a spare CPU: a thread fetches the dirty log as the pause begins
+  bool assist = false;            // 1 vCPU and a spare CPU: a thread fetches the dirty log as the pause begins
 };
 
 class Checkpointer {
