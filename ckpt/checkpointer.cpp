@@ -105,19 +105,14 @@ void Checkpointer::stop() {
     (void)ignored;
     fault_thread_.join();
   }
-  if (assist_thread_.joinable()) {
+  // The assistant and the copy helper both wait on stw_gen_: flag, wake, join.
+  for (auto [thread, on] : {std::pair{&assist_thread_, &assist_on_}, std::pair{&helper_thread_, &helper_on_}}) {
+    if (!thread->joinable()) continue;
     helper_stop_.store(true);
     stw_gen_.fetch_add(1);
     stw_gen_.notify_all();
-    assist_thread_.join();
-    assist_on_ = false;
-  }
-  if (helper_thread_.joinable()) {
-    helper_stop_.store(true);
-    stw_gen_.fetch_add(1);
-    stw_gen_.notify_all();
-    helper_thread_.join();
-    helper_on_ = false;
+    thread->join();
+    *on = false;
   }
 }
 
@@ -172,6 +167,10 @@ void Checkpointer::collect_dirty_log(std::vector<uint64_t>& out) {
 
 // The pause's fetch: the assistant's if it claimed it, else done here.
 void Checkpointer::take_dirty_log(std::vector<uint64_t>& out) {
+  if (!assist_on_) {
+    collect_dirty_log(out);
+    return;
+  }
   int idle = kAssistIdle;
   if (assist_state_.compare_exchange_strong(idle, kAssistTaken)) {
     collect_dirty_log(out);

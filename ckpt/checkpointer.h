@@ -167,7 +167,7 @@ class Checkpointer {
   // Copy helper on a host CPU no vCPU uses (Settings::copy_helper).
   void helper_loop();
   bool helper_on_ = false;
-  std::atomic<bool> helper_stop_{false};
+  std::atomic<bool> helper_stop_{false};   // stops the copy helper and the assistant
   std::thread helper_thread_;
 };
 
