@@ -31,7 +31,8 @@ rng = random.Random(int(os.environ.get("HSLS_SEED", "1")))
 ns = NetNs()
 d = ns.tmpdir()
 STREAMS = 3
-CONTROL_TRIALS = 5
+CONTROL_TRIALS = 5  # per round; up to CONTROL_ROUNDS rounds until one loses an acknowledged SET
+CONTROL_ROUNDS = 4
 records = [f"{d}/acked{i}.jsonl" for i in range(STREAMS)]
 cmdline = f"init={KVD};ledger:threads=1;memstress:pages=300,rate=3000,hot=10,hotpct=90,threads=1"
 
@@ -232,29 +233,35 @@ try:
     took = time.monotonic() - t_start
 
     # 3. Control: the same without external synchrony must lose acknowledged SETs, or this test could not fail.
+    # A failure loses only what was acknowledged since the last commit, which with a slow kvd (cow, one
+    # vCPU) is often nothing: rounds of trials until one loses, so the control itself does not flake.
     v, m = boot(ns, vmm, guest, d, "ctl", cmdline=cmdline, vcpus=vcpus,
                 extra=["--power-restart", "--ckpt-policy", policy, "--no-external-sync"])
     wait_kvd(ns, v)
-    controls = [f"{d}/control{i}.jsonl" for i in range(STREAMS)]
-    streams = [ns.popen([sys.executable, KVCLI, "--timeout", "0.2", "--retries", "300", "stream", "--count",
-                         "1000000", "--verify", record]) for record in controls]
-    for i in range(CONTROL_TRIALS):
-        time.sleep(rng.uniform(0.2, 0.6))
-        powerfail(m, v, f"control trial {i}", verified=False)
-    for stream in streams:
-        stream.send_signal(signal.SIGINT)
-    for stream in streams:
-        out, err = stream.communicate(timeout=30)
-        check(stream.returncode == 0, f"control: kvcli stream exited {stream.returncode}\n{out}{err}")
-    lost = 0
-    for record in controls:
-        rc, vout, verr = ns.kvcli("--timeout", "0.5", "--retries", "20", "verify", record, timeout=300)
-        found = re.search(r"^verify: (\d+) keys, \d+ ok, (\d+) missing, (\d+) wrong", vout, re.M)
-        check(found, f"control: kvcli verify: exit {rc}\n{vout[-2000:]}{verr}")
-        lost += int(found.group(2)) + int(found.group(3))
+    lost, failures = 0, 0
+    for rnd in range(CONTROL_ROUNDS):
+        controls = [f"{d}/control{rnd}-{i}.jsonl" for i in range(STREAMS)]
+        streams = [ns.popen([sys.executable, KVCLI, "--timeout", "0.2", "--retries", "300", "stream", "--count",
+                             "1000000", "--verify", record]) for record in controls]
+        for i in range(CONTROL_TRIALS):
+            time.sleep(rng.uniform(0.2, 0.6))
+            powerfail(m, v, f"control trial {failures}", verified=False)
+            failures += 1
+        for stream in streams:
+            stream.send_signal(signal.SIGINT)
+        for stream in streams:
+            out, err = stream.communicate(timeout=30)
+            check(stream.returncode == 0, f"control: kvcli stream exited {stream.returncode}\n{out}{err}")
+        for record in controls:
+            rc, vout, verr = ns.kvcli("--timeout", "0.5", "--retries", "20", "verify", record, timeout=300)
+            found = re.search(r"^verify: (\d+) keys, \d+ ok, (\d+) missing, (\d+) wrong", vout, re.M)
+            check(found, f"control: kvcli verify: exit {rc}\n{vout[-2000:]}{verr}")
+            lost += int(found.group(2)) + int(found.group(3))
+        if lost:
+            break
     quit_vmm(v, m, "control")
-    print(f"control without external synchrony: {lost} acknowledged SETs lost in {CONTROL_TRIALS} power failures")
-    check(lost > 0, f"without external synchrony {CONTROL_TRIALS} power failures during the streams lost no "
+    print(f"control without external synchrony: {lost} acknowledged SETs lost in {failures} power failures")
+    check(lost > 0, f"without external synchrony {failures} power failures during the streams lost no "
           "acknowledged SET: this test cannot tell whether replies are held")
     print(f"ok: {policy}, {vcpus} vCPU(s): {trials + 1} power failures during a SET stream in {took:.0f} s, "
           f"{total} acknowledged SETs all present, ledger ok, {n['dropped_powerfail']} held frames dropped")
