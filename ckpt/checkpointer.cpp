@@ -18,7 +18,6 @@ namespace hsls::ckpt {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr size_t kCopyChunk = 8;
 
 inline void cpu_relax() { __builtin_ia32_pause(); }
 
@@ -69,6 +68,7 @@ Checkpointer::Checkpointer(Machine& machine, nvm::Store& store, const Settings& 
     dirty_log_ = std::make_unique<DirtyBitmap>(machine.vm_fd(), machine.memory().ranges());
   }
   wp_ = std::make_unique<WriteProtect>(store.ram(), store.layout().memory_bytes);
+  work_ = std::make_unique<PauseWork>(store, *wp_);
   stop_fd_ = Fd(::eventfd(0, EFD_CLOEXEC));
   if (recovered) {
     // A new mapping: protecting it all is cheap, and every page is clean.
@@ -116,11 +116,15 @@ void Checkpointer::stop() {
   }
 }
 
-// The dirty-log assistant (one vCPU, a spare host CPU): sleeps until just
+// The pause assistant (one vCPU, a spare host CPU): sleeps until just
 // before the next checkpoint is due and spins until it begins, then fetches
-// the dirty log while the leader saves its vCPU's state (~13 us off the
-// pause). Whoever claims the fetch first does it: a checkpoint it missed
-// (late wake-up, one from the monitor) fetches its own.
+// the dirty log while the leader saves its vCPU's state, and shares the
+// copying. Whoever claims the fetch first does it: a checkpoint it missed
+// (late wake-up, one from the monitor) fetches its own. It sits out
+// intervals under kAssistMinIntervalMs: sharing the copy moves the guest's
+// recently written lines to the assistant's CPU (up to ~60 us of guest time
+// per checkpoint here, <= 1.2 % at 5 ms), and at short intervals the pages
+// are still in the vCPU's cache, so the pause gains too little.
 void Checkpointer::assist_loop() {
   pthread_setname_np(pthread_self(), "ckpt-assist");
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);  // wake within ~1 us of the deadline, not 50
@@ -129,6 +133,7 @@ void Checkpointer::assist_loop() {
   while (!helper_stop_.load()) {
     uint64_t due = next_due_ns_.load(std::memory_order_relaxed);
     uint64_t now = now_ns();
+    if (settings().interval_ms < kAssistMinIntervalMs) due = now + 2'000'000 + kLeadNs;  // sit out
     if (due > now + kLeadNs) {
       // In slices of at most 2 ms: the deadline may move, and stop() must not wait long.
       uint64_t wake = std::min(due - kLeadNs, now + 2'000'000);
@@ -153,10 +158,20 @@ void Checkpointer::assist_loop() {
       continue;
     }
     assist_state_.store(kAssistDone, std::memory_order_release);
-    // The next deadline is set as the leader releases the vCPUs.
-    while (release_gen_.load(std::memory_order_acquire) < seen && !helper_stop_.load())
-      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    share_copies(seen);  // the next deadline is set at the release
   }
+}
+
+// A spare thread's part in pause `gen`: it waits for the pause's work,
+// copies with the leader, then sleeps until the release. It never
+// write-protects, nor spins meanwhile: every protect call would also have
+// to flush its CPU's TLB (an IPI each way, ~2 us on both sides here).
+void Checkpointer::share_copies(uint64_t gen) {
+  auto released = [&] { return release_gen_.load(std::memory_order_acquire) >= gen || helper_stop_.load(); };
+  while (!work_->published(gen) && !released()) cpu_relax();
+  work_->help(gen, PauseWork::Role::spare);
+  // Seldom: each wake-up makes this CPU take part in the next protect call's TLB flush.
+  while (!released()) std::this_thread::sleep_for(std::chrono::microseconds(200));
 }
 
 // Fetches KVM's dirty log (and re-arms it) under its own lock.
@@ -190,12 +205,8 @@ void Checkpointer::helper_loop() {
   uint64_t seen = stw_gen_.load();
   while (!helper_stop_.load()) {
     stw_gen_.wait(seen);
-    uint64_t gen = stw_gen_.load(std::memory_order_acquire);
-    seen = gen;
-    while (release_gen_.load(std::memory_order_acquire) < gen && !helper_stop_.load(std::memory_order_relaxed)) {
-      if (work_gen_.load(std::memory_order_acquire) == gen) help_work();
-      cpu_relax();
-    }
+    seen = stw_gen_.load(std::memory_order_acquire);
+    share_copies(seen);
   }
 }
 
@@ -310,7 +321,7 @@ void Checkpointer::follow(Vcpu& self) {
   parked_.fetch_add(1, std::memory_order_acq_rel);
   unsigned spins = 0;
   while (release_gen_.load(std::memory_order_acquire) < gen) {
-    if (work_gen_.load(std::memory_order_acquire) == gen) help_work();
+    work_->help(gen, PauseWork::Role::vcpu);
     if (++spins < 200000) {
       cpu_relax();
     } else {
@@ -405,21 +416,32 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   st.pages_dirty = dirty_.size();
   st.dirty_ns = now_ns() - t;
 
+  // Copy the chosen pages while helpers write-protect those that leave
+  // the writable set; kept pages that were protected are unprotected only
+  // once their backups are tagged.
   t = now_ns();
-  copy_pages(*copy_list, slot, stw_active());
+  plan_protection(chosen_);
+  work_->publish(stw_active() ? stw_gen_.load() : 0, protect_ranges_, *copy_list, slot);
+  struct Drain {  // a power failure thrown below must not leave helpers in the lists
+    PauseWork& w;
+    ~Drain() { w.drain(); }
+  } drain{*work_};
+  work_->copy();
+  p.point(nvm::CrashPoint::backup_copied);
   for (uint64_t page : chosen_) {
     p.store64(store_.tag(page, slot), version);
     p.flush(store_.tag(page, slot), 8);
   }
   p.fence();
   p.point(nvm::CrashPoint::backup_tagged);
-  // Power lost meanwhile: the tags may not be durable, so no page may become writable.
-  if (p.power_lost()) throw nvm::PowerFailure{nvm::CrashPoint::backup_tagged};
   st.pages_copied = copy_list->size();
   st.copy_ns = now_ns() - t;
 
   t = now_ns();
-  update_protection(chosen_, st);
+  work_->protect();
+  // Power lost meanwhile: the tags may not be durable, so no page may become writable.
+  if (p.power_lost()) throw nvm::PowerFailure{nvm::CrashPoint::backup_tagged};
+  finish_protection(chosen_, st);
   p.point(nvm::CrashPoint::protected_pages);
   st.protect_ns = now_ns() - t;
 
@@ -475,112 +497,53 @@ void Checkpointer::choose_pages(const std::vector<uint64_t>& dirty, std::vector<
   }
 }
 
-// Copies pages to their backup slot with non-temporal stores, sharing the
-// work with the parked vCPU threads and the copy helper when there are any.
-void Checkpointer::copy_pages(const std::vector<uint64_t>& pages, unsigned slot, bool with_followers) {
-  auto& p = store_.persist();
-  if (!with_followers || pages.size() < 2 * kCopyChunk || !has_helpers()) {
-    for (uint64_t page : pages) p.copy(store_.backup(page, slot), store_.ram() + page * kPage, kPage);
-    p.fence();
-  } else {
-    work_pages_ = pages.data();
-    work_slot_ = slot;
-    share_work(Work::copy, pages.size());
-  }
-  p.point(nvm::CrashPoint::backup_copied);
-}
-
-// Whether parked vCPU threads or the copy helper can take shared work.
-bool Checkpointer::has_helpers() const { return machine_.vcpu_count() > 1 || helper_on_; }
-
-// Publishes `count` items of work to the helpers, takes part, and waits
-// until all are done; rethrows a helper's failure.
-void Checkpointer::share_work(Work kind, size_t count) {
-  work_kind_ = kind;
-  work_count_ = count;
-  work_next_.store(0);
-  work_done_.store(0);
-  work_failed_.store(false);
-  work_gen_.store(stw_gen_.load(), std::memory_order_release);
-  help_work();
-  while (work_done_.load(std::memory_order_acquire) < work_count_) cpu_relax();
-  work_gen_.store(0, std::memory_order_release);
-  if (work_failed_.load()) throw Error("write-protecting pages failed on a helper thread");
-}
-
-// Takes chunks of the published work (page copies, or write-protect
-// ranges) until none is left.
-void Checkpointer::help_work() {
-  auto& p = store_.persist();
-  const size_t chunk = work_kind_ == Work::copy ? kCopyChunk : 1;
-  size_t did = 0;
-  for (;;) {
-    size_t i = work_next_.fetch_add(chunk, std::memory_order_acq_rel);
-    if (i >= work_count_) break;
-    size_t end = std::min(work_count_, i + chunk);
-    for (size_t k = i; k < end; ++k) {
-      if (work_kind_ == Work::copy) {
-        p.copy(store_.backup(work_pages_[k], work_slot_), store_.ram() + work_pages_[k] * kPage, kPage);
-      } else {
-        try {
-          wp_->protect(work_ranges_[k].first, work_ranges_[k].second);
-        } catch (const std::exception& e) {
-          log::get("ckpt")->error("{}", e.what());
-          work_failed_.store(true);
-        }
-      }
-    }
-    did += end - i;
-  }
-  if (did) {
-    if (work_kind_ == Work::copy) p.fence();  // non-temporal stores are ordered per CPU: fence before reporting them done
-    work_done_.fetch_add(did, std::memory_order_acq_rel);
-  }
-}
-
-// Leaves exactly `keep_writable` writable: protects every other writable
-// page and unprotects kept pages that were protected.
-void Checkpointer::update_protection(std::vector<uint64_t>& keep, CheckpointStats& st) {
+// Plans the write-protection that leaves exactly `keep` (sorted) writable:
+// the ranges to protect (in protect_ranges_) and the kept pages to
+// unprotect afterwards (in unprotect_).
+void Checkpointer::plan_protection(const std::vector<uint64_t>& keep) {
+  protect_ranges_.clear();
+  unprotect_.clear();
   if (protect_all_) {
-    wp_->protect(0, store_.layout().pages);
+    protect_ranges_.emplace_back(0, store_.layout().pages);
+    unprotect_ = keep;
+    return;
+  }
+  std::vector<uint64_t> to_protect;
+  std::sort(writable_list_.begin(), writable_list_.end());
+  std::set_difference(writable_list_.begin(), writable_list_.end(), keep.begin(), keep.end(),
+                      std::back_inserter(to_protect));
+  for (uint64_t page : keep)
+    if (!writable_[page]) unprotect_.push_back(page);
+  // Fewer, wider ranges: each call costs far more (KVM invalidation) than
+  // re-protecting a few pages that are protected already; never a kept page.
+  constexpr uint64_t kMaxGap = 32;
+  size_t i = 0;
+  while (i < to_protect.size()) {
+    uint64_t first = to_protect[i], last = first;
+    size_t j = i + 1;
+    while (j < to_protect.size() && to_protect[j] - last <= kMaxGap) {
+      auto k = std::upper_bound(keep.begin(), keep.end(), last);
+      if (k != keep.end() && *k < to_protect[j]) break;
+      last = to_protect[j++];
+    }
+    protect_ranges_.emplace_back(first, last - first + 1);
+    i = j;
+  }
+  pages_to_protect_ = to_protect.size();
+}
+
+// After the planned ranges are protected and the kept pages' backups
+// tagged: unprotects the kept pages that were protected and records the
+// new writable set.
+void Checkpointer::finish_protection(const std::vector<uint64_t>& keep, CheckpointStats& st) {
+  for_each_run(unprotect_, [&](uint64_t first, uint64_t n) { wp_->unprotect(first, n); });
+  if (protect_all_) {
     st.pages_protected = store_.layout().pages - keep.size();
     protect_all_ = false;
-    for (uint64_t page : writable_list_) writable_[page] = 0;
-    writable_list_.clear();
-    for_each_run(keep, [&](uint64_t first, uint64_t n) { wp_->unprotect(first, n); });
   } else {
-    std::vector<uint64_t> to_protect, to_unprotect;
-    std::sort(writable_list_.begin(), writable_list_.end());
-    std::set_difference(writable_list_.begin(), writable_list_.end(), keep.begin(), keep.end(),
-                        std::back_inserter(to_protect));
-    for (uint64_t page : keep)
-      if (!writable_[page]) to_unprotect.push_back(page);
-    // Fewer, wider ranges: each call costs far more (KVM invalidation) than
-    // re-protecting a few pages that are protected already; never a kept page.
-    constexpr uint64_t kMaxGap = 32;
-    work_ranges_.clear();
-    size_t i = 0;
-    while (i < to_protect.size()) {
-      uint64_t first = to_protect[i], last = first;
-      size_t j = i + 1;
-      while (j < to_protect.size() && to_protect[j] - last <= kMaxGap) {
-        auto k = std::upper_bound(keep.begin(), keep.end(), last);
-        if (k != keep.end() && *k < to_protect[j]) break;
-        last = to_protect[j++];
-      }
-      work_ranges_.emplace_back(first, last - first + 1);
-      i = j;
-    }
-    // Each call waits for KVM's invalidation: the helpers take ranges in parallel.
-    if (stw_active() && has_helpers() && work_ranges_.size() >= 4) {
-      share_work(Work::protect, work_ranges_.size());
-    } else {
-      for (auto [first, n] : work_ranges_) wp_->protect(first, n);
-    }
-    for_each_run(to_unprotect, [&](uint64_t first, uint64_t n) { wp_->unprotect(first, n); });
-    for (uint64_t page : writable_list_) writable_[page] = 0;
-    st.pages_protected = to_protect.size();
+    st.pages_protected = pages_to_protect_;
   }
+  for (uint64_t page : writable_list_) writable_[page] = 0;
   writable_list_ = keep;
   for (uint64_t page : keep) writable_[page] = 1;
 }

@@ -23,6 +23,7 @@
 #include "ckpt/hot_lease.h"
 #include "ckpt/hotness.h"
 #include "ckpt/oracle.h"
+#include "ckpt/pause_work.h"
 #include "ckpt/policy.h"
 #include "ckpt/state.h"
 #include "ckpt/stats.h"
@@ -97,12 +98,8 @@ class Checkpointer {
   // The checkpoint proper, all vCPUs stopped and their states in the slot.
   void body(CheckpointStats& st, uint64_t t0);
   void choose_pages(const std::vector<uint64_t>& dirty, std::vector<uint64_t>& out) const;
-  void copy_pages(const std::vector<uint64_t>& pages, unsigned slot, bool with_followers);
-  enum class Work { copy, protect };
-  bool has_helpers() const;
-  void share_work(Work kind, size_t count);
-  void help_work();
-  void update_protection(std::vector<uint64_t>& keep_writable, CheckpointStats& st);
+  void plan_protection(const std::vector<uint64_t>& keep);
+  void finish_protection(const std::vector<uint64_t>& keep, CheckpointStats& st);
   void save_vcpu_state(Vcpu& vcpu, uint64_t version, const kvm_sync_regs* synced);
   std::pair<uint64_t, uint64_t> write_machine_state(uint64_t version);
 
@@ -137,16 +134,11 @@ class Checkpointer {
   std::atomic<uint64_t> release_gen_{0};
   std::atomic<unsigned> parked_{0};
   std::atomic<unsigned> resumed_{0};
-  // Work shared with the parked vCPU threads and the copy helper during the pause.
-  std::atomic<uint64_t> work_gen_{0};
-  Work work_kind_ = Work::copy;
-  const uint64_t* work_pages_ = nullptr;
-  std::vector<std::pair<uint64_t, uint64_t>> work_ranges_;  // write-protect: (first page, count)
-  std::atomic<bool> work_failed_{false};
-  size_t work_count_ = 0;
-  unsigned work_slot_ = 0;
-  std::atomic<size_t> work_next_{0};
-  std::atomic<size_t> work_done_{0};
+  // Work shared with the parked vCPU threads and the spare threads during the pause.
+  std::unique_ptr<PauseWork> work_;
+  std::vector<PauseWork::Range> protect_ranges_;  // planned for this pause
+  std::vector<uint64_t> unprotect_;               // kept pages to unprotect once tagged
+  uint64_t pages_to_protect_ = 0;
 
   std::atomic<uint64_t> next_due_ns_{0};
   timer_t timer_{};
@@ -156,6 +148,8 @@ class Checkpointer {
   // Dirty-log assistant (Settings::assist): awake just before each epoch
   // ends, it fetches the dirty log while the leader saves the vCPU state.
   void assist_loop();
+  void share_copies(uint64_t gen);
+  static constexpr double kAssistMinIntervalMs = 5;
   void collect_dirty_log(std::vector<uint64_t>& out);
   void take_dirty_log(std::vector<uint64_t>& out);
   bool assist_on_ = false;

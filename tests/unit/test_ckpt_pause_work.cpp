@@ -1,0 +1,132 @@
+// The pause's shared work on a real NVM file: whoever takes part (leader
+// alone, a parked vCPU, a spare thread), every listed page ends up copied to
+// its backup slot and every listed range write-protected (read back from
+// /proc/self/pagemap), and a spare thread never write-protects.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "ckpt/pause_work.h"
+#include "nvm/store.h"
+#include "tests/unit/temp_nvm.h"
+
+using namespace hsls;
+using namespace hsls::ckpt;
+using nvm::kPage;
+
+namespace {
+
+constexpr uint64_t kMem = 8ull << 20;
+
+// Whether the page at `addr` is write-protected by userfaultfd (pagemap bit 57).
+bool uffd_protected(const void* addr) {
+  int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  uint64_t entry = 0;
+  off_t off = off_t(reinterpret_cast<uintptr_t>(addr) / kPage * 8);
+  REQUIRE(::pread(fd, &entry, 8, off) == 8);
+  ::close(fd);
+  return (entry >> 57) & 1;
+}
+
+// A store whose RAM pages are filled with their own number, and a
+// write-protect registration over its RAM.
+struct Rig {
+  TempNvm file{"pause-work"};
+  nvm::Store store{file.path, kMem, 1, true, false};
+  WriteProtect wp{store.ram(), kMem};
+  PauseWork work{store, wp};
+  Rig() {
+    for (uint64_t p = 0; p < store.layout().pages; ++p) {
+      auto* w = reinterpret_cast<uint64_t*>(store.ram() + p * kPage);
+      for (uint64_t i = 0; i < kPage / 8; ++i) w[i] = (p << 20) | i;
+    }
+  }
+  bool backed_up(uint64_t page, unsigned slot) const {
+    return std::memcmp(store.backup(page, slot), store.ram() + page * kPage, kPage) == 0;
+  }
+};
+
+std::vector<uint64_t> every_third_page(uint64_t from, uint64_t n) {
+  std::vector<uint64_t> pages;
+  for (uint64_t i = 0; i < n; ++i) pages.push_back(from + 3 * i);
+  return pages;
+}
+
+}  // namespace
+
+TEST_CASE("the leader alone copies every page and protects every range") {
+  Rig r;
+  auto pages = every_third_page(10, 40);
+  std::vector<PauseWork::Range> ranges = {{500, 4}, {600, 1}, {700, 16}};
+  r.work.publish(0, ranges, pages, 1);
+  CHECK_FALSE(r.work.published(0));
+  r.work.copy();
+  r.work.protect();
+  for (uint64_t p : pages) CHECK(r.backed_up(p, 1));
+  CHECK_FALSE(r.backed_up(11, 1));  // not listed: not copied
+  for (auto [first, n] : ranges)
+    for (uint64_t p = first; p < first + n; ++p) CHECK(uffd_protected(r.store.ram() + p * kPage));
+  CHECK_FALSE(uffd_protected(r.store.ram() + 499 * kPage));
+  CHECK_FALSE(uffd_protected(r.store.ram() + 10 * kPage));
+}
+
+TEST_CASE("a parked vCPU and a spare thread share the work; the spare one only copies") {
+  Rig r;
+  auto pages = every_third_page(100, 300);
+  std::vector<PauseWork::Range> ranges;
+  for (uint64_t i = 0; i < 40; ++i) ranges.emplace_back(1200 + 2 * i, 1);
+  const uint64_t gen = 7;
+  std::atomic<bool> go{false};
+  std::atomic<int> spare_did{-1};
+  std::thread spare([&] {
+    while (!go.load()) std::this_thread::yield();
+    // Only protects are left once the copies are gone: it must not take them.
+    spare_did = r.work.help(gen, PauseWork::Role::spare) ? 1 : 0;
+  });
+  std::thread vcpu([&] {
+    while (!go.load()) std::this_thread::yield();
+    r.work.help(gen, PauseWork::Role::vcpu);
+  });
+  r.work.publish(gen, ranges, pages, 0);
+  CHECK(r.work.published(gen));
+  CHECK_FALSE(r.work.published(gen + 1));
+  go = true;
+  r.work.copy();
+  r.work.protect();
+  spare.join();
+  vcpu.join();
+  CHECK_FALSE(r.work.published(gen));
+  CHECK(spare_did.load() >= 0);
+  for (uint64_t p : pages) CHECK(r.backed_up(p, 0));
+  for (auto [first, n] : ranges) CHECK(uffd_protected(r.store.ram() + first * kPage));
+  CHECK_FALSE(uffd_protected(r.store.ram() + 1201 * kPage));
+}
+
+TEST_CASE("a late helper takes nothing of a finished pause") {
+  Rig r;
+  auto pages = every_third_page(10, 20);
+  std::vector<PauseWork::Range> ranges = {{900, 2}};
+  r.work.publish(3, ranges, pages, 0);
+  r.work.copy();
+  r.work.protect();
+  CHECK_FALSE(r.work.help(3, PauseWork::Role::vcpu));
+  CHECK_FALSE(r.work.help(3, PauseWork::Role::spare));
+}
+
+TEST_CASE("a spare thread alone leaves the protects to the leader") {
+  Rig r;
+  std::vector<uint64_t> none;
+  std::vector<PauseWork::Range> ranges = {{300, 3}};
+  r.work.publish(5, ranges, none, 0);
+  CHECK_FALSE(r.work.help(5, PauseWork::Role::spare));
+  CHECK_FALSE(uffd_protected(r.store.ram() + 300 * kPage));
+  r.work.copy();
+  r.work.protect();
+  CHECK(uffd_protected(r.store.ram() + 301 * kPage));
+}
