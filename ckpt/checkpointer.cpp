@@ -391,7 +391,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   dirty_.clear();
   take_dirty_log(dirty_);  // written since the last fetch: the precopy's, if there was one
   machine_.collect_device_dirty(dirty_);  // the VMM's own writes (virtio buffers) bypass KVM's log
-  std::sort(dirty_.begin(), dirty_.end());
+  if (!std::is_sorted(dirty_.begin(), dirty_.end())) std::sort(dirty_.begin(), dirty_.end());  // the bitmap's are
   dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
   std::vector<uint64_t> late, to_copy;
   const std::vector<uint64_t>* copy_list = &chosen_;

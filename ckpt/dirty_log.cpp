@@ -47,12 +47,15 @@ void DirtyBitmap::collect(std::vector<uint64_t>& out) {
     uint64_t base = ranges_[slot].host_offset / kPageSize;
     uint64_t npages = ranges_[slot].size / kPageSize;
     const auto& keep = untracked_[slot];
-    bool any = false;
+    size_t first_word = bm.size(), end_word = 0;  // the words the clear below re-arms
     for (size_t w = 0; w < bm.size(); ++w) {
       uint64_t bits = bm[w];
       if (!bits) continue;
       bm[w] = bits & ~keep[w];  // what the clear below re-arms
-      any = any || bm[w];
+      if (bm[w]) {
+        first_word = std::min(first_word, w);
+        end_word = w + 1;
+      }
       while (bits) {
         unsigned b = unsigned(__builtin_ctzll(bits));
         bits &= bits - 1;
@@ -60,13 +63,13 @@ void DirtyBitmap::collect(std::vector<uint64_t>& out) {
         if (page < npages) out.push_back(base + page);
       }
     }
-    if (!any) continue;
+    if (end_word == 0) continue;
+    // Only the span with bits to clear: KVM reads and walks no more of the bitmap.
     kvm_clear_dirty_log clear{};
     clear.slot = uint32_t(slot);
-    clear.first_page = 0;
-    clear.num_pages = uint32_t(((npages + 63) / 64) * 64);
-    clear.dirty_bitmap = bm.data();
-    if (clear.num_pages > npages) clear.num_pages = uint32_t(npages);
+    clear.first_page = first_word * 64;
+    clear.num_pages = uint32_t(std::min<uint64_t>(end_word * 64, npages) - clear.first_page);
+    clear.dirty_bitmap = bm.data() + first_word;
     if (::ioctl(vm_fd_, KVM_CLEAR_DIRTY_LOG, &clear) < 0) throw Error(errno_text("KVM_CLEAR_DIRTY_LOG"));
   }
 }

@@ -18,24 +18,40 @@ unsigned HotnessTracker::weight(uint64_t page) const { return unsigned(__builtin
 
 bool HotnessTracker::is_hot(uint64_t page) const { return page < bits_.size() && weight(page) >= threshold_; }
 
-void HotnessTracker::record_epoch(const std::vector<uint64_t>& dirty) {
-  // Age every tracked page; forget those whose history ran out.
-  std::vector<uint64_t> still;
-  still.reserve(tracked_.size() + dirty.size());
-  for (uint64_t p : tracked_) {
-    bits_[p] = uint8_t((bits_[p] << 1) & mask_);
-    if (bits_[p]) still.push_back(p);
+// One merge of the tracked pages (kept sorted) with the epoch's: each
+// page's history shifts once, those that ran out are forgotten, and the hot
+// list comes out sorted. This runs in the pause, just after the guest has
+// evicted the VMM's data from the caches: one pass, no sort.
+void HotnessTracker::record_epoch(const std::vector<uint64_t>& dirty_in) {
+  const std::vector<uint64_t>* dirty = &dirty_in;
+  if (!std::is_sorted(dirty_in.begin(), dirty_in.end())) {
+    sorted_ = dirty_in;
+    std::sort(sorted_.begin(), sorted_.end());
+    dirty = &sorted_;
   }
-  for (uint64_t p : dirty) {
-    if (p >= bits_.size()) continue;
-    if (!bits_[p]) still.push_back(p);
-    bits_[p] |= 1;
-  }
-  tracked_.swap(still);
+  still_.clear();
   hot_.clear();
-  for (uint64_t p : tracked_)
-    if (weight(p) >= threshold_) hot_.push_back(p);
-  std::sort(hot_.begin(), hot_.end());
+  size_t i = 0, j = 0;
+  const size_t nt = tracked_.size(), nd = dirty->size();
+  while (i < nt || j < nd) {
+    uint64_t page;
+    bool written = false;
+    if (j == nd || (i < nt && tracked_[i] < (*dirty)[j])) {
+      page = tracked_[i++];
+    } else {
+      page = (*dirty)[j++];
+      written = true;
+      if (i < nt && tracked_[i] == page) ++i;
+      while (j < nd && (*dirty)[j] == page) ++j;
+    }
+    if (page >= bits_.size()) continue;
+    uint8_t b = uint8_t(((bits_[page] << 1) | uint8_t(written)) & mask_);
+    bits_[page] = b;
+    if (!b) continue;
+    still_.push_back(page);
+    if (unsigned(__builtin_popcount(b)) >= threshold_) hot_.push_back(page);
+  }
+  tracked_.swap(still_);
 }
 
 }  // namespace hsls::ckpt

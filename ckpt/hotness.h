@@ -14,8 +14,8 @@ class HotnessTracker {
  public:
   HotnessTracker(uint64_t pages, unsigned history, unsigned threshold);
 
-  // Shifts in one epoch: `dirty` lists the pages written in it (any order,
-  // no duplicates). Afterwards hot_pages() reflects the new history.
+  // Shifts in one epoch: `dirty` lists the pages written in it (any order;
+  // sorted is fastest). Afterwards hot_pages() reflects the new history.
   void record_epoch(const std::vector<uint64_t>& dirty);
   // Pages written in at least `threshold` of the last `history` epochs.
   const std::vector<uint64_t>& hot_pages() const { return hot_; }
@@ -27,8 +27,9 @@ class HotnessTracker {
  private:
   unsigned weight(uint64_t page) const;
   ZeroedVector<uint8_t> bits_;      // per page; bit 0 = the latest epoch
-  std::vector<uint64_t> tracked_;   // pages with nonzero bits
+  std::vector<uint64_t> tracked_;   // pages with nonzero bits, sorted
   std::vector<uint64_t> hot_;
+  std::vector<uint64_t> still_, sorted_;  // scratch
   uint8_t mask_;
   unsigned threshold_;
 };

@@ -165,3 +165,17 @@ TEST_CASE("ckpt hotness: set_tuning clamps history to 1-8 and threshold to 1-his
     CHECK(t.tracked() == 0);
   }
 }
+
+TEST_CASE("ckpt hotness: an unsorted epoch with repeats counts once per page; hot pages come out sorted") {
+  HotnessTracker t(100, 4, 2);
+  t.record_epoch({40, 3, 17, 3, 99, 40});
+  CHECK(t.tracked() == 4);
+  t.record_epoch({99, 17, 3, 60, 3});
+  CHECK(t.tracked() == 5);
+  CHECK(t.hot_pages() == Pages{3, 17, 99});
+  t.record_epoch({60, 40});
+  CHECK(t.hot_pages() == Pages{3, 17, 40, 60, 99});  // 40: epochs 1 and 3; 60: 2 and 3
+  t.record_epoch({200, 5});  // beyond the tracker's pages: ignored
+  CHECK(t.tracked() == 6);
+  CHECK_FALSE(t.is_hot(200));
+}
