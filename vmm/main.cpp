@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--dirty-log", f.dirty_log, "KVM dirty tracking: auto, ring or bitmap (ckpt.dirty_log)");
   run_cmd->add_option("--hot-lease", f.hot_lease, "Epochs a written hot page stays out of dirty tracking, 0-1000 (ckpt.hot_lease)");
   run_cmd->add_option("--pin-vcpus", f.pin_vcpus, "A host CPU of its own per vCPU thread when one is to spare: true/false (machine.pin_vcpus)");
-  run_cmd->add_option("--assist", f.assist, "With 1 vCPU and a spare CPU, a thread awake at each epoch's end fetches the dirty log: true/false (ckpt.assist)");
+  run_cmd->add_option("--assist", f.assist, "With 1 pinned vCPU, a spare CPU and intervals >= 5 ms, a thread awake at each epoch's end fetches the dirty log and shares the copying (default true): true/false (ckpt.assist)");
   run_cmd->add_option("--copy-helper", f.copy_helper, "A thread shares the pause's copying if a host CPU has no vCPU: true/false (ckpt.copy_helper)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");
   run_cmd->add_flag("--power-restart", f.power_restart, "After a power failure, power back on and recover (power.restart)");
