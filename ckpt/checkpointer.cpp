@@ -81,17 +81,13 @@ Checkpointer::Checkpointer(Machine& machine, nvm::Store& store, const Settings& 
 Checkpointer::~Checkpointer() { stop(); }
 
 void Checkpointer::start() {
-  fault_thread_ = std::thread([this] { fault_loop(); });
-  // A host CPU that no vCPU uses can share the copying during the pause.
+  // Forked first, while the fewest threads run: a host CPU no vCPU uses can share the copying.
   long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
-  if (settings_.copy_helper && cpus > long(machine_.vcpu_count())) {
-    helper_on_ = true;
-    helper_thread_ = std::thread([this] { helper_loop(); });
+  if (settings_.copier && machine_.vcpu_count() == 1 && cpus > 1) {
+    copier_ = PauseCopier::spawn(*work_);
+    if (copier_) copier_->plan(next_due_ns_.load(), settings_.interval_ms);
   }
-  if (settings_.assist && machine_.vcpu_count() == 1 && cpus > 1) {
-    assist_on_ = true;
-    assist_thread_ = std::thread([this] { assist_loop(); });
-  }
+  fault_thread_ = std::thread([this] { fault_loop(); });
 }
 
 void Checkpointer::stop() {
@@ -105,109 +101,13 @@ void Checkpointer::stop() {
     (void)ignored;
     fault_thread_.join();
   }
-  // The assistant and the copy helper both wait on stw_gen_: flag, wake, join.
-  for (auto [thread, on] : {std::pair{&assist_thread_, &assist_on_}, std::pair{&helper_thread_, &helper_on_}}) {
-    if (!thread->joinable()) continue;
-    helper_stop_.store(true);
-    stw_gen_.fetch_add(1);
-    stw_gen_.notify_all();
-    thread->join();
-    *on = false;
-  }
+  copier_.reset();
 }
 
-// The pause assistant (one vCPU, a spare host CPU): sleeps until just
-// before the next checkpoint is due and spins until it begins, then fetches
-// the dirty log while the leader saves its vCPU's state, and shares the
-// copying. Whoever claims the fetch first does it: a checkpoint it missed
-// (late wake-up, one from the monitor) fetches its own. It sits out
-// intervals under kAssistMinIntervalMs: sharing the copy moves the guest's
-// recently written lines to the assistant's CPU (up to ~60 us of guest time
-// per checkpoint here, <= 1.2 % at 5 ms), and at short intervals the pages
-// are still in the vCPU's cache, so the pause gains too little.
-void Checkpointer::assist_loop() {
-  pthread_setname_np(pthread_self(), "ckpt-assist");
-  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);  // wake within ~1 us of the deadline, not 50
-  constexpr uint64_t kLeadNs = 60'000, kSpinNs = 400'000;
-  uint64_t seen = stw_gen_.load();
-  while (!helper_stop_.load()) {
-    uint64_t due = next_due_ns_.load(std::memory_order_relaxed);
-    uint64_t now = now_ns();
-    if (settings().interval_ms < kAssistMinIntervalMs) due = now + 2'000'000 + kLeadNs;  // sit out
-    if (due > now + kLeadNs) {
-      // In slices of at most 2 ms: the deadline may move, and stop() must not wait long.
-      uint64_t wake = std::min(due - kLeadNs, now + 2'000'000);
-      timespec ts{time_t(wake / 1'000'000'000), long(wake % 1'000'000'000)};
-      clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
-      continue;
-    }
-    // Due (or overdue): spin a while for the checkpoint, then wait for it.
-    uint64_t until = std::max(now, due) + kSpinNs;
-    while (stw_gen_.load(std::memory_order_acquire) == seen && now_ns() < until && !helper_stop_.load()) cpu_relax();
-    if (stw_gen_.load() == seen && !helper_stop_.load()) stw_gen_.wait(seen);
-    seen = stw_gen_.load(std::memory_order_acquire);
-    int idle = kAssistIdle;
-    if (!stw_active() || !assist_state_.compare_exchange_strong(idle, kAssistWorking)) continue;
-    try {
-      assist_dirty_.clear();
-      collect_dirty_log(assist_dirty_);
-    } catch (const std::exception& e) {
-      log::get("ckpt")->error("dirty-log assistant: {}", e.what());
-      assist_dirty_.clear();
-      assist_state_.store(kAssistTaken);  // the leader fetches it itself
-      continue;
-    }
-    assist_state_.store(kAssistDone, std::memory_order_release);
-    share_copies(seen);  // the next deadline is set at the release
-  }
-}
-
-// A spare thread's part in pause `gen`: it waits for the pause's work,
-// copies with the leader, then sleeps until the release. It never
-// write-protects, nor spins meanwhile: every protect call would also have
-// to flush its CPU's TLB (an IPI each way, ~2 us on both sides here).
-void Checkpointer::share_copies(uint64_t gen) {
-  auto released = [&] { return release_gen_.load(std::memory_order_acquire) >= gen || helper_stop_.load(); };
-  while (!work_->published(gen) && !released()) cpu_relax();
-  work_->help(gen, PauseWork::Role::spare);
-  // Seldom: each wake-up makes this CPU take part in the next protect call's TLB flush.
-  while (!released()) std::this_thread::sleep_for(std::chrono::microseconds(200));
-}
-
-// Fetches KVM's dirty log (and re-arms it) under its own lock.
-void Checkpointer::collect_dirty_log(std::vector<uint64_t>& out) {
-  std::lock_guard lock(dirty_mu_);
-  dirty_log_->collect(out);
-}
-
-// The pause's fetch: the assistant's if it claimed it, else done here.
-void Checkpointer::take_dirty_log(std::vector<uint64_t>& out) {
-  if (!assist_on_) {
-    collect_dirty_log(out);
-    return;
-  }
-  int idle = kAssistIdle;
-  if (assist_state_.compare_exchange_strong(idle, kAssistTaken)) {
-    collect_dirty_log(out);
-    return;
-  }
-  int s;
-  while ((s = assist_state_.load(std::memory_order_acquire)) == kAssistWorking) cpu_relax();
-  if (s == kAssistDone) out.insert(out.end(), assist_dirty_.begin(), assist_dirty_.end());
-  else collect_dirty_log(out);  // the assistant failed
-  assist_state_.store(kAssistTaken);
-}
-
-// The copy helper: sleeps until a stop-the-world begins, then takes copy
-// work like a parked vCPU until the vCPUs are released.
-void Checkpointer::helper_loop() {
-  pthread_setname_np(pthread_self(), "ckpt-copy");
-  uint64_t seen = stw_gen_.load();
-  while (!helper_stop_.load()) {
-    stw_gen_.wait(seen);
-    seen = stw_gen_.load(std::memory_order_acquire);
-    share_copies(seen);
-  }
+// The next checkpoint's deadline, told to the copier too.
+void Checkpointer::plan_next(uint64_t due_ns, double interval_ms) {
+  next_due_ns_ = due_ns;
+  if (copier_) copier_->plan(due_ns, interval_ms);
 }
 
 Settings Checkpointer::settings() const {
@@ -220,7 +120,7 @@ void Checkpointer::set_interval(double ms) {
     std::lock_guard lock(settings_mu_);
     settings_.interval_ms = ms;
   }
-  next_due_ns_ = now_ns() + uint64_t(ms * 1e6);
+  plan_next(now_ns() + uint64_t(ms * 1e6), ms);
   if (timer_armed_) arm_timer(next_due_ns_.load(), ms);
 }
 
@@ -253,7 +153,7 @@ void Checkpointer::arm_timer(uint64_t due_ns, double ms) {
 
 void Checkpointer::leader_started() {
   double ms = settings().interval_ms;
-  next_due_ns_ = now_ns() + uint64_t(ms * 1e6);
+  plan_next(now_ns() + uint64_t(ms * 1e6), ms);
   arm_timer(next_due_ns_.load(), ms);
 }
 
@@ -271,13 +171,8 @@ void Checkpointer::lead(Vcpu& self) {
   unsigned others = machine_.vcpu_count() - 1;
   parked_.store(0);
   resumed_.store(0);
-  if (assist_on_) {  // this vCPU is out of the guest: the assistant may fetch the log from now on
-    while (assist_state_.load(std::memory_order_acquire) == kAssistWorking) cpu_relax();
-    assist_state_.store(kAssistIdle, std::memory_order_release);
-  }
   uint64_t gen = stw_gen_.fetch_add(1) + 1;
   stw_active_.store(true, std::memory_order_release);
-  if (helper_on_ || assist_on_) stw_gen_.notify_all();  // the helper wakes while the state is saved
   for (unsigned i = 1; i <= others; ++i) machine_.vcpu(i).kick();
   bool failed = false;
   try {
@@ -296,8 +191,9 @@ void Checkpointer::lead(Vcpu& self) {
     machine_.request_stop(StopReason::crash, kExitCrash, std::string("checkpoint failed: ") + e.what());
   }
   uint64_t t_release = now_ns();
-  uint64_t interval_ns = uint64_t(settings().interval_ms * 1e6);
-  next_due_ns_ = t0 + interval_ns;  // before the release: the assistant plans its next wake-up from it
+  double interval_ms = settings().interval_ms;
+  uint64_t interval_ns = uint64_t(interval_ms * 1e6);
+  plan_next(t0 + interval_ns, interval_ms);  // before the release: the copier plans its next wake-up from it
   stw_active_.store(false, std::memory_order_release);
   release_gen_.store(gen, std::memory_order_release);
   release_gen_.notify_all();
@@ -389,7 +285,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
 
   t = now_ns();
   dirty_.clear();
-  take_dirty_log(dirty_);  // written since the last fetch: the precopy's, if there was one
+  dirty_log_->collect(dirty_);  // written since the last fetch: the precopy's, if there was one
   machine_.collect_device_dirty(dirty_);  // the VMM's own writes (virtio buffers) bypass KVM's log
   if (!std::is_sorted(dirty_.begin(), dirty_.end())) std::sort(dirty_.begin(), dirty_.end());  // the bitmap's are
   dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
@@ -416,17 +312,20 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   st.pages_dirty = dirty_.size();
   st.dirty_ns = now_ns() - t;
 
-  // Copy the chosen pages while helpers write-protect those that leave
-  // the writable set; kept pages that were protected are unprotected only
-  // once their backups are tagged.
+  // Copy the chosen pages and write-protect those that leave the writable
+  // set, side by side: the leader copies while parked vCPUs protect, or,
+  // with the copier process copying, protects first. Kept pages that were
+  // protected are unprotected only once their backups are tagged.
   t = now_ns();
   plan_protection(chosen_);
+  bool copier = copier_ && stw_active() && PauseCopier::acts_at(settings().interval_ms);
   work_->publish(stw_active() ? stw_gen_.load() : 0, protect_ranges_, *copy_list, slot);
   struct Drain {  // a power failure thrown below must not leave helpers in the lists
     PauseWork& w;
     ~Drain() { w.drain(); }
   } drain{*work_};
-  work_->copy();
+  if (copier) work_->protect();
+  work_->copy(copier ? std::function<bool()>([this] { return copier_->alive(); }) : std::function<bool()>());
   p.point(nvm::CrashPoint::backup_copied);
   for (uint64_t page : chosen_) {
     p.store64(store_.tag(page, slot), version);
@@ -438,7 +337,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   st.copy_ns = now_ns() - t;
 
   t = now_ns();
-  work_->protect();
+  work_->finish();
   // Power lost meanwhile: the tags may not be durable, so no page may become writable.
   if (p.power_lost()) throw nvm::PowerFailure{nvm::CrashPoint::backup_tagged};
   finish_protection(chosen_, st);
@@ -556,7 +455,7 @@ void Checkpointer::precopy() {
   std::lock_guard lock(mu_);
   if (stw_active() || store_.persist().power_lost()) return;
   std::vector<uint64_t> now;
-  collect_dirty_log(now);
+  dirty_log_->collect(now);
   early_dirty_.insert(early_dirty_.end(), now.begin(), now.end());
   std::sort(early_dirty_.begin(), early_dirty_.end());
   early_dirty_.erase(std::unique(early_dirty_.begin(), early_dirty_.end()), early_dirty_.end());
@@ -658,8 +557,7 @@ nlohmann::json Checkpointer::info() const {
                         {"hot_lease", s.tuning.hot_lease},
                         {"persistence", store_.persist().adr() ? "adr" : "eadr"},
                         {"dirty_log", s.dirty_ring_bytes ? "ring" : "bitmap"},
-                        {"copy_helper", helper_on_},
-                        {"assist", assist_on_},
+                        {"copier", copier_ && copier_->alive() ? nlohmann::json(copier_->pid()) : nlohmann::json(nullptr)},
                         {"verify", oracle_ != nullptr},
                         {"committed_version", committed_.load()},
                         {"checkpoints", stats_.total()},

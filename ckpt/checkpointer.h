@@ -23,6 +23,7 @@
 #include "ckpt/hot_lease.h"
 #include "ckpt/hotness.h"
 #include "ckpt/oracle.h"
+#include "ckpt/pause_copier.h"
 #include "ckpt/pause_work.h"
 #include "ckpt/policy.h"
 #include "ckpt/state.h"
@@ -48,8 +49,7 @@ struct Settings {
   PolicyTuning tuning;
   bool verify = false;
   uint32_t dirty_ring_bytes = 0;  // per vCPU, enabled on the VM already; 0 = use the bitmap
-  bool copy_helper = false;       // a thread helps copy during the pause when a host CPU has no vCPU
-  bool assist = false;            // 1 vCPU and a spare CPU: a thread fetches the dirty log as the pause begins
+  bool copier = false;            // 1 vCPU and a spare CPU: a forked process shares the pause's copying
 };
 
 class Checkpointer {
@@ -145,24 +145,9 @@ class Checkpointer {
   bool timer_armed_ = false;
   Fd stop_fd_;
   std::thread fault_thread_;
-  // Dirty-log assistant (Settings::assist): awake just before each epoch
-  // ends, it fetches the dirty log while the leader saves the vCPU state.
-  void assist_loop();
-  void share_copies(uint64_t gen);
-  static constexpr double kAssistMinIntervalMs = 5;
-  void collect_dirty_log(std::vector<uint64_t>& out);
-  void take_dirty_log(std::vector<uint64_t>& out);
-  bool assist_on_ = false;
-  std::thread assist_thread_;
-  enum AssistState : int { kAssistIdle, kAssistWorking, kAssistDone, kAssistTaken };
-  std::atomic<int> assist_state_{kAssistTaken};
-  std::vector<uint64_t> assist_dirty_;
-  std::mutex dirty_mu_;                    // one dirty-log fetch at a time
-  // Copy helper on a host CPU no vCPU uses (Settings::copy_helper).
-  void helper_loop();
-  bool helper_on_ = false;
-  std::atomic<bool> helper_stop_{false};   // stops the copy helper and the assistant
-  std::thread helper_thread_;
+  // The pause copier (Settings::copier), if it runs.
+  std::unique_ptr<PauseCopier> copier_;
+  void plan_next(uint64_t due_ns, double interval_ms);
 };
 
 }  // namespace hsls::ckpt

@@ -2,7 +2,10 @@
 
 #include <libpmem.h>
 
+#include <sys/mman.h>
+
 #include <cstring>
+#include <new>
 
 namespace hsls::nvm {
 namespace {
@@ -27,22 +30,33 @@ std::string crash_point_names() {
   return out;
 }
 
-void Persist::copy(void* dst, const void* src, size_t len) {
+Persist::Persist(bool adr) : adr_(adr) {
+  void* p = ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  shared_ = new (p) Shared();
+}
+
+Persist::~Persist() {
+  shared_->~Shared();
+  ::munmap(shared_, sizeof(Shared));
+}
+
+void Persist::copy(void* dst, const void* src, size_t len, bool counted) {
   if (power_lost()) return;
   pmem_memcpy_nodrain(dst, src, len);
-  bytes_.fetch_add(len, std::memory_order_relaxed);
+  if (counted) count_bytes(len);
 }
 
 void Persist::write(void* dst, const void* src, size_t len) {
   if (power_lost()) return;
   std::memcpy(dst, src, len);
-  bytes_.fetch_add(len, std::memory_order_relaxed);
+  shared_->bytes.fetch_add(len, std::memory_order_relaxed);
 }
 
 bool Persist::store64(uint64_t* dst, uint64_t value) {
   if (power_lost()) return false;
   __atomic_store_n(dst, value, __ATOMIC_RELEASE);
-  bytes_.fetch_add(8, std::memory_order_relaxed);
+  shared_->bytes.fetch_add(8, std::memory_order_relaxed);
   return true;
 }
 

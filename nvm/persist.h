@@ -2,7 +2,9 @@
 // store, copy, flush, fence, persist (libpmem underneath), plus named crash
 // points. A power failure can be injected at the N-th arrival at a point;
 // after it every further write through here is dropped, exactly as if the
-// machine had lost power at that instant.
+// machine had lost power at that instant. The power-lost flag and the byte
+// count live in memory shared with a forked pause copier
+// (ckpt/pause_copier.h), so its copies obey the same power.
 #pragma once
 #include <array>
 #include <atomic>
@@ -44,13 +46,19 @@ struct PowerFailure {
 class Persist {
  public:
   // `adr`: only flushed stores survive (flush does work); otherwise eADR.
-  explicit Persist(bool adr) : adr_(adr) {}
+  explicit Persist(bool adr);
+  ~Persist();
+  Persist(const Persist&) = delete;
+  Persist& operator=(const Persist&) = delete;
 
   bool adr() const { return adr_; }
   void set_adr(bool adr) { adr_ = adr; }
 
   // Copies `len` bytes with non-temporal stores; durable after fence().
-  void copy(void* dst, const void* src, size_t len);
+  // Uncounted, the caller counts them (count_bytes) once for a batch: the
+  // counter's line is shared with the pause copier's CPU.
+  void copy(void* dst, const void* src, size_t len, bool counted = true);
+  void count_bytes(uint64_t n) { shared_->bytes.fetch_add(n, std::memory_order_relaxed); }
   // Ordinary stores of `len` bytes; durable after persist().
   void write(void* dst, const void* src, size_t len);
   // An aligned 8-byte store: all or nothing across a power failure.
@@ -75,14 +83,17 @@ class Persist {
   uint64_t count(CrashPoint p) const { return counts_[unsigned(p)].load(std::memory_order_relaxed); }
 
   // From now on every write is dropped (power is gone).
-  void lose_power() { power_lost_.store(true); }
-  bool power_lost() const { return power_lost_.load(std::memory_order_relaxed); }
-  uint64_t bytes_written() const { return bytes_.load(std::memory_order_relaxed); }
+  void lose_power() { shared_->power_lost.store(true); }
+  bool power_lost() const { return shared_->power_lost.load(std::memory_order_relaxed); }
+  uint64_t bytes_written() const { return shared_->bytes.load(std::memory_order_relaxed); }
 
  private:
   bool adr_;
-  std::atomic<bool> power_lost_{false};
-  std::atomic<uint64_t> bytes_{0};
+  struct Shared {
+    std::atomic<bool> power_lost{false};
+    std::atomic<uint64_t> bytes{0};
+  };
+  Shared* shared_;  // in a MAP_SHARED page
   std::array<std::atomic<uint64_t>, unsigned(CrashPoint::kCount)> counts_{};
   std::mutex arm_mu_;
   std::atomic<int> armed_point_{-1};

@@ -142,8 +142,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
     s.tuning = {cfg.ckpt_history, cfg.ckpt_hot_threshold, cfg.ckpt_neighbours, cfg.ckpt_hot_lease};
     s.verify = cfg.verify;
     s.dirty_ring_bytes = ring_bytes;
-    s.copy_helper = cfg.ckpt_copy_helper;
-    s.assist = cfg.ckpt_assist && !cfg.vcpu_cpus.empty();  // only where it cannot spin on the vCPU's CPU
+    s.copier = cfg.ckpt_copier && !cfg.vcpu_cpus.empty();  // only where it cannot spin on the vCPU's CPU
     ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
                                                  recovered.has_value(), oracle_.get());
   }

@@ -29,7 +29,7 @@ struct RunFlags {
   std::optional<std::string> memory, nvm, cmdline, monitor, serial_log, log_level, net_tap;
   std::optional<unsigned> vcpus, hot_lease;
   std::optional<double> ckpt_interval;
-  std::optional<bool> copy_helper, pin_vcpus, assist;
+  std::optional<bool> pin_vcpus, copier;
   std::optional<std::string> ckpt_policy, persistence, dirty_log;
   bool no_console = false;
   bool fresh = false;
@@ -62,9 +62,8 @@ Config build_config(const RunFlags& f) {
   if (f.persistence) cfg.persistence = *f.persistence;
   if (f.dirty_log) cfg.ckpt_dirty_log = *f.dirty_log;
   if (f.hot_lease) cfg.ckpt_hot_lease = *f.hot_lease;
-  if (f.copy_helper) cfg.ckpt_copy_helper = *f.copy_helper;
   if (f.pin_vcpus) cfg.pin_vcpus = *f.pin_vcpus;
-  if (f.assist) cfg.ckpt_assist = *f.assist;
+  if (f.copier) cfg.ckpt_copier = *f.copier;
   if (f.verify) cfg.verify = true;
   if (f.no_ckpt) cfg.ckpt_enabled = false;
   if (f.power_restart) cfg.power_restart = true;
@@ -204,8 +203,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--dirty-log", f.dirty_log, "KVM dirty tracking: auto, ring or bitmap (ckpt.dirty_log)");
   run_cmd->add_option("--hot-lease", f.hot_lease, "Epochs a written hot page stays out of dirty tracking, 0-1000 (ckpt.hot_lease)");
   run_cmd->add_option("--pin-vcpus", f.pin_vcpus, "A host CPU of its own per vCPU thread when one is to spare: true/false (machine.pin_vcpus)");
-  run_cmd->add_option("--assist", f.assist, "With 1 pinned vCPU, a spare CPU and intervals >= 5 ms, a thread awake at each epoch's end fetches the dirty log and shares the copying (default true): true/false (ckpt.assist)");
-  run_cmd->add_option("--copy-helper", f.copy_helper, "A thread shares the pause's copying if a host CPU has no vCPU: true/false (ckpt.copy_helper)");
+  run_cmd->add_option("--copier", f.copier, "With 1 pinned vCPU and a spare CPU, a forked process shares the pause's copying at intervals >= 5 ms (default true): true/false (ckpt.copier)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");
   run_cmd->add_flag("--power-restart", f.power_restart, "After a power failure, power back on and recover (power.restart)");
   run_cmd->add_option("--net-tap", f.net_tap, "Attach a virtio-net device to this tap (net.tap; docs/virtio-net.md)");

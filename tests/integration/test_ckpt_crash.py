@@ -3,7 +3,7 @@ checkpoint protocol, and by SIGKILL: each recovery must restore exactly the
 last committed checkpoint (the --verify digest oracle checks every page and
 the saved state), and the guest must keep making progress afterwards.
 
-argv: VMM GUEST POLICY[@DIRTY_LOG][+helper][+noassist] VCPUS TRIALS [CMDLINE]"""
+argv: VMM GUEST POLICY[@DIRTY_LOG][+nocopier] VCPUS TRIALS [CMDLINE]"""
 import os
 import random
 import signal
@@ -15,8 +15,8 @@ from harness import Monitor, Vmm, check, fail, require_kvm, tmpdir
 
 require_kvm()
 vmm, guest, policy, vcpus, trials = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-policy, *extras = policy.split("+")  # e.g. stop-and-copy+helper (off by default), hybrid+noassist (on by default)
-helper, assist = "helper" in extras, "noassist" not in extras
+policy, *extras = policy.split("+")  # e.g. hybrid+nocopier: without the pause copier (on by default)
+copier = "nocopier" not in extras
 policy, _, dirty_log = policy.partition("@")  # e.g. hybrid@ring: the other dirty-log form than the default
 cmdline = sys.argv[6] if len(sys.argv) > 6 else os.environ.get("HSLS_CRASH_CMDLINE", "")
 ledger = "ledger" in cmdline
@@ -28,7 +28,7 @@ POINTS = ["stopped", "state-saved", "backup-copied", "backup-tagged", "protected
           "cow-copied", "cow-tagged"]
 common = ["--nvm", nvm, "--memory", "128M", "--vcpus", vcpus, "--ckpt-policy", policy, "--ckpt-interval", "5",
           "--verify", "--cmdline", cmdline, guest] + (["--dirty-log", dirty_log] if dirty_log else []) + \
-    (["--copy-helper", "true"] if helper else []) + (["--assist", "false"] if not assist else [])
+    ([] if copier else ["--copier", "false"])
 
 
 def recovered(m, v, label):
@@ -73,10 +73,9 @@ try:
     time.sleep(0.3)
     spare = len(os.sched_getaffinity(0)) > int(vcpus)
     info = ready(m, "info ckpt")
-    if helper:
-        check(info.get("copy_helper") is spare, f"copy helper asked for: info ckpt says copy_helper={info.get('copy_helper')}")
-    # With one vCPU and a CPU to spare the pause assistant is on unless turned off (the interval, 5 ms, lets it act).
-    check(info.get("assist") is (assist and spare and vcpus == "1"), f"info ckpt says assist={info.get('assist')} ({vcpus} vCPU(s))")
+    # With one vCPU and a CPU to spare the pause copier runs unless turned off (the interval, 5 ms, lets it act).
+    want = copier and spare and vcpus == "1"
+    check((info.get("copier") is not None) is want, f"info ckpt says copier={info.get('copier')} ({vcpus} vCPU(s))")
     for i in range(trials):
         time.sleep(rng.uniform(0.002, 0.05))
         r = m.cmd("powerfail")

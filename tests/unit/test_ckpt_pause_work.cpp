@@ -1,16 +1,22 @@
 // The pause's shared work on a real NVM file: whoever takes part (leader
-// alone, a parked vCPU, a spare thread), every listed page ends up copied to
-// its backup slot and every listed range write-protected (read back from
-// /proc/self/pagemap), and a spare thread never write-protects.
+// alone, a parked vCPU, a spare thread, the forked pause copier), every
+// listed page ends up copied to its backup slot and every listed range
+// write-protected (read back from /proc/self/pagemap), and a spare helper
+// never write-protects.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <thread>
 #include <vector>
 
+#include "ckpt/pause_copier.h"
 #include "ckpt/pause_work.h"
 #include "nvm/store.h"
 #include "tests/unit/temp_nvm.h"
@@ -67,7 +73,7 @@ TEST_CASE("the leader alone copies every page and protects every range") {
   r.work.publish(0, ranges, pages, 1);
   CHECK_FALSE(r.work.published(0));
   r.work.copy();
-  r.work.protect();
+  r.work.finish();
   for (uint64_t p : pages) CHECK(r.backed_up(p, 1));
   CHECK_FALSE(r.backed_up(11, 1));  // not listed: not copied
   for (auto [first, n] : ranges)
@@ -98,7 +104,7 @@ TEST_CASE("a parked vCPU and a spare thread share the work; the spare one only c
   CHECK_FALSE(r.work.published(gen + 1));
   go = true;
   r.work.copy();
-  r.work.protect();
+  r.work.finish();
   spare.join();
   vcpu.join();
   CHECK_FALSE(r.work.published(gen));
@@ -114,7 +120,7 @@ TEST_CASE("a late helper takes nothing of a finished pause") {
   std::vector<PauseWork::Range> ranges = {{900, 2}};
   r.work.publish(3, ranges, pages, 0);
   r.work.copy();
-  r.work.protect();
+  r.work.finish();
   CHECK_FALSE(r.work.help(3, PauseWork::Role::vcpu));
   CHECK_FALSE(r.work.help(3, PauseWork::Role::spare));
 }
@@ -127,6 +133,52 @@ TEST_CASE("a spare thread alone leaves the protects to the leader") {
   CHECK_FALSE(r.work.help(5, PauseWork::Role::spare));
   CHECK_FALSE(uffd_protected(r.store.ram() + 300 * kPage));
   r.work.copy();
-  r.work.protect();
+  r.work.finish();
   CHECK(uffd_protected(r.store.ram() + 301 * kPage));
+}
+
+TEST_CASE("the pause copier, a forked process, copies a published list on its own") {
+  Rig r;
+  auto copier = PauseCopier::spawn(r.work);
+  REQUIRE(copier);
+  CHECK(copier->alive());
+  auto pages = every_third_page(30, 120);
+  std::vector<PauseWork::Range> none;
+  r.work.publish(11, none, pages, 1);
+  copier->plan(0, 10);  // due now
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!r.backed_up(pages.back(), 1) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(r.backed_up(pages.back(), 1));  // by the copier: the leader has not copied yet
+  r.work.copy([&] { return copier->alive(); });
+  r.work.finish();
+  for (uint64_t p : pages) CHECK(r.backed_up(p, 1));
+  copier.reset();  // asks it to stop and reaps it
+}
+
+TEST_CASE("the pause copier sits out short intervals; killed, the leader copies alone") {
+  Rig r;
+  auto copier = PauseCopier::spawn(r.work);
+  REQUIRE(copier);
+  CHECK_FALSE(PauseCopier::acts_at(1));
+  CHECK(PauseCopier::acts_at(10));
+  auto pages = every_third_page(30, 60);
+  std::vector<PauseWork::Range> none;
+  copier->plan(0, 1);  // 1 ms: it must not take part
+  r.work.publish(12, none, pages, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_FALSE(r.backed_up(pages[0], 0));
+  r.work.copy([&] { return copier->alive(); });
+  r.work.finish();
+  for (uint64_t p : pages) CHECK(r.backed_up(p, 0));
+  ::kill(copier->pid(), SIGKILL);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (copier->alive() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK_FALSE(copier->alive());
+  r.work.publish(13, none, pages, 1);
+  copier->plan(0, 10);
+  r.work.copy([&] { return copier->alive(); });
+  r.work.finish();
+  for (uint64_t p : pages) CHECK(r.backed_up(p, 1));
 }

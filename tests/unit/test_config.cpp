@@ -134,13 +134,13 @@ TEST_CASE("machine.vcpus accepts 1 to 8") {
   CHECK(apply("[machine]\nvcpus = 8").vcpus == 8);
 }
 
-TEST_CASE("machine.pin_vcpus (on) and ckpt.assist (on) are booleans") {
+TEST_CASE("machine.pin_vcpus (on) and ckpt.copier (on) are booleans") {
   CHECK(Config{}.pin_vcpus);
-  CHECK(Config{}.ckpt_assist);
+  CHECK(Config{}.ckpt_copier);
   CHECK_FALSE(apply("[machine]\npin_vcpus = false").pin_vcpus);
-  CHECK_FALSE(apply("[ckpt]\nassist = false").ckpt_assist);
+  CHECK_FALSE(apply("[ckpt]\ncopier = false").ckpt_copier);
   CHECK(has(toml_refusal("[machine]\npin_vcpus = 1"), "test.toml: machine.pin_vcpus"));
-  CHECK(has(toml_refusal("[ckpt]\nassist = \"yes\""), "test.toml: ckpt.assist"));
+  CHECK(has(toml_refusal("[ckpt]\ncopier = \"yes\""), "test.toml: ckpt.copier"));
 }
 
 TEST_CASE("each key with a bad type or value is refused, naming the key") {

@@ -15,7 +15,7 @@ namespace {
 const std::set<std::string> kKnownKeys = {
     "machine.memory", "machine.vcpus", "machine.pin_vcpus", "guest.image",    "guest.cmdline", "nvm.path",
     "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
-    "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours", "ckpt.hot_lease", "ckpt.copy_helper", "ckpt.assist",
+    "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours", "ckpt.hot_lease", "ckpt.copier",
     "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "power.restart", "power.restart_delay_ms",
     "net.tap", "net.mac", "net.external_sync", "net.max_held",
 };
@@ -181,8 +181,7 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
   read_uint(root, "ckpt", "history", cfg.ckpt_history, source);
   read_uint(root, "ckpt", "neighbours", cfg.ckpt_neighbours, source);
   read_uint(root, "ckpt", "hot_lease", cfg.ckpt_hot_lease, source);
-  read_bool(root, "ckpt", "copy_helper", cfg.ckpt_copy_helper, source);
-  read_bool(root, "ckpt", "assist", cfg.ckpt_assist, source);
+  read_bool(root, "ckpt", "copier", cfg.ckpt_copier, source);
   read_string(root, "ckpt", "persistence", cfg.persistence, source);
   read_bool(root, "ckpt", "verify", cfg.verify, source);
   read_string(root, "ckpt", "dirty_log", cfg.ckpt_dirty_log, source);

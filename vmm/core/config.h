@@ -34,8 +34,7 @@ struct Config {
   unsigned ckpt_hot_threshold = 2;       // ckpt.hot_threshold (1-history)
   unsigned ckpt_history = 8;             // ckpt.history (1-8 epochs)
   unsigned ckpt_neighbours = 0;          // ckpt.neighbours (0-64 pages)
-  bool ckpt_assist = true;               // ckpt.assist: 1 vCPU + a spare CPU: a thread fetches the dirty log and shares the copy in the pause
-  bool ckpt_copy_helper = false;         // ckpt.copy_helper: a thread helps copy in the pause if a host CPU has no vCPU
+  bool ckpt_copier = true;               // ckpt.copier: 1 pinned vCPU + a spare CPU: a forked process shares the pause's copying
   unsigned ckpt_hot_lease = 16;          // ckpt.hot_lease (0-1000 epochs; 0 = re-arm dirty tracking every epoch)
   std::string ckpt_dirty_log = "auto";   // ckpt.dirty_log: "auto" (bitmap with hot leases, else ring if KVM has it) | "ring" | "bitmap"
   std::string persistence = "eadr";      // ckpt.persistence: "eadr" | "adr"
