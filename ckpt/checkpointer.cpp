@@ -463,7 +463,8 @@ void Checkpointer::precopy() {
   std::sort(precopied_.begin(), precopied_.end());
   unsigned slot = unsigned((committed_.load() + 1) % 2);
   auto& p = store_.persist();
-  for (uint64_t page : precopied_) p.copy(store_.backup(page, slot), store_.ram() + page * kPage, kPage);
+  for (uint64_t page : precopied_) p.copy(store_.backup(page, slot), store_.ram() + page * kPage, kPage, false);
+  if (!p.power_lost()) p.count_bytes(precopied_.size() * kPage);
   p.fence();
 }
 
@@ -503,9 +504,10 @@ void Checkpointer::fault_loop() {
       std::vector<uint64_t> copied;
       for (uint64_t q = page; q < end; ++q) {
         if (writable_[q]) break;
-        p.copy(store_.backup(q, slot), store_.ram() + q * kPage, kPage);
+        p.copy(store_.backup(q, slot), store_.ram() + q * kPage, kPage, false);
         copied.push_back(q);
       }
+      if (!p.power_lost()) p.count_bytes(copied.size() * kPage);
       p.fence();
       p.point(nvm::CrashPoint::cow_copied);
       bool durable = true;

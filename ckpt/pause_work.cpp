@@ -144,7 +144,8 @@ void PauseWork::copy(const std::function<bool()>& helper_alive) {
 void PauseWork::copy_all_again() {
   auto& p = store_.persist();
   for (size_t k = 0; k < s_->page_count; ++k)
-    p.copy(store_.backup(s_->pages[k], s_->slot), store_.ram() + s_->pages[k] * kPage, kPage);
+    p.copy(store_.backup(s_->pages[k], s_->slot), store_.ram() + s_->pages[k] * kPage, kPage, false);
+  if (!p.power_lost()) p.count_bytes(s_->page_count * kPage);
   p.fence();
   s_->pages_done.store(s_->page_count, std::memory_order_release);
 }

@@ -49,10 +49,11 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
   out.state_digest = rec->state_checksum;
   auto& p = store.persist();
   for (uint64_t page : pages_to_restore(store, g)) {
-    p.copy(store.ram() + page * 4096, store.backup(page, slot), 4096);
+    p.copy(store.ram() + page * 4096, store.backup(page, slot), 4096, false);
     ++out.pages_restored;
     p.point(nvm::CrashPoint::restored);
   }
+  if (!p.power_lost()) p.count_bytes(out.pages_restored * 4096);
   p.fence();
   // A checkpoint G+1 that failed before its commit may have tagged backups;
   // the next checkpoint reuses the number G+1, so those tags must go.

@@ -56,7 +56,9 @@ class Persist {
 
   // Copies `len` bytes with non-temporal stores; durable after fence().
   // Uncounted, the caller counts them (count_bytes) once for a batch: the
-  // counter's line is shared with the pause copier's CPU.
+  // counter's atomic add is a locked instruction, which waits for the
+  // non-temporal stores before it to drain (one per 4 KiB page made the
+  // pause's copy 52 instead of 36 us for ~112 pages here).
   void copy(void* dst, const void* src, size_t len, bool counted = true);
   void count_bytes(uint64_t n) { shared_->bytes.fetch_add(n, std::memory_order_relaxed); }
   // Ordinary stores of `len` bytes; durable after persist().
