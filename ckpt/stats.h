@@ -17,8 +17,9 @@ struct CheckpointStats {
   uint64_t stop_ns = 0;     // .. every vCPU out of KVM_RUN (and its state saved)
   uint64_t save_ns = 0;     // VM and device state saved and persisted
   uint64_t dirty_ns = 0;    // dirty log fetched and cleared, hotness updated
-  uint64_t copy_ns = 0;     // pages copied to backups and tagged
-  uint64_t protect_ns = 0;  // pages write-protected
+  uint64_t copy_ns = 0;     // pages copied to backups and tagged (write-protects run meanwhile on
+                            // parked vCPUs; with the pause copier, the leader's protects are in here)
+  uint64_t protect_ns = 0;  // then: waiting for the rest of the write-protects, unprotecting kept pages
   uint64_t flush_ns = 0;    // guest's dirty lines flushed (adr only)
   uint64_t commit_ns = 0;   // journal record + commit word persisted
   uint64_t resume_ns = 0;   // released .. every vCPU back on its way to KVM_RUN
