@@ -1,9 +1,11 @@
 // The checkpoint manager. Every interval, vCPU 0's thread leads a
 // stop-the-world checkpoint: it kicks the other vCPUs out of KVM_RUN (each
-// saves its own state and parks, spinning, ready to help copy), saves the
-// VM and device state, reads the dirty log, copies the policy's pages to
-// their backups, write-protects the rest for copy-on-write, and commits by
-// persisting the new global version. A fault thread serves copy-on-write.
+// saves its own state and parks, spinning, ready to help), saves the VM and
+// device state, reads the dirty log, copies the policy's pages to their
+// backups and write-protects the rest for copy-on-write (side by side,
+// shared with the parked vCPUs or the pause copier process: pause_work.h,
+// pause_copier.h), and commits by persisting the new global version. A
+// fault thread serves copy-on-write.
 //
 // Version rule: with committed version G, a page whose backup in slot G%2
 // carries tag G was (or may have been) written after checkpoint G, and that
@@ -11,7 +13,6 @@
 // since G. Recovery (recovery.h) restores exactly that.
 #pragma once
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
