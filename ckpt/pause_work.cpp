@@ -66,10 +66,6 @@ bool PauseWork::help(uint64_t gen, Role role) {
   if (!published(gen)) return false;
   bool did = false;
   switch (role) {
-    case Role::leader:
-      did = take_copies();
-      did = take_protects() || did;
-      break;
     case Role::vcpu:
       did = take_protects();
       did = take_copies() || did;

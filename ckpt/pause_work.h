@@ -25,7 +25,7 @@ namespace hsls::ckpt {
 
 class PauseWork {
  public:
-  enum class Role { leader, vcpu, spare };
+  enum class Role { vcpu, spare };  // the leader calls copy() and protect()
   using Range = std::pair<uint64_t, uint64_t>;  // (first page, count)
 
   PauseWork(nvm::Store& store, WriteProtect& wp);
