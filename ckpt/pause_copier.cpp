@@ -100,9 +100,11 @@ void PauseCopier::child_loop(PauseWork& work, Control& c, pid_t parent) {
       sleep_until_ns(sit_out ? now + kSliceNs : std::min(due - kLeadNs, now + kSliceNs));
       continue;
     }
-    // Due: spin until the pause publishes its work, copy, then wait for the next deadline.
+    // Due: spin until the pause publishes its work (or is over: a new
+    // deadline), copy, then wait for the next deadline.
     uint64_t until = std::max(now, due) + kSpinNs;
-    while (!c.stop.load(std::memory_order_relaxed) && monotonic_ns() < until) {
+    while (!c.stop.load(std::memory_order_relaxed) && c.due_ns.load(std::memory_order_relaxed) == due &&
+           monotonic_ns() < until) {
       uint64_t gen = work.published_gen();
       if (gen != 0 && gen != last) {
         work.help(gen, PauseWork::Role::spare);
