@@ -316,7 +316,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   // with the copier process copying, protects first. Kept pages that were
   // protected are unprotected only once their backups are tagged.
   t = now_ns();
-  plan_protection(chosen_);
+  plan_protection(chosen_, st);
   bool copier = copier_ && stw_active() && PauseCopier::acts_at(settings().interval_ms);
   work_->publish(stw_active() ? stw_gen_.load() : 0, protect_ranges_, *copy_list, slot);
   struct Drain {  // a power failure thrown below must not leave helpers in the lists
@@ -339,7 +339,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   work_->finish();
   // Power lost meanwhile: the tags may not be durable, so no page may become writable.
   if (p.power_lost()) throw nvm::PowerFailure{nvm::CrashPoint::backup_tagged};
-  finish_protection(chosen_, st);
+  finish_protection(chosen_);
   p.point(nvm::CrashPoint::protected_pages);
   st.protect_ns = now_ns() - t;
 
@@ -397,13 +397,14 @@ void Checkpointer::choose_pages(const std::vector<uint64_t>& dirty, std::vector<
 
 // Plans the write-protection that leaves exactly `keep` (sorted) writable:
 // the ranges to protect (in protect_ranges_) and the kept pages to
-// unprotect afterwards (in unprotect_).
-void Checkpointer::plan_protection(const std::vector<uint64_t>& keep) {
+// unprotect afterwards (in unprotect_); counts the pages it protects.
+void Checkpointer::plan_protection(const std::vector<uint64_t>& keep, CheckpointStats& st) {
   protect_ranges_.clear();
   unprotect_.clear();
   if (protect_all_) {
     protect_ranges_.emplace_back(0, store_.layout().pages);
     unprotect_ = keep;
+    st.pages_protected = store_.layout().pages - keep.size();
     return;
   }
   std::vector<uint64_t> to_protect;
@@ -427,20 +428,15 @@ void Checkpointer::plan_protection(const std::vector<uint64_t>& keep) {
     protect_ranges_.emplace_back(first, last - first + 1);
     i = j;
   }
-  pages_to_protect_ = to_protect.size();
+  st.pages_protected = to_protect.size();
 }
 
 // After the planned ranges are protected and the kept pages' backups
 // tagged: unprotects the kept pages that were protected and records the
 // new writable set.
-void Checkpointer::finish_protection(const std::vector<uint64_t>& keep, CheckpointStats& st) {
+void Checkpointer::finish_protection(const std::vector<uint64_t>& keep) {
   for_each_run(unprotect_, [&](uint64_t first, uint64_t n) { wp_->unprotect(first, n); });
-  if (protect_all_) {
-    st.pages_protected = store_.layout().pages - keep.size();
-    protect_all_ = false;
-  } else {
-    st.pages_protected = pages_to_protect_;
-  }
+  protect_all_ = false;
   for (uint64_t page : writable_list_) writable_[page] = 0;
   writable_list_ = keep;
   for (uint64_t page : keep) writable_[page] = 1;
@@ -463,7 +459,7 @@ void Checkpointer::precopy() {
   unsigned slot = unsigned((committed_.load() + 1) % 2);
   auto& p = store_.persist();
   for (uint64_t page : precopied_) p.copy(store_.backup(page, slot), store_.ram() + page * kPage, kPage, false);
-  if (!p.power_lost()) p.count_bytes(precopied_.size() * kPage);
+  p.count_bytes(precopied_.size() * kPage);
   p.fence();
 }
 
@@ -506,7 +502,7 @@ void Checkpointer::fault_loop() {
         p.copy(store_.backup(q, slot), store_.ram() + q * kPage, kPage, false);
         copied.push_back(q);
       }
-      if (!p.power_lost()) p.count_bytes(copied.size() * kPage);
+      p.count_bytes(copied.size() * kPage);
       p.fence();
       p.point(nvm::CrashPoint::cow_copied);
       bool durable = true;

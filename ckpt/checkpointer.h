@@ -99,8 +99,8 @@ class Checkpointer {
   // The checkpoint proper, all vCPUs stopped and their states in the slot.
   void body(CheckpointStats& st, uint64_t t0);
   void choose_pages(const std::vector<uint64_t>& dirty, std::vector<uint64_t>& out) const;
-  void plan_protection(const std::vector<uint64_t>& keep);
-  void finish_protection(const std::vector<uint64_t>& keep, CheckpointStats& st);
+  void plan_protection(const std::vector<uint64_t>& keep, CheckpointStats& st);
+  void finish_protection(const std::vector<uint64_t>& keep);
   void save_vcpu_state(Vcpu& vcpu, uint64_t version, const kvm_sync_regs* synced);
   std::pair<uint64_t, uint64_t> write_machine_state(uint64_t version);
 
@@ -139,7 +139,6 @@ class Checkpointer {
   std::unique_ptr<PauseWork> work_;
   std::vector<PauseWork::Range> protect_ranges_;  // planned for this pause
   std::vector<uint64_t> unprotect_;               // kept pages to unprotect once tagged
-  uint64_t pages_to_protect_ = 0;
 
   std::atomic<uint64_t> next_due_ns_{0};
   timer_t timer_{};

@@ -77,6 +77,13 @@ bool PauseWork::help(uint64_t gen, Role role) {
   return did;
 }
 
+// Copies listed pages [begin, end) to their backups, uncounted and unfenced.
+void PauseWork::copy_listed(size_t begin, size_t end) {
+  auto& p = store_.persist();
+  for (size_t k = begin; k < end; ++k)
+    p.copy(store_.backup(s_->pages[k], s_->slot), store_.ram() + s_->pages[k] * kPage, kPage, false);
+}
+
 // Copies chunks of pages until none is left; fences its own non-temporal
 // stores before counting them done (they are ordered per CPU only).
 bool PauseWork::take_copies() {
@@ -86,12 +93,11 @@ bool PauseWork::take_copies() {
     size_t i = s_->next_page.fetch_add(kCopyChunk, std::memory_order_acq_rel);
     if (i >= s_->page_count) break;
     size_t end = std::min(s_->page_count, i + kCopyChunk);
-    for (size_t k = i; k < end; ++k)
-      p.copy(store_.backup(s_->pages[k], s_->slot), store_.ram() + s_->pages[k] * kPage, kPage, false);
+    copy_listed(i, end);
     did += end - i;
   }
   if (!did) return false;
-  if (!p.power_lost()) p.count_bytes(did * kPage);
+  p.count_bytes(did * kPage);
   p.fence();
   s_->pages_done.fetch_add(did, std::memory_order_acq_rel);
   return true;
@@ -139,9 +145,8 @@ void PauseWork::copy(const std::function<bool()>& helper_alive) {
 // Copies every listed page (whoever had it) and counts them all done.
 void PauseWork::copy_all_again() {
   auto& p = store_.persist();
-  for (size_t k = 0; k < s_->page_count; ++k)
-    p.copy(store_.backup(s_->pages[k], s_->slot), store_.ram() + s_->pages[k] * kPage, kPage, false);
-  if (!p.power_lost()) p.count_bytes(s_->page_count * kPage);
+  copy_listed(0, s_->page_count);
+  p.count_bytes(s_->page_count * kPage);
   p.fence();
   s_->pages_done.store(s_->page_count, std::memory_order_release);
 }

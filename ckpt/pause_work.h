@@ -58,6 +58,7 @@ class PauseWork {
 
  private:
   struct Shared;
+  void copy_listed(size_t begin, size_t end);
   bool take_copies();
   bool take_protects();
   void wait_protects() const;

@@ -53,7 +53,7 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
     ++out.pages_restored;
     p.point(nvm::CrashPoint::restored);
   }
-  if (!p.power_lost()) p.count_bytes(out.pages_restored * 4096);
+  p.count_bytes(out.pages_restored * 4096);
   p.fence();
   // A checkpoint G+1 that failed before its commit may have tagged backups;
   // the next checkpoint reuses the number G+1, so those tags must go.

@@ -50,13 +50,13 @@ void Persist::copy(void* dst, const void* src, size_t len, bool counted) {
 void Persist::write(void* dst, const void* src, size_t len) {
   if (power_lost()) return;
   std::memcpy(dst, src, len);
-  shared_->bytes.fetch_add(len, std::memory_order_relaxed);
+  count_bytes(len);
 }
 
 bool Persist::store64(uint64_t* dst, uint64_t value) {
   if (power_lost()) return false;
   __atomic_store_n(dst, value, __ATOMIC_RELEASE);
-  shared_->bytes.fetch_add(8, std::memory_order_relaxed);
+  count_bytes(8);
   return true;
 }
 

@@ -60,7 +60,9 @@ class Persist {
   // non-temporal stores before it to drain (one per 4 KiB page made the
   // pause's copy 52 instead of 36 us for ~112 pages here).
   void copy(void* dst, const void* src, size_t len, bool counted = true);
-  void count_bytes(uint64_t n) { shared_->bytes.fetch_add(n, std::memory_order_relaxed); }
+  void count_bytes(uint64_t n) {
+    if (!power_lost()) shared_->bytes.fetch_add(n, std::memory_order_relaxed);
+  }
   // Ordinary stores of `len` bytes; durable after persist().
   void write(void* dst, const void* src, size_t len);
   // An aligned 8-byte store: all or nothing across a power failure.
