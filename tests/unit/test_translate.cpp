@@ -1,14 +1,19 @@
 // debug::translate walks guest page tables built here in a buffer-backed
 // GuestMemory: 4-level long mode (4 KiB, 2 MiB, 1 GiB pages), 5-level,
-// PAE and 32-bit paging, and unmapped addresses. Also cpu_bits and disassemble.
+// PAE and 32-bit paging, and unmapped addresses; the CPU state is the
+// backend-neutral accel::CpuState. Also debug::walk (the page walk under
+// translate), cpu_bits and disassemble.
 #include <doctest/doctest.h>
 
 #include <vector>
 
+#include "vmm/accel/cpu_state.h"
 #include "vmm/core/guest_memory.h"
 #include "vmm/debug/inspect.h"
+#include "vmm/debug/page_walk.h"
 
 using namespace hsls;
+using accel::CpuState;
 using debug::translate;
 
 namespace {
@@ -27,8 +32,8 @@ struct Guest {
   void set32(uint64_t table, unsigned index, uint32_t entry) { REQUIRE(mem.write(table + index * 4, &entry, 4)); }
 };
 
-kvm_sregs long_mode(uint64_t cr3, bool la57 = false) {
-  kvm_sregs s{};
+CpuState long_mode(uint64_t cr3, bool la57 = false) {
+  CpuState s;
   s.cr0 = kCr0Pe | kCr0Pg;
   s.cr4 = kCr4Pae | (la57 ? kCr4La57 : 0);
   s.efer = kEferLme | kEferLma;
@@ -69,7 +74,7 @@ TEST_SUITE("translate") {
 
 TEST_CASE("paging off: linear is physical (32 bits)") {
   Guest g;
-  kvm_sregs s{};
+  CpuState s;
   s.cr0 = kCr0Pe;
   CHECK(translate(g.mem, s, 0x1234) == 0x1234u);
   CHECK(translate(g.mem, s, 0x1'0000'1234ull) == 0x1234u);
@@ -154,7 +159,7 @@ TEST_CASE("PAE paging: 2 MiB and 4 KiB pages") {
   g.set64(0x9000, 0, 0x600000 | kP | kPS);
   g.set64(0x9000, 1, 0xa000 | kP);
   g.set64(0xa000, 3, 0x777000 | kP | kNX);
-  kvm_sregs s{};
+  CpuState s;
   s.cr0 = kCr0Pe | kCr0Pg;
   s.cr4 = kCr4Pae;
   s.cr3 = 0x8020;
@@ -170,7 +175,7 @@ TEST_CASE("32-bit paging: 4 MiB (PSE) and 4 KiB pages") {
   g.set32(0xb000, 1, 0x800000 | kP | kPS);
   g.set32(0xb000, 2, 0xc000 | kP);
   g.set32(0xc000, 0x10, 0x345000 | kP);
-  kvm_sregs s{};
+  CpuState s;
   s.cr0 = kCr0Pe | kCr0Pg;
   s.cr4 = kCr4Pse;
   s.cr3 = 0xb000;
@@ -185,14 +190,14 @@ TEST_CASE("32-bit paging ignores PDE.PS when CR4.PSE is off") {
   // With CR4.PSE = 0 the CPU ignores bit 7 of a PDE and uses it as a page-table pointer.
   g.set32(0xb000, 1, 0xc000 | kP | kPS);
   g.set32(0xc000, 0x12, 0x345000 | kP);
-  kvm_sregs s{};
+  CpuState s;
   s.cr0 = kCr0Pe | kCr0Pg;
   s.cr3 = 0xb000;
   CHECK(translate(g.mem, s, 0x412abc) == 0x345abcu);
 }
 
 TEST_CASE("cpu_bits") {
-  kvm_sregs s{};
+  CpuState s;
   CHECK(debug::cpu_bits(s) == 16);
   s.cs.db = 1;
   CHECK(debug::cpu_bits(s) == 32);
@@ -223,6 +228,104 @@ TEST_CASE("disassemble reads guest-physical memory and labels with the linear ad
   REQUIRE(last.size() == 1);
   CHECK(last[0].text == "ret");
   CHECK(debug::disassemble(g.mem, g.buf.size(), 0, 4, 64).empty());
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("page walk") {
+
+TEST_CASE("walk reports the entries used and the combined permissions") {
+  FourLevel g;
+  auto s = long_mode(FourLevel::kPml4);
+  auto w = debug::walk(g.mem, s, 0x405abc);
+  REQUIRE(w.has_value());
+  CHECK(w->phys == 0x123abcu);
+  CHECK(w->page_size == 4096u);
+  CHECK(w->levels == 4u);
+  CHECK(w->entry_size == 8u);
+  CHECK(w->entry_gpa[0] == FourLevel::kPml4);
+  CHECK(w->entry_gpa[1] == FourLevel::kPdpt);
+  CHECK(w->entry_gpa[2] == FourLevel::kPd + 2 * 8);
+  CHECK(w->entry_gpa[3] == FourLevel::kPt + 5 * 8);
+  CHECK(w->entry[3] == (0x123000 | kP | kRW | kA | kD | kNX));
+  CHECK(w->writable);         // R/W at all four levels
+  CHECK_FALSE(w->user);       // PML4E and PDPTE lack U/S
+  CHECK(w->no_execute);       // the PTE has XD
+
+  auto big = debug::walk(g.mem, s, 0x40000000ull + 0x10);  // 1 GiB page, PDPTE without R/W
+  REQUIRE(big.has_value());
+  CHECK(big->page_size == (1ull << 30));
+  CHECK(big->levels == 2u);
+  CHECK(big->entry_gpa[1] == FourLevel::kPdpt + 8);
+  CHECK_FALSE(big->writable);
+  CHECK_FALSE(big->no_execute);
+
+  CHECK_FALSE(debug::walk(g.mem, s, 0x407000).has_value());
+}
+
+TEST_CASE("walk with paging off and with 32-bit paging") {
+  Guest g;
+  CpuState off;
+  off.cr0 = kCr0Pe;
+  auto w = debug::walk(g.mem, off, 0x1'0000'5678ull);
+  REQUIRE(w.has_value());
+  CHECK(w->phys == 0x5678u);
+  CHECK(w->levels == 0u);
+  g.set32(0xb000, 2, 0xc000 | kP | kRW | kUS);
+  g.set32(0xc000, 0x10, 0x345000 | kP | kUS);
+  CpuState s;
+  s.cr0 = kCr0Pe | kCr0Pg;
+  s.cr3 = 0xb000;
+  auto p = debug::walk(g.mem, s, 0x810abc);
+  REQUIRE(p.has_value());
+  CHECK(p->phys == 0x345abcu);
+  CHECK(p->entry_size == 4u);
+  CHECK(p->levels == 2u);
+  CHECK(p->entry_gpa[0] == 0xb000u + 2 * 4);
+  CHECK(p->entry_gpa[1] == 0xc000u + 0x10 * 4);
+  CHECK_FALSE(p->writable);
+  CHECK(p->user);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("register dump") {
+
+TEST_CASE("format_registers and crash_report print CpuState in the fixed format") {
+  Guest g;
+  CpuState s = long_mode(0x1000);
+  for (unsigned i = 0; i < 16; ++i) s.gpr[i] = 0x1000 + i;  // hardware order: rax rcx rdx rbx rsp rbp rsi rdi r8..r15
+  s.rip = 0x5000;
+  s.rflags = 0x246;
+  s.cr2 = 0xdead0000;
+  s.cs = {0, 0xffffffff, 0x08, 0xb, 1, 0, 0, 1, 1, 1, 0, 0, 0};
+  s.ss = {0, 0xffffffff, 0x10, 0x3, 1, 0, 1, 1, 0, 1, 0, 0, 0};
+  s.tr = {0x12000, 0x67, 0x38, 0xb, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+  s.gdt.base = 0x11000;
+  s.gdt.limit = 0x3f;
+  s.idt.base = 0x10000;
+  s.idt.limit = 0xfff;
+  std::string out = debug::format_registers(s);
+  CHECK(out.find("rax=0000000000001000 rbx=0000000000001003 rcx=0000000000001001 rdx=0000000000001002\n") == 0);
+  CHECK(out.find("\nrsi=0000000000001006 rdi=0000000000001007 rbp=0000000000001005 rsp=0000000000001004\n") != std::string::npos);
+  CHECK(out.find("\nr8 =0000000000001008 r9 =0000000000001009 r10=000000000000100a r11=000000000000100b\n") != std::string::npos);
+  CHECK(out.find("\nrip=0000000000005000 rflags=00000246\n") != std::string::npos);
+  CHECK(out.find("\ncr0=0000000080000001 cr2=00000000dead0000 cr3=0000000000001000 cr4=0000000000000020 efer=500\n") !=
+        std::string::npos);
+  CHECK(out.find("\ncs =0008 base=0000000000000000 limit=ffffffff type=b dpl=0 p=1 db=0 l=1 g=1\n") != std::string::npos);
+  CHECK(out.find("\nss =0010 base=0000000000000000 limit=ffffffff type=3 dpl=0 p=1 db=1 l=0 g=1\n") != std::string::npos);
+  CHECK(out.find("\ntr =0038 base=0000000000012000 limit=00000067 type=b dpl=0 p=1 db=0 l=0 g=0\n") != std::string::npos);
+  CHECK(out.find("\ngdt base=0000000000011000 limit=003f  idt base=0000000000010000 limit=0fff\n") != std::string::npos);
+
+  // The code around rip: identity-map 0x5000 and put two instructions there.
+  FourLevel f;
+  f.set64(FourLevel::kPt, 0x1ff, 0x5000 | kP);  // linear 0x5ff000 -> 0x5000
+  const uint8_t code[] = {0x90, 0xc3};
+  REQUIRE(f.mem.write(0x5000, code, sizeof code));
+  s.rip = 0x5ff000;
+  std::string report = debug::crash_report("triple fault", 1, s, f.mem);
+  CHECK(report.find("VM stopped: triple fault on vCPU 1\nrax=") == 0);
+  CHECK(report.find("\ncode (64-bit):\n=> 0x00000000005ff000: 90                   nop\n") != std::string::npos);
 }
 
 }  // TEST_SUITE

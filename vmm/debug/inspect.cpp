@@ -3,60 +3,19 @@
 #include <capstone/capstone.h>
 #include <fmt/format.h>
 
+#include "vmm/debug/page_walk.h"
+
 namespace hsls::debug {
-namespace {
+using accel::CpuState;
 
-constexpr uint64_t kCr0Pg = 1ull << 31;
-constexpr uint64_t kCr4Pse = 1ull << 4;
-constexpr uint64_t kCr4Pae = 1ull << 5;
-constexpr uint64_t kCr4La57 = 1ull << 12;
-constexpr uint64_t kEferLma = 1ull << 10;
-constexpr uint64_t kPresent = 1, kLarge = 1ull << 7;
-constexpr uint64_t kAddrMask = 0x000ffffffffff000ull;
-
-// Reads a page-table entry; false if it lies outside RAM.
-template <typename T>
-bool read_entry(const GuestMemory& mem, uint64_t gpa, T& out) {
-  return mem.read(gpa, &out, sizeof out);
+std::optional<uint64_t> translate(const GuestMemory& mem, const CpuState& cpu, uint64_t linear) {
+  auto w = walk(mem, cpu, linear);
+  if (!w) return std::nullopt;
+  return w->phys;
 }
 
-}  // namespace
-
-std::optional<uint64_t> translate(const GuestMemory& mem, const kvm_sregs& s, uint64_t linear) {
-  if (!(s.cr0 & kCr0Pg)) return linear & 0xffffffffull;
-  if (s.efer & kEferLma) {
-    int levels = (s.cr4 & kCr4La57) ? 5 : 4;
-    uint64_t table = s.cr3 & kAddrMask;
-    for (int level = levels; level >= 1; --level) {
-      unsigned shift = 12 + 9 * unsigned(level - 1);
-      uint64_t entry;
-      if (!read_entry(mem, table + ((linear >> shift) & 511) * 8, entry) || !(entry & kPresent)) return std::nullopt;
-      if (level == 1 || (level <= 3 && (entry & kLarge))) {
-        uint64_t page_mask = (1ull << shift) - 1;
-        return (entry & kAddrMask & ~page_mask) | (linear & page_mask);
-      }
-      table = entry & kAddrMask;
-    }
-    return std::nullopt;
-  }
-  linear &= 0xffffffffull;
-  if (s.cr4 & kCr4Pae) {
-    uint64_t pdpte, pde, pte;
-    if (!read_entry(mem, (s.cr3 & ~0x1full) + ((linear >> 30) & 3) * 8, pdpte) || !(pdpte & kPresent)) return std::nullopt;
-    if (!read_entry(mem, (pdpte & kAddrMask) + ((linear >> 21) & 511) * 8, pde) || !(pde & kPresent)) return std::nullopt;
-    if (pde & kLarge) return (pde & kAddrMask & ~0x1fffffull) | (linear & 0x1fffff);
-    if (!read_entry(mem, (pde & kAddrMask) + ((linear >> 12) & 511) * 8, pte) || !(pte & kPresent)) return std::nullopt;
-    return (pte & kAddrMask) | (linear & 0xfff);
-  }
-  uint32_t pde, pte;
-  if (!read_entry(mem, (s.cr3 & 0xfffff000ull) + ((linear >> 22) & 1023) * 4, pde) || !(pde & kPresent)) return std::nullopt;
-  if ((pde & kLarge) && (s.cr4 & kCr4Pse)) return (pde & 0xffc00000u) | (linear & 0x3fffff);
-  if (!read_entry(mem, (pde & 0xfffff000u) + ((linear >> 12) & 1023) * 4, pte) || !(pte & kPresent)) return std::nullopt;
-  return (pte & 0xfffff000u) | (linear & 0xfff);
-}
-
-int cpu_bits(const kvm_sregs& s) {
-  if ((s.efer & kEferLma) && s.cs.l) return 64;
+int cpu_bits(const CpuState& s) {
+  if ((s.efer & paging::kEferLma) && s.cs.l) return 64;
   return s.cs.db ? 32 : 16;
 }
 
@@ -84,7 +43,7 @@ std::vector<Insn> disassemble(const GuestMemory& mem, uint64_t gpa, uint64_t lab
   return out;
 }
 
-std::vector<std::string> code_around(const GuestMemory& mem, const kvm_sregs& s, uint64_t rip, unsigned after) {
+std::vector<std::string> code_around(const GuestMemory& mem, const CpuState& s, uint64_t rip, unsigned after) {
   std::vector<std::string> lines;
   int bits = cpu_bits(s);
   uint64_t linear = bits == 64 ? rip : s.cs.base + rip;
@@ -118,15 +77,17 @@ std::vector<std::string> code_around(const GuestMemory& mem, const kvm_sregs& s,
   return lines;
 }
 
-std::string format_registers(const kvm_regs& r, const kvm_sregs& s) {
+std::string format_registers(const CpuState& s) {
+  using namespace accel;  // the Gpr indices
+  const uint64_t* r = s.gpr;
   std::string out;
-  out += fmt::format("rax={:016x} rbx={:016x} rcx={:016x} rdx={:016x}\n", r.rax, r.rbx, r.rcx, r.rdx);
-  out += fmt::format("rsi={:016x} rdi={:016x} rbp={:016x} rsp={:016x}\n", r.rsi, r.rdi, r.rbp, r.rsp);
-  out += fmt::format("r8 ={:016x} r9 ={:016x} r10={:016x} r11={:016x}\n", r.r8, r.r9, r.r10, r.r11);
-  out += fmt::format("r12={:016x} r13={:016x} r14={:016x} r15={:016x}\n", r.r12, r.r13, r.r14, r.r15);
-  out += fmt::format("rip={:016x} rflags={:08x}\n", r.rip, r.rflags);
+  out += fmt::format("rax={:016x} rbx={:016x} rcx={:016x} rdx={:016x}\n", r[rax], r[rbx], r[rcx], r[rdx]);
+  out += fmt::format("rsi={:016x} rdi={:016x} rbp={:016x} rsp={:016x}\n", r[rsi], r[rdi], r[rbp], r[rsp]);
+  out += fmt::format("r8 ={:016x} r9 ={:016x} r10={:016x} r11={:016x}\n", r[r8], r[r9], r[r10], r[r11]);
+  out += fmt::format("r12={:016x} r13={:016x} r14={:016x} r15={:016x}\n", r[r12], r[r13], r[r14], r[r15]);
+  out += fmt::format("rip={:016x} rflags={:08x}\n", s.rip, s.rflags);
   out += fmt::format("cr0={:016x} cr2={:016x} cr3={:016x} cr4={:016x} efer={:x}\n", s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
-  auto seg = [&](const char* name, const kvm_segment& g) {
+  auto seg = [&](const char* name, const Segment& g) {
     out += fmt::format("{:<3}={:04x} base={:016x} limit={:08x} type={:x} dpl={} p={} db={} l={} g={}\n", name, g.selector,
                        g.base, g.limit, g.type, g.dpl, g.present, g.db, g.l, g.g);
   };
@@ -137,12 +98,11 @@ std::string format_registers(const kvm_regs& r, const kvm_sregs& s) {
   return out;
 }
 
-std::string crash_report(const std::string& reason, unsigned vcpu, const kvm_regs& regs, const kvm_sregs& sregs,
-                         const GuestMemory& mem) {
+std::string crash_report(const std::string& reason, unsigned vcpu, const CpuState& cpu, const GuestMemory& mem) {
   std::string out = fmt::format("VM stopped: {} on vCPU {}\n", reason, vcpu);
-  out += format_registers(regs, sregs);
-  out += fmt::format("code ({}-bit):\n", cpu_bits(sregs));
-  for (const auto& line : code_around(mem, sregs, regs.rip, 6)) out += line + "\n";
+  out += format_registers(cpu);
+  out += fmt::format("code ({}-bit):\n", cpu_bits(cpu));
+  for (const auto& line : code_around(mem, cpu, cpu.rip, 6)) out += line + "\n";
   return out;
 }
 

@@ -1,20 +1,21 @@
 // Looking into a stopped guest: guest-virtual to guest-physical translation
 // through the guest's page tables, Capstone disassembly, register dumps and
 // the report written when the VM stops on something unexpected.
+// Everything takes the backend-neutral accel::CpuState (vmm/accel/cpu_state.h).
 #pragma once
-#include "vmm/kvm/kvm_api.h"
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "vmm/accel/cpu_state.h"
 #include "vmm/core/guest_memory.h"
 
 namespace hsls::debug {
 
-// Translates a linear address with the paging mode in `sregs`; nullopt if unmapped.
-std::optional<uint64_t> translate(const GuestMemory& mem, const kvm_sregs& sregs, uint64_t linear);
+// Translates a linear address with the paging mode in `cpu`; nullopt if unmapped
+// (the walk itself is debug::walk, vmm/debug/page_walk.h).
+std::optional<uint64_t> translate(const GuestMemory& mem, const accel::CpuState& cpu, uint64_t linear);
 
 // One disassembled instruction.
 struct Insn {
@@ -23,8 +24,8 @@ struct Insn {
   std::string text;      // mnemonic and operands
 };
 
-// Capstone mode for the CPU mode in `sregs`: 16, 32 or 64.
-int cpu_bits(const kvm_sregs& sregs);
+// Capstone mode for the CPU mode in `cpu`: 16, 32 or 64.
+int cpu_bits(const accel::CpuState& cpu);
 
 // Disassembles up to `count` instructions at guest-physical `gpa`, labelled
 // with addresses starting at `label` (the linear address), in `bits` mode.
@@ -32,13 +33,12 @@ std::vector<Insn> disassemble(const GuestMemory& mem, uint64_t gpa, uint64_t lab
 
 // Instructions around rip: a few before (found by resynchronising on rip)
 // and `after` from rip on. Each line starts with "=>" at rip.
-std::vector<std::string> code_around(const GuestMemory& mem, const kvm_sregs& sregs, uint64_t rip, unsigned after);
+std::vector<std::string> code_around(const GuestMemory& mem, const accel::CpuState& cpu, uint64_t rip, unsigned after);
 
 // Multi-line dump of the general registers, control registers and segments.
-std::string format_registers(const kvm_regs& regs, const kvm_sregs& sregs);
+std::string format_registers(const accel::CpuState& cpu);
 
 // The report for an unexpected stop: reason, registers, code around rip.
-std::string crash_report(const std::string& reason, unsigned vcpu, const kvm_regs& regs, const kvm_sregs& sregs,
-                         const GuestMemory& mem);
+std::string crash_report(const std::string& reason, unsigned vcpu, const accel::CpuState& cpu, const GuestMemory& mem);
 
 }  // namespace hsls::debug
