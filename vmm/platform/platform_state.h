@@ -6,6 +6,7 @@
 // into the NVM file.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 namespace hsls::platform {
 
@@ -15,7 +16,9 @@ namespace hsls::platform {
 struct LapicState {
   static constexpr uint32_t kVersion = 1;
   uint32_t version = kVersion;
-  uint32_t pad = 0;
+  // Errors detected since the last write to the ESR: the next ESR write
+  // makes them readable (the ESR's write-then-read protocol).
+  uint32_t esr_pending = 0;
   uint8_t regs[1024] = {};
   // Nanoseconds left until the timer's current count reaches 0 (0 = not
   // running). The current count register follows from it.
@@ -43,7 +46,12 @@ struct PicChipState {
   uint8_t auto_eoi = 0;
   uint8_t last_level = 0;      // input levels (edge detection)
   uint8_t special_mask = 0;
-  uint8_t pad[6] = {};
+  uint8_t priority_add = 0;    // rotation: the IRQ with the highest priority
+  uint8_t rotate_on_auto_eoi = 0;
+  uint8_t poll = 0;            // OCW3 poll command: the next read polls
+  uint8_t level_triggered = 0; // ICW1 LTIM
+  uint8_t single_mode = 0;     // ICW1 SNGL (no ICW3)
+  uint8_t pad[1] = {};
 };
 
 struct PicState {
@@ -62,9 +70,10 @@ struct PitState {
   uint8_t bcd = 0;
   uint8_t write_hi_next = 0; // lo/hi access: the next write is the high byte
   uint8_t read_hi_next = 0;  // the next read is the high byte
-  uint8_t latched = 0;       // a latched count waits to be read
-  uint8_t gate = 1;
-  uint8_t pad0 = 0;
+  uint8_t latched = 0;       // bit 0: a latched count waits to be read;
+                             // bit 1: a latched status (read-back) waits, read first
+  uint8_t gate = 1;          // port 0x61 bits 0-3 (bit 0: channel 2 gate, bit 1: speaker)
+  uint8_t write_lo = 0;      // lo/hi access: the low byte written, waiting for the high
   uint16_t reload = 0;       // the programmed count (0 = 65536)
   uint16_t latch = 0;        // the latched count
   // Nanoseconds from the count's load to the save (the count follows from
@@ -81,5 +90,15 @@ struct PlatformState {
   PicState pic;
   PitState pit;
 };
+
+// Written byte for byte: no implicit padding anywhere.
+static_assert(std::has_unique_object_representations_v<LapicState>);
+static_assert(std::has_unique_object_representations_v<IoapicState>);
+static_assert(std::has_unique_object_representations_v<PicChipState>);
+static_assert(std::has_unique_object_representations_v<PicState>);
+static_assert(std::has_unique_object_representations_v<PitState>);
+static_assert(std::has_unique_object_representations_v<PlatformState>);
+static_assert(sizeof(LapicState) == 1040 && sizeof(IoapicState) == 208 && sizeof(PicState) == 40 &&
+              sizeof(PitState) == 24 && sizeof(PlatformState) == 280);
 
 }  // namespace hsls::platform
