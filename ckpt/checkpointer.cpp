@@ -9,9 +9,9 @@
 #include <chrono>
 #include <cstring>
 
+#include "vmm/accel/kick.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
-#include "vmm/machine.h"
 
 namespace hsls::ckpt {
 namespace {
@@ -46,7 +46,7 @@ uint64_t now_ns() {
   return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
 }
 
-Checkpointer::Checkpointer(Machine& machine, nvm::Store& store, const Settings& settings, uint64_t committed,
+Checkpointer::Checkpointer(MachineView& machine, nvm::Store& store, const Settings& settings, uint64_t committed,
                            bool recovered, DigestOracle* oracle)
     : machine_(machine),
       store_(store),
@@ -56,16 +56,8 @@ Checkpointer::Checkpointer(Machine& machine, nvm::Store& store, const Settings& 
       lease_(store.layout().pages),
       committed_(committed),
       writable_(store.layout().pages) {
-  msrs_ = msrs_to_save(machine.kvm_fd());
-  if (settings.dirty_ring_bytes) {
-    std::vector<int> fds;
-    for (unsigned i = 0; i < machine.vcpu_count(); ++i) fds.push_back(machine.vcpu(i).fd());
-    dirty_log_ = std::make_unique<DirtyRing>(machine.vm_fd(), machine.memory().ranges(), fds, settings.dirty_ring_bytes);
-  } else {
-    if (!enable_manual_dirty_log(machine.vm_fd(), machine.kvm_check(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)))
-      log::get("ckpt")->warn("KVM lacks manual dirty-log protection; fetching the log also clears it");
-    dirty_log_ = std::make_unique<DirtyBitmap>(machine.vm_fd(), machine.memory().ranges());
-  }
+  dirty_log_ = machine.vm().create_dirty_log();
+  if (!dirty_log_) throw Error("checkpoints need a dirty log, and the " + machine.vm().name() + " VM has none");
   wp_ = std::make_unique<WriteProtect>(store.ram(), store.layout().memory_bytes);
   work_ = std::make_unique<PauseWork>(store, *wp_);
   stop_fd_ = Fd(::eventfd(0, EFD_CLOEXEC));
@@ -136,7 +128,7 @@ void Checkpointer::arm_timer(uint64_t due_ns, double ms) {
   if (!timer_armed_) {
     sigevent sev{};
     sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = kKickSignal;
+    sev.sigev_signo = accel::kKickSignal;
     sev._sigev_un._tid = gettid();
     if (timer_create(CLOCK_MONOTONIC, &sev, &timer_) != 0) throw Error(errno_text("timer_create (epoch timer)"));
     timer_armed_ = true;
@@ -158,13 +150,14 @@ void Checkpointer::leader_started() {
 
 // Saves a vCPU's state into the state slot of `version`. `synced`: the
 // registers KVM left in its run area, valid only on the vCPU's own thread.
-void Checkpointer::save_vcpu_state(Vcpu& vcpu, uint64_t version, const kvm_sync_regs* synced) {
-  VcpuState s;
-  save_vcpu(vcpu.fd(), vcpu.index(), msrs_, s, synced);
+void Checkpointer::save_vcpu_state(accel::Vcpu& vcpu, uint64_t version) {
+  VcpuState s{};  // every byte defined: this goes into the user's file
+  s.cpu = vcpu.get_state();
+  s.lapic = vcpu.get_lapic();
   store_.persist().write(store_.state_slot(unsigned(version % 2)) + StateLayout().vcpu(vcpu.index()), &s, sizeof s);
 }
 
-void Checkpointer::lead(Vcpu& self) {
+void Checkpointer::lead(accel::Vcpu& self) {
   uint64_t t0 = now_ns();
   CheckpointStats st;
   unsigned others = machine_.vcpu_count() - 1;
@@ -175,7 +168,7 @@ void Checkpointer::lead(Vcpu& self) {
   for (unsigned i = 1; i <= others; ++i) machine_.vcpu(i).kick();
   bool failed = false;
   try {
-    save_vcpu_state(self, committed_.load() + 1, self.synced_regs());
+    save_vcpu_state(self, committed_.load() + 1);
     // A vCPU that sees the machine stopping leaves without parking: give up then.
     while (parked_.load(std::memory_order_acquire) < others && !machine_.stopped()) cpu_relax();
     if (machine_.stopped()) throw nvm::PowerFailure{nvm::CrashPoint::stopped};
@@ -187,7 +180,7 @@ void Checkpointer::lead(Vcpu& self) {
   } catch (const std::exception& e) {
     log::get("ckpt")->error("checkpoint failed: {}", e.what());
     failed = true;
-    machine_.request_stop(StopReason::crash, kExitCrash, std::string("checkpoint failed: ") + e.what());
+    machine_.fail(std::string("checkpoint failed: ") + e.what());
   }
   uint64_t t_release = now_ns();
   double interval_ms = settings().interval_ms;
@@ -206,10 +199,10 @@ void Checkpointer::lead(Vcpu& self) {
   if (settings().policy == Policy::precopy) precopy_due_ns_ = t0 + interval_ns / 2;
 }
 
-void Checkpointer::follow(Vcpu& self) {
+void Checkpointer::follow(accel::Vcpu& self) {
   uint64_t gen = stw_gen_.load(std::memory_order_acquire);
   try {
-    save_vcpu_state(self, committed_.load() + 1, self.synced_regs());
+    save_vcpu_state(self, committed_.load() + 1);
   } catch (const std::exception& e) {
     log::get("ckpt")->error("vCPU {} could not save its state: {}", self.index(), e.what());
   }
@@ -232,7 +225,7 @@ uint64_t Checkpointer::checkpoint_parked() {
   CheckpointStats st;
   uint64_t version = committed_.load() + 1;
   auto quiesced = machine_.quiesce_devices();
-  for (unsigned i = 0; i < machine_.vcpu_count(); ++i) save_vcpu_state(machine_.vcpu(i), version, nullptr);
+  for (unsigned i = 0; i < machine_.vcpu_count(); ++i) save_vcpu_state(machine_.vcpu(i), version);
   st.stop_ns = now_ns() - t0;
   body(st, t0);
   st.pause_ns = now_ns() - t0;
@@ -247,10 +240,9 @@ std::pair<uint64_t, uint64_t> Checkpointer::write_machine_state(uint64_t version
   uint8_t* slot = store_.state_slot(unsigned(version % 2));
   unsigned n = machine_.vcpu_count();
   StateLayout sl;
-  VmState vm;
-  save_vm(machine_.vm_fd(), vm);
-  p.write(slot + sl.vm(n), &vm, sizeof vm);
-  SerialState serial = machine_.serial().save();
+  platform::PlatformState platform = machine_.vm().get_platform();
+  p.write(slot + sl.platform(n), &platform, sizeof platform);
+  SerialState serial = machine_.serial_state();
   p.write(slot + sl.serial(n), &serial, sizeof serial);
   device_state_.clear();
   machine_.save_devices(device_state_);
@@ -260,6 +252,7 @@ std::pair<uint64_t, uint64_t> Checkpointer::write_machine_state(uint64_t version
   p.write(slot + sl.devices(n), &device_bytes, sizeof device_bytes);
   if (device_bytes) p.write(slot + sl.devices(n) + 8, device_state_.data(), device_bytes);
   MachineStateHeader h;
+  h.set_accel(machine_.vm().name());
   h.vcpus = n;
   h.version_tag = version;
   h.total_bytes = total;
@@ -285,7 +278,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   t = now_ns();
   dirty_.clear();
   dirty_log_->collect(dirty_);  // written since the last fetch: the precopy's, if there was one
-  machine_.collect_device_dirty(dirty_);  // the VMM's own writes (virtio buffers) bypass KVM's log
+  machine_.collect_device_dirty(dirty_);  // the VMM's own writes (virtio buffers) bypass the accelerator's log
   if (!std::is_sorted(dirty_.begin(), dirty_.end())) std::sort(dirty_.begin(), dirty_.end());  // the bitmap's are
   dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
   std::vector<uint64_t> late, to_copy;
@@ -528,11 +521,11 @@ void Checkpointer::fault_loop() {
     // Power is gone: leave the faulting vCPU blocked; the machine is being torn down.
   } catch (const std::exception& e) {
     log::get("ckpt")->error("copy-on-write failed: {}", e.what());
-    machine_.request_stop(StopReason::crash, kExitCrash, std::string("copy-on-write failed: ") + e.what());
+    machine_.fail(std::string("copy-on-write failed: ") + e.what());
   }
 }
 
-void Checkpointer::dirty_ring_full() { dirty_log_->drain_full(); }
+void Checkpointer::dirty_log_full() { dirty_log_->drain_full(); }
 
 void Checkpointer::release_faults() {
   try {
@@ -545,7 +538,7 @@ void Checkpointer::release_faults() {
 nlohmann::json Checkpointer::info() const {
   auto s = settings();
   auto last = stats_.last(1);
-  nlohmann::json out = {{"enabled", s.enabled},
+  nlohmann::json out = {{"enabled", true},
                         {"interval_ms", s.interval_ms},
                         {"policy", policy_name(s.policy)},
                         {"hot_threshold", s.tuning.hot_threshold},
@@ -553,7 +546,7 @@ nlohmann::json Checkpointer::info() const {
                         {"neighbours", s.tuning.neighbours},
                         {"hot_lease", s.tuning.hot_lease},
                         {"persistence", store_.persist().adr() ? "adr" : "eadr"},
-                        {"dirty_log", s.dirty_ring_bytes ? "ring" : "bitmap"},
+                        {"dirty_log", dirty_log_->name()},
                         {"copier", copier_ && copier_->alive() ? nlohmann::json(copier_->pid()) : nlohmann::json(nullptr)},
                         {"verify", oracle_ != nullptr},
                         {"committed_version", committed_.load()},

@@ -20,8 +20,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ckpt/dirty_log.h"
 #include "ckpt/hot_lease.h"
+#include "ckpt/machine_view.h"
 #include "ckpt/hotness.h"
 #include "ckpt/oracle.h"
 #include "ckpt/pause_copier.h"
@@ -32,11 +32,7 @@
 #include "ckpt/write_protect.h"
 #include "ckpt/zeroed_vector.h"
 #include "nvm/store.h"
-
-namespace hsls {
-class Machine;
-class Vcpu;
-}  // namespace hsls
+#include "vmm/core/fd.h"
 
 namespace hsls::ckpt {
 
@@ -44,12 +40,10 @@ namespace hsls::ckpt {
 uint64_t now_ns();
 
 struct Settings {
-  bool enabled = true;
   double interval_ms = 10;
   Policy policy = Policy::stop_and_copy;
   PolicyTuning tuning;
   bool verify = false;
-  uint32_t dirty_ring_bytes = 0;  // per vCPU, enabled on the VM already; 0 = use the bitmap
   bool copier = false;            // 1 vCPU and a spare CPU: a forked process shares the pause's copying
 };
 
@@ -57,7 +51,7 @@ class Checkpointer {
  public:
   // `committed` is the version in force (0 on a fresh boot); `recovered`
   // says the RAM was just restored from it (so every page starts protected).
-  Checkpointer(Machine& machine, nvm::Store& store, const Settings& settings, uint64_t committed, bool recovered,
+  Checkpointer(MachineView& machine, nvm::Store& store, const Settings& settings, uint64_t committed, bool recovered,
                DigestOracle* oracle);
   ~Checkpointer();
 
@@ -72,14 +66,14 @@ class Checkpointer {
   void leader_started();
   // True on vCPU 0 when a checkpoint is due.
   bool due() const { return now_ns() >= next_due_ns_.load(std::memory_order_relaxed); }
-  void lead(Vcpu& self);
-  void follow(Vcpu& self);
+  void lead(accel::Vcpu& self);
+  void follow(accel::Vcpu& self);
 
   // Takes a checkpoint now; every vCPU must already be parked. Returns its version.
   uint64_t checkpoint_parked();
 
-  // A vCPU left KVM_RUN because its dirty ring is full (its thread).
-  void dirty_ring_full();
+  // A vCPU stopped because its dirty log is full (its thread).
+  void dirty_log_full();
 
   // After a power failure: wakes every thread blocked on a write fault.
   void release_faults();
@@ -101,16 +95,15 @@ class Checkpointer {
   void choose_pages(const std::vector<uint64_t>& dirty, std::vector<uint64_t>& out) const;
   void plan_protection(const std::vector<uint64_t>& keep, CheckpointStats& st);
   void finish_protection(const std::vector<uint64_t>& keep);
-  void save_vcpu_state(Vcpu& vcpu, uint64_t version, const kvm_sync_regs* synced);
+  void save_vcpu_state(accel::Vcpu& vcpu, uint64_t version);
   std::pair<uint64_t, uint64_t> write_machine_state(uint64_t version);
 
-  Machine& machine_;
+  MachineView& machine_;
   nvm::Store& store_;
   Settings settings_;
   mutable std::mutex settings_mu_;
-  std::vector<uint32_t> msrs_;
   DigestOracle* oracle_;
-  std::unique_ptr<DirtyLog> dirty_log_;
+  std::unique_ptr<accel::DirtyLog> dirty_log_;
   std::unique_ptr<WriteProtect> wp_;
   HotnessTracker hotness_;
   HotLease lease_;

@@ -17,11 +17,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "ckpt/dirty_log.h"
+#include "vmm/accel/dirty_log.h"
 #include "ckpt/hotness.h"
 #include "ckpt/zeroed_vector.h"
 
 namespace hsls::ckpt {
+
+using accel::DirtyLog;
 
 class HotLease {
  public:

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm/kvm/kvm.h"
+#include "vmm/core/fd.h"
 
 namespace hsls::ckpt {
 

@@ -27,7 +27,7 @@
 #include <memory>
 
 #include "ckpt/pause_work.h"
-#include "vmm/kvm/kvm.h"
+#include "vmm/core/fd.h"
 
 namespace hsls::ckpt {
 

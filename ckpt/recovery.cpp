@@ -30,8 +30,12 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
     throw Error(where + "the saved state of checkpoint " + std::to_string(g) + " is corrupt (checksum mismatch)");
   MachineStateHeader h;
   std::memcpy(&h, state, sizeof h);
-  if (h.magic != MachineStateHeader::kMagic || h.version != MachineStateHeader::kVersion || h.version_tag != g)
+  if (h.magic != MachineStateHeader::kMagic || h.version_tag != g)
     throw Error(where + "the saved state of checkpoint " + std::to_string(g) + " has a bad header");
+  if (h.version != MachineStateHeader::kVersion)
+    throw Error(where + "the saved state of checkpoint " + std::to_string(g) + " has format version " +
+                std::to_string(h.version) + (h.version < 3 ? " (KVM's own structs, before the neutral state of format 3)" : "") +
+                "; this vmm reads format " + std::to_string(MachineStateHeader::kVersion) + " (pass --fresh to start over)");
   if (h.vcpus != vcpus)
     throw Error(where + "checkpoint " + std::to_string(g) + " holds " + std::to_string(h.vcpus) +
                 " vCPU(s) but the config asks for " + std::to_string(vcpus) + " (pass --fresh to start over)");

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "vmm/kvm/kvm.h"
+#include "vmm/core/fd.h"
 
 namespace hsls::ckpt {
 

@@ -4,6 +4,7 @@
 #include "vmm/boot/pvh.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
+#include "vmm/accel/kick.h"
 #include "vmm/debug/inspect.h"
 
 #include <sys/mman.h>
@@ -36,19 +37,19 @@ std::optional<PendingCrash> take_pending_crash() {
   return out;
 }
 
-// Routes the UART's interrupt to its GSI on the in-kernel irqchip.
+// Routes the UART's interrupt to its GSI on the VM's interrupt controller.
 class Machine::SerialIrq : public IrqLine {
  public:
-  SerialIrq(Vm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+  SerialIrq(accel::Vm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
   void set_level(bool high) override {
     if (high != level_) {
       level_ = high;
-      vm_.set_irq_line(gsi_, high);
+      vm_.set_irq(gsi_, high);
     }
   }
 
  private:
-  Vm& vm_;
+  accel::Vm& vm_;
   uint32_t gsi_;
   bool level_ = false;
 };
@@ -59,11 +60,12 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   const bool first_in_process = !g_built_one.exchange(true);
   auto stamp = [&](const char* what) { log->debug("start-up: {} at {:.2f} ms", what, double(ckpt::now_ns() - t_start) / 1e6); };
   // Everything that can be refused without side effects comes first.
-  kvm_ = std::make_unique<Kvm>();
-  vm_ = std::make_unique<Vm>(*kvm_);
-  stamp("KVM VM created");
+  std::string why;
+  std::string accel = accel::resolve(cfg.accel, why);
+  vm_ = accel::create_vm(accel, cfg.vcpus);
+  log->info("accelerator: {} ({})", vm_->name(), why);
+  stamp("VM created");
   auto image = boot::read_image_file(cfg.image);
-  stamp("image read");
   auto plan = boot::plan_load(image, layout_ram(cfg.memory_bytes), cfg.image);
   std::string cmdline = boot::guest_cmdline(cfg.cmdline, cfg.vcpus);
   std::unique_ptr<net::Tap> tap;
@@ -72,35 +74,13 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
     cmdline += " " + virtio::VirtioNet::cmdline_entry();
   }
   if (cmdline.size() > boot::kCmdlineMax) throw Error("guest.cmdline: too long for the boot area");
-
   stamp("image checked");
-
-  uint32_t ring_bytes = 0;  // the dirty ring must be enabled before any vCPU exists
-  // auto: hot leases need the bitmap (the ring re-arms every page it reports); without them the ring.
-  if (cfg.ckpt_enabled && cfg.ckpt_dirty_log == "ring" && cfg.ckpt_hot_lease)
-    log::get("ckpt")->warn("ckpt.dirty_log = ring cannot keep hot pages untracked: ckpt.hot_lease has no effect");
-  if (cfg.ckpt_enabled && (cfg.ckpt_dirty_log == "ring" || (cfg.ckpt_dirty_log == "auto" && !cfg.ckpt_hot_lease))) {
-    ring_bytes = ckpt::enable_dirty_ring(vm_->fd(), 1u << 20);
-    if (!ring_bytes && cfg.ckpt_dirty_log == "ring")
-      throw Error("ckpt.dirty_log: this KVM has no dirty ring (allowed here: bitmap, auto)");
-  }
 
   // From here on a file may be created; Region removes it unless keep() is reached.
   store_ = std::make_unique<nvm::Store>(cfg.nvm_path, cfg.memory_bytes, cfg.vcpus, cfg.fresh, cfg.persistence == "adr");
   if (crash) arm_power_fail(crash->point, crash->nth, true);
   memory_ = std::make_unique<GuestMemory>(store_->ram(), cfg.memory_bytes);
-  // Memory slots before the irqchip and the PIT: a slot change after either
-  // waits several ms in KVM (6-12 ms measured on this host), before them ~0.05 ms.
-  uint32_t flags = cfg.ckpt_enabled ? KVM_MEM_LOG_DIRTY_PAGES : 0;
-  uint32_t slot = 0;
-  for (const auto& r : memory_->ranges()) vm_->set_memory(slot++, r.gpa, r.size, store_->ram() + r.host_offset, flags);
-  stamp("NVM mapped into the VM");
-  vm_->create_irqchip_and_pit();
-  for (unsigned i = 0; i < cfg.vcpus; ++i) {
-    vcpus_.push_back(std::make_unique<Vcpu>(*this, *kvm_, *vm_, i));
-    if (i < cfg.vcpu_cpus.size()) vcpus_.back()->set_host_cpu(cfg.vcpu_cpus[i]);
-  }
-  stamp("irqchip and vCPUs created");
+  create_vm_and_vcpus(t_start);
 
   serial_irq_ = std::make_unique<SerialIrq>(*vm_, Serial::kIrq);
   serial_ = std::make_unique<Serial>(*serial_irq_, cfg.serial_console, cfg.serial_log);
@@ -109,8 +89,8 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   pio_.add(Serial::kBase, Serial::kSize, serial_.get());
   pio_.add(PowerOff::kPort, PowerOff::kSize, poweroff_.get());
   dma_ = std::make_unique<Dma>(*memory_, device_dirty_);
-
   stamp("devices created");
+
   std::optional<ckpt::Recovered> recovered;
   if (!store_->formatted()) recovered = ckpt::recover(*store_, cfg.vcpus);
   stamp("memory recovered");
@@ -135,18 +115,8 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
     boot_image(plan, image, cmdline);
   }
   stamp("state loaded");
-  if (cfg.ckpt_enabled) {
-    ckpt::Settings s;
-    s.interval_ms = cfg.ckpt_interval_ms;
-    s.policy = *ckpt::policy_from_name(cfg.ckpt_policy);
-    s.tuning = {cfg.ckpt_history, cfg.ckpt_hot_threshold, cfg.ckpt_neighbours, cfg.ckpt_hot_lease};
-    s.verify = cfg.verify;
-    s.dirty_ring_bytes = ring_bytes;
-    s.copier = cfg.ckpt_copier && !cfg.vcpu_cpus.empty();  // only where it cannot spin on the vCPU's CPU
-    ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
-                                                 recovered.has_value(), oracle_.get());
-  }
-  install_kick_signal();
+  start_checkpointer(recovered);
+  accel::install_kick_signal();
   store_->keep();
   stamp("checkpointer ready");
   if (recovered) {
@@ -162,7 +132,36 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   }
 }
 
-// The virtio-net device on its MMIO window, with irqfd and ioeventfds where KVM has them.
+// Guest RAM into the VM (with dirty tracking when checkpoints are on), then
+// the interrupt controllers and the vCPUs, in the order the backends need.
+void Machine::create_vm_and_vcpus(uint64_t t_start) {
+  accel::DirtyLogRequest dirty;
+  dirty.enabled = cfg_.ckpt_enabled;
+  dirty.kind = cfg_.ckpt_dirty_log;
+  dirty.want_untrack = cfg_.ckpt_hot_lease != 0;
+  vm_->map_ram(*memory_, dirty);
+  vm_->create_platform();
+  for (unsigned i = 0; i < cfg_.vcpus; ++i) {
+    vcpus_.push_back(std::make_unique<VcpuRunner>(*this, vm_->create_vcpu(i, *this)));
+    if (i < cfg_.vcpu_cpus.size()) vcpus_.back()->set_host_cpu(cfg_.vcpu_cpus[i]);
+  }
+  log::get("vmm")->debug("start-up: RAM mapped, platform and vCPUs created at {:.2f} ms", double(ckpt::now_ns() - t_start) / 1e6);
+}
+
+// The checkpoint manager, if checkpoints are on, from the version in force.
+void Machine::start_checkpointer(const std::optional<ckpt::Recovered>& recovered) {
+  if (!cfg_.ckpt_enabled) return;
+  ckpt::Settings s;
+  s.interval_ms = cfg_.ckpt_interval_ms;
+  s.policy = *ckpt::policy_from_name(cfg_.ckpt_policy);
+  s.tuning = {cfg_.ckpt_history, cfg_.ckpt_hot_threshold, cfg_.ckpt_neighbours, cfg_.ckpt_hot_lease};
+  s.verify = cfg_.verify;
+  s.copier = cfg_.ckpt_copier && !cfg_.vcpu_cpus.empty();  // only where it cannot spin on the vCPU's CPU
+  ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
+                                               recovered.has_value(), oracle_.get());
+}
+
+// The virtio-net device on its MMIO window, with the fastest interrupt and notification paths the VM has.
 void Machine::add_net(std::unique_ptr<net::Tap> tap, uint64_t epoch) {
   virtio::NetConfig nc;
   nc.tap = cfg_.net_tap;
@@ -171,15 +170,15 @@ void Machine::add_net(std::unique_ptr<net::Tap> tap, uint64_t epoch) {
   nc.max_held = cfg_.net_max_held;
   if (cfg_.net_external_sync && !cfg_.ckpt_enabled)
     log::get("net")->info("checkpoints are off: frames are sent at once (no external synchrony)");
-  net_irq_ = std::make_unique<Irqfd>(*kvm_, *vm_, virtio::VirtioNet::kGsi);
+  net_irq_ = vm_->irq_edge(virtio::VirtioNet::kGsi);
   net_ = std::make_unique<virtio::VirtioNet>(nc, std::move(tap), *dma_, *net_irq_, epoch);
   mmio_.add(virtio::VirtioNet::kMmioBase, virtio::VirtioMmio::kWindow, &net_->transport());
   uint64_t notify = virtio::VirtioNet::kMmioBase + virtio::kQueueNotify;
   bool fast = true;
-  for (unsigned q = 0; q < net_->queue_count(); ++q) fast = bind_ioeventfd(*kvm_, *vm_, notify, q, net_->notify_event(q)) && fast;
+  for (unsigned q = 0; q < net_->queue_count(); ++q) fast = vm_->bind_mmio_event(notify, q, net_->notify_event(q).fd()) && fast;
   log::get("net")->info("virtio-net on tap {} at {:#x} (GSI {}), MAC {}, external synchrony {}{}", cfg_.net_tap,
                         virtio::VirtioNet::kMmioBase, virtio::VirtioNet::kGsi, cfg_.net_mac, nc.external_sync ? "on" : "off",
-                        fast && net_irq_->in_kernel() ? "" : " (without irqfd/ioeventfd)");
+                        fast ? "" : " (queue notifications as MMIO accesses)");
 }
 
 std::unique_lock<std::mutex> Machine::quiesce_devices() {
@@ -200,29 +199,70 @@ void Machine::devices_committed(uint64_t version) {
 void Machine::boot_image(const boot::LoadPlan& plan, const std::vector<uint8_t>& image, const std::string& cmdline) {
   boot::apply_load(plan, image, *memory_);
   boot::write_boot_info(*memory_, cmdline);
-  vcpus_[0]->set_pvh_entry(plan.pvh_entry, uint32_t(boot::kStartInfoAddr));
+  set_pvh_entry(vcpus_[0]->vcpu(), plan.pvh_entry, uint32_t(boot::kStartInfoAddr));
   log::get("vmm")->info("machine ready: {} vCPU(s), {} RAM, image {} (PVH entry {:#x}), cmdline \"{}\"", cfg_.vcpus,
                         format_size(cfg_.memory_bytes), cfg_.image, plan.pvh_entry, cmdline);
 }
 
-// Loads a recovered checkpoint's volatile state into KVM and the devices.
+// The PVH entry state: 32-bit flat protected mode, paging off, at `entry`,
+// with EBX = `start_info`. The rest of the state is the vCPU's reset state.
+void Machine::set_pvh_entry(accel::Vcpu& vcpu, uint32_t entry, uint32_t start_info) {
+  accel::CpuState s = vcpu.get_state();
+  accel::Segment code;
+  code.base = 0;
+  code.limit = 0xffffffff;
+  code.selector = 0x10;
+  code.type = 0xb;  // execute/read, accessed
+  code.present = 1;
+  code.s = 1;
+  code.db = 1;
+  code.g = 1;
+  accel::Segment data = code;
+  data.type = 0x3;  // read/write, accessed
+  data.selector = 0x18;
+  s.cs = code;
+  s.ds = s.es = s.fs = s.gs = s.ss = data;
+  s.tr = accel::Segment{};
+  s.tr.type = 0xb;  // busy 32-bit TSS, required for VM entry
+  s.tr.present = 1;
+  s.tr.limit = 0x67;
+  s.cr0 = 0x11;  // PE | ET
+  s.cr4 = 0;
+  s.efer = 0;
+  std::fill(std::begin(s.gpr), std::end(s.gpr), 0);
+  s.gpr[accel::rbx] = start_info;
+  s.rip = entry;
+  s.rflags = 0x2;
+  s.run_state = accel::RunState::running;
+  vcpu.set_state(s);
+}
+
+// Loads a recovered checkpoint's volatile state into the VM and the devices.
 void Machine::load_state(const ckpt::Recovered& r) {
   ckpt::StateLayout sl;
   unsigned n = unsigned(vcpus_.size());
+  ckpt::MachineStateHeader h;
+  std::memcpy(&h, r.state.data(), sizeof h);
+  if (h.accel_name() != vm_->name())
+    log::get("vmm")->info("checkpoint {} was taken under {}; resuming it under {}", r.version, h.accel_name(), vm_->name());
   for (unsigned i = 0; i < n; ++i) {
     ckpt::VcpuState vs;
     std::memcpy(&vs, r.state.data() + sl.vcpu(i), sizeof vs);
-    if (vs.index != i) throw Error("saved state of vCPU " + std::to_string(i) + " is out of place");
-    ckpt::load_vcpu(vcpus_[i]->fd(), vs);
-    // What KVM now holds must be what was saved: lost registers would be a torn restore.
-    auto regs = vcpus_[i]->regs();
-    if (std::memcmp(&regs, &vs.regs, sizeof regs) != 0)
+    if (vs.version != ckpt::VcpuState::kVersion || vs.cpu.index != i)
+      throw Error("saved state of vCPU " + std::to_string(i) + " is out of place or of another version");
+    auto& v = vcpus_[i]->vcpu();
+    v.set_state(vs.cpu);
+    v.set_lapic(vs.lapic);
+    // What the vCPU now holds must be what was saved: lost registers would be a torn restore.
+    auto now = v.get_state();
+    std::string diff = ckpt::regs_difference(vs.cpu, now);
+    if (!diff.empty())
       throw Error("vCPU " + std::to_string(i) + " registers differ from checkpoint " + std::to_string(r.version) +
-                  " after loading: " + ckpt::regs_difference(vs.regs, regs));
+                  " after loading: " + diff);
   }
-  ckpt::VmState vm;
-  std::memcpy(&vm, r.state.data() + sl.vm(n), sizeof vm);
-  ckpt::load_vm(vm_->fd(), vm);
+  platform::PlatformState platform;
+  std::memcpy(&platform, r.state.data() + sl.platform(n), sizeof platform);
+  vm_->set_platform(platform);
   SerialState serial;
   std::memcpy(&serial, r.state.data() + sl.serial(n), sizeof serial);
   serial_->restore(serial);
@@ -232,6 +272,24 @@ void Machine::load_state(const ckpt::Recovered& r) {
     throw Error("checkpoint " + std::to_string(r.version) +
                 " has a virtio-net device: give net.tap (--net-tap) to resume it, or --fresh to start over");
   if (net_ && device_bytes) net_->restore(std::span<const uint8_t>(r.state.data() + sl.devices(n) + 8, device_bytes));
+}
+
+bool Machine::pio(uint16_t port, uint8_t* data, unsigned size, bool write) {
+  uint64_t offset = 0;
+  Device* dev = pio_.find(port, size, offset);
+  if (!dev) return false;
+  if (write) dev->write(offset, data, size);
+  else dev->read(offset, data, size);
+  return true;
+}
+
+bool Machine::mmio(uint64_t addr, uint8_t* data, unsigned size, bool write) {
+  uint64_t offset = 0;
+  Device* dev = size <= 8 ? mmio_.find(addr, size, offset) : nullptr;
+  if (!dev) return false;
+  if (write) dev->write(offset, data, size);
+  else dev->read(offset, data, size);
+  return true;
 }
 
 Machine::~Machine() {
@@ -281,7 +339,6 @@ void Machine::request_stop(StopReason reason, int exit_code, const std::string& 
     if (stop_reason_ != StopReason::none) return;
     stop_reason_ = reason;
     exit_code_ = exit_code;
-    stop_detail_ = detail;
     stop_requested_ = true;
   }
   cv_.notify_all();
@@ -332,11 +389,12 @@ void Machine::user_resume() {
 }
 
 void Machine::kick_all() {
-  for (auto& v : vcpus_) v->kick();
+  for (auto& v : vcpus_) v->vcpu().kick();
 }
 
-bool Machine::vcpu_checkpoint(Vcpu& vcpu) {
+bool Machine::vcpu_checkpoint(VcpuRunner& runner) {
   if (stop_requested_) return false;
+  auto& vcpu = runner.vcpu();
   if (ckpt_) {
     if (ckpt_->stw_active()) {
       vcpu.complete_pending_io();
@@ -357,12 +415,12 @@ bool Machine::vcpu_checkpoint(Vcpu& vcpu) {
   return !stop_requested_;
 }
 
-void Machine::vcpu_failed(Vcpu& vcpu, const std::string& reason) {
+void Machine::vcpu_failed(VcpuRunner& vcpu, const std::string& reason) {
   if (power_failed_) return;  // what a vCPU does after the power is gone does not matter
   std::string report;
   try {
-    report = debug::crash_report(reason, vcpu.index(), vcpu.regs(), vcpu.sregs(), *memory_);
-  } catch (const Error& e) {
+    report = debug::crash_report(reason, vcpu.index(), vcpu.vcpu().get_state(), *memory_);
+  } catch (const std::exception& e) {
     report = "VM stopped: " + reason + " on vCPU " + std::to_string(vcpu.index()) + " (registers unavailable: " +
              e.what() + ")\n";
   }
@@ -371,11 +429,17 @@ void Machine::vcpu_failed(Vcpu& vcpu, const std::string& reason) {
   request_stop(StopReason::crash, kExitCrash, reason);
 }
 
-void Machine::vcpu_started(Vcpu& vcpu) {
+void Machine::vcpu_error(VcpuRunner& vcpu, const std::string& what) {
+  if (power_failed_) return;
+  log::get("vcpu")->error("vCPU {}: {}", vcpu.index(), what);
+  request_stop(StopReason::crash, kExitCrash, "vCPU " + std::to_string(vcpu.index()) + ": " + what);
+}
+
+void Machine::vcpu_started(VcpuRunner& vcpu) {
   if (ckpt_ && vcpu.index() == 0) ckpt_->leader_started();
 }
 
-void Machine::vcpu_exited(Vcpu&) {
+void Machine::vcpu_exited(VcpuRunner&) {
   {
     std::lock_guard lock(mu_);
     --running_;
@@ -383,13 +447,13 @@ void Machine::vcpu_exited(Vcpu&) {
   cv_.notify_all();
 }
 
-void Machine::dirty_ring_full() {
-  if (ckpt_) ckpt_->dirty_ring_full();
+void Machine::dirty_log_full() {
+  if (ckpt_) ckpt_->dirty_log_full();
 }
 
-void Machine::guest_system_event(uint32_t type) {
-  if (type == KVM_SYSTEM_EVENT_RESET) request_stop(StopReason::reset, 0, "guest requested a reset");
-  else request_stop(StopReason::poweroff, 0, "guest shut down (system event " + std::to_string(type) + ")");
+void Machine::guest_system_event(bool reset) {
+  if (reset) request_stop(StopReason::reset, 0, "guest requested a reset");
+  else request_stop(StopReason::poweroff, 0, "guest shut down");
 }
 
 void Machine::power_fail(const std::string& why, bool restart) {
@@ -404,9 +468,11 @@ void Machine::power_fail(const std::string& why, bool restart) {
   log::get("vmm")->warn("power failure: {}", why);
   emit({{"event", "powerfail"}, {"reason", why}, {"restart", restart}, {"committed_version", ckpt_ ? ckpt_->committed() : 0}});
   // Make guest memory read-only, then wake every blocked copy-on-write
-  // fault: a vCPU that retries its write now fails out of KVM_RUN, so no
-  // guest store reaches NVM after this instant. (A fault left blocked can
-  // keep a vCPU from ever leaving KVM_RUN.)
+  // fault: a vCPU that retries its write now fails out of the guest (KVM:
+  // EFAULT; tcg: its store lands in scratch memory, vm_->power_lost()), so
+  // no guest store reaches NVM after this instant. (A fault left blocked
+  // can keep a vCPU from ever leaving the guest.)
+  vm_->power_lost(store_->ram(), cfg_.memory_bytes);
   if (::mprotect(store_->ram(), cfg_.memory_bytes, PROT_READ) != 0)
     log::get("vmm")->warn("power failure: cannot make guest memory read-only");
   if (ckpt_) ckpt_->release_faults();
@@ -444,11 +510,6 @@ void Machine::emit(const nlohmann::json& event) {
 
 double Machine::uptime_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
-}
-
-std::string Machine::stop_detail() const {
-  std::lock_guard lock(mu_);
-  return stop_detail_;
 }
 
 }  // namespace hsls

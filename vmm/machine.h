@@ -1,7 +1,8 @@
-// The virtual machine: KVM VM, guest memory on the NVM region, in-kernel
-// irqchip and PIT, devices on two buses, and the vCPUs. It owns the
-// stop-the-world protocol (pause parks every vCPU out of KVM_RUN) and the
-// machine's life cycle (running, paused, stopped with an exit code).
+// The virtual machine: a VM on an accelerator (vmm/accel: kvm or tcg),
+// guest memory on the NVM region, devices on two buses, and the vCPU
+// threads. It owns the stop-the-world protocol (pause parks every vCPU out
+// of the guest) and the machine's life cycle (running, paused, stopped with
+// an exit code). It is the top layer: nothing below includes it.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -17,20 +18,20 @@
 #include <nlohmann/json.hpp>
 
 #include "ckpt/checkpointer.h"
+#include "ckpt/machine_view.h"
 #include "ckpt/recovery.h"
 #include "nvm/store.h"
-#include "vmm/core/config.h"
+#include "vmm/accel/accel.h"
 #include "vmm/boot/elf_loader.h"
+#include "vmm/core/config.h"
 #include "vmm/core/guest_memory.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/dma.h"
-#include "vmm/devices/virtio/net.h"
-#include "vmm/devices/virtio/virtio.h"
-#include "vmm/kvm/eventfd.h"
 #include "vmm/devices/poweroff.h"
 #include "vmm/devices/serial.h"
-#include "vmm/kvm/kvm.h"
-#include "vmm/kvm/vcpu.h"
+#include "vmm/devices/virtio/net.h"
+#include "vmm/devices/virtio/virtio.h"
+#include "vmm/vcpu_runner.h"
 
 namespace hsls {
 
@@ -57,7 +58,7 @@ uint64_t process_start_ns();
 void set_pending_crash(PendingCrash crash);
 std::optional<PendingCrash> take_pending_crash();
 
-class Machine {
+class Machine : public ckpt::MachineView, public accel::IoHandler {
  public:
   // Builds the whole machine from a validated config; throws Error with one
   // line if anything is refused. Nothing is left behind on failure.
@@ -65,7 +66,7 @@ class Machine {
   // from it instead of booting the image. `crash` arms a power failure
   // before recovery runs (tests aim one at the recovery itself).
   explicit Machine(const Config& cfg, std::optional<PendingCrash> crash = std::nullopt);
-  ~Machine();
+  ~Machine() override;
 
   // Starts the vCPU threads.
   void start();
@@ -74,7 +75,8 @@ class Machine {
   int wait();
   // Asks the machine to stop (any thread). The first request wins.
   void request_stop(StopReason reason, int exit_code, const std::string& detail);
-  bool stopped() const { return stop_requested_.load(); }
+  bool stopped() const override { return stop_requested_.load(); }
+  void fail(const std::string& why) override { request_stop(StopReason::crash, kExitCrash, why); }
 
   // Stop-the-world: returns once every vCPU is parked outside KVM_RUN.
   // Nests; each pause() needs one resume().
@@ -111,22 +113,24 @@ class Machine {
   nvm::Store& store() { return *store_; }
   // What recovery did when this machine came up (null JSON on a fresh boot).
   const nlohmann::json& recovery() const { return recovery_; }
-  int kvm_fd() const { return kvm_->fd(); }
-  int kvm_check(long cap) const { return kvm_->check(cap); }
-  int vm_fd() const { return vm_->fd(); }
+  // The accelerator the machine runs on ("kvm" or "tcg").
+  std::string accel_name() const { return vm_->name(); }
 
   // The virtio-net device (null without net.tap).
   virtio::VirtioNet* net() { return net_.get(); }
 
   // --- checkpoint hooks for the devices the VMM runs threads for ---
-  // Holds every device still (no guest-memory or state change) while the lock lives.
-  std::unique_lock<std::mutex> quiesce_devices();
-  // Appends the devices' variable-size state (quiesced).
-  void save_devices(std::vector<uint8_t>& out);
-  // Appends the RAM pages devices wrote since the last call (quiesced).
-  void collect_device_dirty(std::vector<uint64_t>& out);
-  // Checkpoint `version` committed (quiesced).
-  void devices_committed(uint64_t version);
+  // (ckpt::MachineView)
+  accel::Vm& vm() override { return *vm_; }
+  std::unique_lock<std::mutex> quiesce_devices() override;
+  SerialState serial_state() override { return serial_->save(); }
+  void save_devices(std::vector<uint8_t>& out) override;
+  void collect_device_dirty(std::vector<uint64_t>& out) override;
+  void devices_committed(uint64_t version) override;
+
+  // --- the buses (accel::IoHandler): false if nothing owns the address ---
+  bool pio(uint16_t port, uint8_t* data, unsigned size, bool write) override;
+  bool mmio(uint64_t addr, uint8_t* data, unsigned size, bool write) override;
 
   // Sends an event to the subscribers (any thread).
   void emit(const nlohmann::json& event);
@@ -134,39 +138,42 @@ class Machine {
   void on_event(std::function<void(const nlohmann::json&)> fn);
 
   const Config& config() const { return cfg_; }
-  GuestMemory& memory() { return *memory_; }
+  GuestMemory& memory() override { return *memory_; }
   Serial& serial() { return *serial_; }
-  unsigned vcpu_count() const { return unsigned(vcpus_.size()); }
-  Vcpu& vcpu(unsigned i) { return *vcpus_.at(i); }
-  Bus& pio_bus() { return pio_; }
-  Bus& mmio_bus() { return mmio_; }
+  unsigned vcpu_count() const override { return unsigned(vcpus_.size()); }
+  accel::Vcpu& vcpu(unsigned i) override { return vcpus_.at(i)->vcpu(); }
   double uptime_seconds() const;
-  std::string stop_detail() const;
 
   // --- called by vCPU threads ---
   // Parks the vCPU while the machine is paused; false once it must stop.
-  bool vcpu_checkpoint(Vcpu& vcpu);
-  // The vCPU hit something unexpected: report it and stop the machine.
-  void vcpu_failed(Vcpu& vcpu, const std::string& reason);
-  // The vCPU thread begins (before its first KVM_RUN).
-  void vcpu_started(Vcpu& vcpu);
+  bool vcpu_checkpoint(VcpuRunner& vcpu);
+  // The vCPU hit something unexpected in the guest: report it (registers,
+  // code around rip) and stop the machine.
+  void vcpu_failed(VcpuRunner& vcpu, const std::string& reason);
+  // The VMM failed on a vCPU thread (an exception): stop with one line.
+  void vcpu_error(VcpuRunner& vcpu, const std::string& what);
+  // The vCPU thread begins (before its first run).
+  void vcpu_started(VcpuRunner& vcpu);
   // The vCPU thread is about to end.
-  void vcpu_exited(Vcpu& vcpu);
-  // KVM_EXIT_DIRTY_RING_FULL: harvest the rings so the vCPU can go on.
-  void dirty_ring_full();
-  // KVM_EXIT_SYSTEM_EVENT (shutdown/reset) from the guest.
-  void guest_system_event(uint32_t type);
+  void vcpu_exited(VcpuRunner& vcpu);
+  // The dirty log is full: harvest it so the vCPU can go on.
+  void dirty_log_full();
+  // The guest asked for a reset or shut the machine down.
+  void guest_system_event(bool reset);
 
  private:
   class SerialIrq;
+  void create_vm_and_vcpus(uint64_t t_start);
+  void set_pvh_entry(accel::Vcpu& vcpu, uint32_t entry, uint32_t start_info);
   void boot_image(const boot::LoadPlan& plan, const std::vector<uint8_t>& image, const std::string& cmdline);
+  void start_checkpointer(const std::optional<ckpt::Recovered>& recovered);
   void load_state(const ckpt::Recovered& r);
   void add_net(std::unique_ptr<net::Tap> tap, uint64_t epoch);
   void on_crash_point(nvm::CrashPoint p, bool restart);
   void kick_all();
 
   Config cfg_;
-  std::unique_ptr<Kvm> kvm_;
+  std::unique_ptr<accel::Vm> vm_;
   std::unique_ptr<nvm::Store> store_;
   std::unique_ptr<ckpt::DigestOracle> oracle_;
   std::unique_ptr<ckpt::Checkpointer> ckpt_;
@@ -177,16 +184,15 @@ class Machine {
   std::mutex power_timer_mu_;
   std::condition_variable power_timer_cv_;
   std::unique_ptr<GuestMemory> memory_;
-  std::unique_ptr<Vm> vm_;
   Bus pio_, mmio_;
   std::unique_ptr<SerialIrq> serial_irq_;
   std::unique_ptr<Serial> serial_;
   std::unique_ptr<PowerOff> poweroff_;
   DeviceDirtyLog device_dirty_;
   std::unique_ptr<Dma> dma_;
-  std::unique_ptr<Irqfd> net_irq_;
+  std::unique_ptr<IrqEdge> net_irq_;
   std::unique_ptr<virtio::VirtioNet> net_;
-  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::vector<std::unique_ptr<VcpuRunner>> vcpus_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -199,7 +205,6 @@ class Machine {
   std::atomic<bool> stop_requested_{false};
   StopReason stop_reason_ = StopReason::none;
   int exit_code_ = 0;
-  std::string stop_detail_;
   std::chrono::steady_clock::time_point started_at_;
   std::mutex events_mu_;
   std::vector<std::function<void(const nlohmann::json&)>> event_fns_;

@@ -1,5 +1,5 @@
 // vmm: the hypersls virtual machine monitor. `vmm run` boots a guest image
-// on KVM with its memory on an NVM file and serves the monitor.
+// on KVM or on the software CPU, with its memory on an NVM file, and serves the monitor.
 #include <CLI/CLI.hpp>
 #include <signal.h>
 #include <unistd.h>
@@ -30,6 +30,7 @@ struct RunFlags {
   std::optional<unsigned> vcpus, hot_lease;
   std::optional<double> ckpt_interval;
   std::optional<bool> pin_vcpus, copier;
+  std::optional<std::string> accel;
   std::optional<std::string> ckpt_policy, persistence, dirty_log;
   bool no_console = false;
   bool fresh = false;
@@ -63,6 +64,7 @@ Config build_config(const RunFlags& f) {
   if (f.dirty_log) cfg.ckpt_dirty_log = *f.dirty_log;
   if (f.hot_lease) cfg.ckpt_hot_lease = *f.hot_lease;
   if (f.pin_vcpus) cfg.pin_vcpus = *f.pin_vcpus;
+  if (f.accel) cfg.accel = *f.accel;
   if (f.copier) cfg.ckpt_copier = *f.copier;
   if (f.verify) cfg.verify = true;
   if (f.no_ckpt) cfg.ckpt_enabled = false;
@@ -179,7 +181,7 @@ int bench(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   hsls::ckpt::reserve_low_fd();
-  CLI::App app{"vmm: a KVM virtual machine monitor whose whole VM lives on (emulated) NVM", "vmm"};
+  CLI::App app{"vmm: a virtual machine monitor (KVM or software CPU) whose whole VM lives on (emulated) NVM", "vmm"};
   app.set_version_flag("--version", "hypersls vmm 0.1.0");
   app.require_subcommand(1);
 
@@ -202,6 +204,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--persistence", f.persistence, "eadr or adr (ckpt.persistence)");
   run_cmd->add_option("--dirty-log", f.dirty_log, "KVM dirty tracking: auto, ring or bitmap (ckpt.dirty_log)");
   run_cmd->add_option("--hot-lease", f.hot_lease, "Epochs a written hot page stays out of dirty tracking, 0-1000 (ckpt.hot_lease)");
+  run_cmd->add_option("--accel", f.accel,
+                      "accelerator: kvm (needs /dev/kvm), tcg (software CPU, Unicorn) or auto = kvm when /dev/kvm opens, else tcg (machine.accel)");
   run_cmd->add_option("--pin-vcpus", f.pin_vcpus, "A host CPU of its own per vCPU thread when one is to spare: true/false (machine.pin_vcpus)");
   run_cmd->add_option("--copier", f.copier, "With 1 pinned vCPU and a spare CPU, a forked process shares the pause's copying at intervals >= 5 ms (default true): true/false (ckpt.copier)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");

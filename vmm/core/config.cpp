@@ -13,7 +13,7 @@ namespace {
 
 // The keys a config file may hold, by table.
 const std::set<std::string> kKnownKeys = {
-    "machine.memory", "machine.vcpus", "machine.pin_vcpus", "guest.image",    "guest.cmdline", "nvm.path",
+    "machine.memory", "machine.vcpus", "machine.pin_vcpus", "machine.accel", "guest.image",    "guest.cmdline", "nvm.path",
     "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
     "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours", "ckpt.hot_lease", "ckpt.copier",
     "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "power.restart", "power.restart_delay_ms",
@@ -163,6 +163,7 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
     cfg.vcpus = unsigned(*i);
   }
   read_bool(root, "machine", "pin_vcpus", cfg.pin_vcpus, source);
+  read_string(root, "machine", "accel", cfg.accel, source);
   read_path(root, "guest", "image", cfg.image, base_dir, source);
   read_string(root, "guest", "cmdline", cfg.cmdline, source);
   read_path(root, "nvm", "path", cfg.nvm_path, base_dir, source);
@@ -235,6 +236,8 @@ void validate(const Config& cfg) {
     throw Error("ckpt.hot_lease: " + std::to_string(cfg.ckpt_hot_lease) + " is not allowed (allowed: 0-1000 epochs)");
   if (cfg.persistence != "eadr" && cfg.persistence != "adr")
     throw Error("ckpt.persistence: '" + cfg.persistence + "' is not allowed (allowed: eadr, adr)");
+  if (cfg.accel != "auto" && cfg.accel != "kvm" && cfg.accel != "tcg")
+    throw Error("machine.accel: '" + cfg.accel + "' is not allowed (allowed: auto, kvm, tcg)");
   if (cfg.ckpt_dirty_log != "auto" && cfg.ckpt_dirty_log != "bitmap" && cfg.ckpt_dirty_log != "ring")
     throw Error("ckpt.dirty_log: '" + cfg.ckpt_dirty_log + "' is not allowed (allowed: auto, ring, bitmap)");
   if (!(cfg.power_restart_delay_ms >= 0 && cfg.power_restart_delay_ms <= 60000))

@@ -16,6 +16,7 @@ struct Config {
   uint64_t memory_bytes = 256ull << 20;  // machine.memory
   unsigned vcpus = 1;                    // machine.vcpus
   bool pin_vcpus = true;                 // machine.pin_vcpus: a host CPU per vCPU thread when one is to spare
+  std::string accel = "auto";            // machine.accel: "auto" (kvm if /dev/kvm is usable, else tcg) | "kvm" | "tcg"
   std::vector<int> vcpu_cpus;            // not a key: the CPU of each vCPU thread as `vmm run` planned it (empty: unpinned)
   // [guest]
   std::string image;                     // guest.image

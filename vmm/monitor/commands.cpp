@@ -46,15 +46,14 @@ json cmd_help(Machine&, const Words&) {
   return ok({{"commands", list}, {"text", text}});
 }
 
-const char* mp_state_name(uint32_t s) {
+// What a vCPU is doing besides executing.
+const char* run_state_name(accel::RunState s) {
   switch (s) {
-    case KVM_MP_STATE_RUNNABLE: return "runnable";
-    case KVM_MP_STATE_UNINITIALIZED: return "uninitialized";
-    case KVM_MP_STATE_INIT_RECEIVED: return "init-received";
-    case KVM_MP_STATE_HALTED: return "halted";
-    case KVM_MP_STATE_SIPI_RECEIVED: return "sipi-received";
-    default: return "other";
+    case accel::RunState::running: return "runnable";
+    case accel::RunState::halted: return "halted";
+    case accel::RunState::wait_for_sipi: return "wait-for-sipi";
   }
+  return "other";
 }
 
 // info status: run state, size and uptime of the machine.
@@ -62,13 +61,15 @@ json info_status(Machine& m) {
   std::string status = m.stopped() ? "stopped" : m.paused() ? "paused" : "running";
   const auto& c = m.config();
   json body = {{"status", status},          {"vcpus", m.vcpu_count()}, {"memory_bytes", c.memory_bytes},
-               {"uptime_s", m.uptime_seconds()}, {"nvm", c.nvm_path},    {"image", c.image}};
-  body["text"] = fmt::format("status: {}\nvcpus: {}\nmemory: {}\nuptime: {:.3f} s\nnvm: {}\nimage: {}\n", status,
-                             m.vcpu_count(), format_size(c.memory_bytes), m.uptime_seconds(), c.nvm_path, c.image);
+               {"uptime_s", m.uptime_seconds()}, {"nvm", c.nvm_path},    {"image", c.image},
+               {"accel", m.accel_name()}};
+  body["text"] = fmt::format("status: {}\naccelerator: {}\nvcpus: {}\nmemory: {}\nuptime: {:.3f} s\nnvm: {}\nimage: {}\n",
+                             status, m.accel_name(), m.vcpu_count(), format_size(c.memory_bytes), m.uptime_seconds(),
+                             c.nvm_path, c.image);
   return ok(body);
 }
 
-json segment_json(const kvm_segment& s) {
+json segment_json(const accel::Segment& s) {
   return {{"selector", s.selector}, {"base", s.base}, {"limit", s.limit}, {"type", s.type}, {"dpl", s.dpl},
           {"present", s.present},   {"db", s.db},     {"l", s.l}};
 }
@@ -79,20 +80,18 @@ json info_vcpus(Machine& m) {
     json list = json::array();
     std::string text;
     for (unsigned i = 0; i < m.vcpu_count(); ++i) {
-      auto& v = m.vcpu(i);
-      auto r = v.regs();
-      auto s = v.sregs();
-      auto mp = v.mp_state();
-      list.push_back({{"index", i},          {"mp_state", mp_state_name(mp.mp_state)},
+      auto s = m.vcpu(i).get_state();
+      using namespace accel;
+      list.push_back({{"index", i},          {"mp_state", run_state_name(s.run_state)},
                       {"mode", debug::cpu_bits(s)},
-                      {"rip", r.rip},        {"rsp", r.rsp}, {"rflags", r.rflags}, {"rax", r.rax}, {"rbx", r.rbx},
-                      {"rcx", r.rcx},        {"rdx", r.rdx}, {"rsi", r.rsi},       {"rdi", r.rdi}, {"rbp", r.rbp},
-                      {"r8", r.r8},          {"r9", r.r9},   {"r10", r.r10},       {"r11", r.r11}, {"r12", r.r12},
-                      {"r13", r.r13},        {"r14", r.r14}, {"r15", r.r15},       {"cr0", s.cr0}, {"cr2", s.cr2},
+                      {"rip", s.rip},        {"rsp", s.gpr[rsp]}, {"rflags", s.rflags}, {"rax", s.gpr[rax]}, {"rbx", s.gpr[rbx]},
+                      {"rcx", s.gpr[rcx]},   {"rdx", s.gpr[rdx]}, {"rsi", s.gpr[rsi]},  {"rdi", s.gpr[rdi]}, {"rbp", s.gpr[rbp]},
+                      {"r8", s.gpr[r8]},     {"r9", s.gpr[r9]},   {"r10", s.gpr[r10]},  {"r11", s.gpr[r11]}, {"r12", s.gpr[r12]},
+                      {"r13", s.gpr[r13]},   {"r14", s.gpr[r14]}, {"r15", s.gpr[r15]},  {"cr0", s.cr0}, {"cr2", s.cr2},
                       {"cr3", s.cr3},        {"cr4", s.cr4}, {"efer", s.efer},     {"cs", segment_json(s.cs)},
                       {"ss", segment_json(s.ss)}});
-      text += fmt::format("vCPU {} ({}, {}-bit)\n", i, mp_state_name(mp.mp_state), debug::cpu_bits(s));
-      text += debug::format_registers(r, s);
+      text += fmt::format("vCPU {} ({}, {}-bit)\n", i, run_state_name(s.run_state), debug::cpu_bits(s));
+      text += debug::format_registers(s);
     }
     return ok({{"vcpus", list}, {"text", text}});
   });
@@ -193,19 +192,18 @@ json cmd_xi(Machine& m, const Words& w) {
     if (!addr) return error("x/i: '" + w[1] + "' is not an address or rip");
   }
   return m.with_vcpus_parked([&]() -> json {
-    auto s = m.vcpu(index).sregs();
+    auto s = m.vcpu(index).get_state();
     int bits = debug::cpu_bits(s);
     if (addr) {
       auto insns = debug::disassemble(m.memory(), *addr, *addr, unsigned(*count), bits);
       if (insns.empty()) return error(fmt::format("x/i: nothing to decode at {:#x} (not guest RAM or invalid code)", *addr));
       return insns_reply(insns, {{"bits", bits}});
     }
-    auto r = m.vcpu(index).regs();
-    uint64_t linear = bits == 64 ? r.rip : s.cs.base + r.rip;
+    uint64_t linear = bits == 64 ? s.rip : s.cs.base + s.rip;
     auto phys = debug::translate(m.memory(), s, linear);
     auto insns = phys ? debug::disassemble(m.memory(), *phys, linear, unsigned(*count), bits) : std::vector<debug::Insn>{};
     if (insns.empty()) return error(fmt::format("x/i: rip {:#x} of vCPU {} is not in guest RAM", linear, index));
-    return insns_reply(insns, {{"vcpu", index}, {"rip", r.rip}, {"bits", bits}});
+    return insns_reply(insns, {{"vcpu", index}, {"rip", s.rip}, {"bits", bits}});
   });
 }
 

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "vmm/kvm/kvm.h"
+#include "vmm/core/fd.h"
 
 namespace hsls {
 

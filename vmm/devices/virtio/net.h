@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vmm/devices/virtio/mmio.h"
-#include "vmm/kvm/eventfd.h"
+#include "vmm/core/event_fd.h"
 #include "vmm/net/hold_queue.h"
 #include "vmm/net/tap.h"
 

@@ -1,4 +1,4 @@
-#include "ckpt/dirty_log.h"
+#include "vmm/accel/kvm/dirty_log.h"
 
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -9,7 +9,7 @@
 
 #include "vmm/core/error.h"
 
-namespace hsls::ckpt {
+namespace hsls::accel::kvm {
 
 bool enable_manual_dirty_log(int vm_fd, int cap_value) {
   if (cap_value <= 0) return false;
@@ -136,4 +136,4 @@ void DirtyRing::drain_full() {
   harvest(pending_);
 }
 
-}  // namespace hsls::ckpt
+}  // namespace hsls::accel::kvm

@@ -1,33 +1,14 @@
-#include "vmm/kvm/eventfd.h"
+#include "vmm/accel/kvm/irqfd.h"
 
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 
-namespace hsls {
+namespace hsls::accel::kvm {
 
-EventFd::EventFd() {
-  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) throw Error(errno_text("eventfd"));
-  fd_ = Fd(fd);
-}
-
-void EventFd::signal() {
-  uint64_t one = 1;
-  ssize_t ignored = ::write(fd_.get(), &one, sizeof one);
-  (void)ignored;
-}
-
-uint64_t EventFd::drain() {
-  uint64_t v = 0;
-  if (::read(fd_.get(), &v, sizeof v) != ssize_t(sizeof v)) return 0;
-  return v;
-}
-
-Irqfd::Irqfd(const Kvm& kvm, Vm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {
+Irqfd::Irqfd(const Kvm& kvm, KvmVmFd& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {
   if (kvm.check(KVM_CAP_IRQFD) > 0) {
     kvm_irqfd req{};
     req.fd = uint32_t(efd_.fd());
@@ -55,15 +36,15 @@ void Irqfd::trigger() {
   }
 }
 
-bool bind_ioeventfd(const Kvm& kvm, Vm& vm, uint64_t addr, uint32_t value, const EventFd& efd) {
+bool bind_ioeventfd(const Kvm& kvm, KvmVmFd& vm, uint64_t addr, uint32_t value, int event_fd) {
   if (kvm.check(KVM_CAP_IOEVENTFD) <= 0) return false;
   kvm_ioeventfd req{};
   req.datamatch = value;
   req.addr = addr;
   req.len = 4;
-  req.fd = efd.fd();
+  req.fd = event_fd;
   req.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
   return ::ioctl(vm.fd(), KVM_IOEVENTFD, &req) == 0;
 }
 
-}  // namespace hsls
+}  // namespace hsls::accel::kvm

@@ -1,4 +1,4 @@
-#include "vmm/kvm/kvm.h"
+#include "vmm/accel/kvm/kvm.h"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -9,19 +9,7 @@
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 
-namespace hsls {
-
-Fd::~Fd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = o.release();
-  }
-  return *this;
-}
+namespace hsls::accel::kvm {
 
 namespace {
 
@@ -74,7 +62,7 @@ Kvm::Kvm(const std::string& device) {
 
 int Kvm::check(long capability) const { return ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, capability); }
 
-Vm::Vm(const Kvm& kvm) {
+KvmVmFd::KvmVmFd(const Kvm& kvm) {
   int fd = -1;
   do fd = ::ioctl(kvm.fd(), KVM_CREATE_VM, 0);
   while (fd < 0 && errno == EINTR);
@@ -88,7 +76,7 @@ Vm::Vm(const Kvm& kvm) {
   }
 }
 
-void Vm::set_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host, uint32_t flags) {
+void KvmVmFd::set_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host, uint32_t flags) {
   kvm_userspace_memory_region region{};
   region.slot = slot;
   region.flags = flags;
@@ -99,18 +87,18 @@ void Vm::set_memory(uint32_t slot, uint64_t gpa, uint64_t size, void* host, uint
     throw Error(errno_text("KVM_SET_USER_MEMORY_REGION slot " + std::to_string(slot)));
 }
 
-void Vm::create_irqchip_and_pit() {
+void KvmVmFd::create_irqchip_and_pit() {
   if (::ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) != 0) throw Error(errno_text("KVM_CREATE_IRQCHIP"));
   kvm_pit_config pit{};
   pit.flags = KVM_PIT_SPEAKER_DUMMY;
   if (::ioctl(fd_.get(), KVM_CREATE_PIT2, &pit) != 0) throw Error(errno_text("KVM_CREATE_PIT2"));
 }
 
-void Vm::set_irq_line(uint32_t gsi, bool level) {
+void KvmVmFd::set_irq_line(uint32_t gsi, bool level) {
   kvm_irq_level irq{};
   irq.irq = gsi;
   irq.level = level ? 1 : 0;
   if (::ioctl(fd_.get(), KVM_IRQ_LINE, &irq) != 0) log::get("kvm")->warn("KVM_IRQ_LINE {} failed", gsi);
 }
 
-}  // namespace hsls
+}  // namespace hsls::accel::kvm

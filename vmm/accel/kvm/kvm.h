@@ -1,30 +1,17 @@
 // Thin RAII wrappers over /dev/kvm and a KVM VM file descriptor. Every
 // capability the VMM relies on is probed here, never assumed.
 #pragma once
-#include "vmm/kvm/kvm_api.h"
+#include "vmm/accel/kvm/kvm_api.h"
+#include "vmm/core/fd.h"
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-namespace hsls {
+namespace hsls::accel::kvm {
 
-// An owned file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd();
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept;
-  int get() const { return fd_; }
-  int release() { int f = fd_; fd_ = -1; return f; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
+using hsls::Fd;
 
 // The KVM subsystem (/dev/kvm).
 class Kvm {
@@ -47,9 +34,9 @@ class Kvm {
 };
 
 // One KVM virtual machine: memory slots, in-kernel irqchip and PIT.
-class Vm {
+class KvmVmFd {
  public:
-  explicit Vm(const Kvm& kvm);
+  explicit KvmVmFd(const Kvm& kvm);
   int fd() const { return fd_.get(); }
 
   // Maps host memory at a guest-physical address in `slot`.
@@ -63,4 +50,4 @@ class Vm {
   Fd fd_;
 };
 
-}  // namespace hsls
+}  // namespace hsls::accel::kvm

@@ -1,5 +1,4 @@
-// Which guest pages were written since the last look: KVM's dirty log, in
-// one of its two forms (measured side by side in docs/checkpointing.md):
+// KVM's dirty log, in one of its two forms (measured side by side in docs/checkpointing.md):
 //  - the bitmap in manual-protect mode (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2):
 //    fetch one bit per page of each slot, then clear exactly those bits,
 //    which re-arms tracking for them;
@@ -12,32 +11,18 @@
 #include <mutex>
 #include <vector>
 
+#include "vmm/accel/dirty_log.h"
+#include "vmm/accel/kvm/kvm_api.h"
 #include "vmm/core/guest_memory.h"
-#include "vmm/kvm/kvm_api.h"
 
-namespace hsls::ckpt {
+namespace hsls::accel::kvm {
 
-class DirtyLog {
- public:
-  virtual ~DirtyLog() = default;
-  // Appends the page numbers (RAM page index, 0-based across slots) written
-  // since the last call to `out` (possibly with repeats), and re-arms tracking for them.
-  virtual void collect(std::vector<uint64_t>& out) = 0;
-  // A vCPU stopped because its dirty ring is full (its thread): make room.
-  virtual void drain_full() {}
-  // Whether set_untracked() works: the bitmap can leave pages out of the
-  // re-arming, the ring cannot (KVM re-arms its entries in order).
-  virtual bool can_untrack() const { return false; }
-  // Leaves `page` out of the re-arming from the next collect() on (or puts
-  // it back): KVM keeps it writable, so writing it costs the guest no fault,
-  // and collect() reports it every time, as if it were always written.
-  virtual void set_untracked(uint64_t /*page*/, bool /*untracked*/) {}
-};
 
 class DirtyBitmap : public DirtyLog {
  public:
   // `ranges` are the RAM slots in slot order (slot i = ranges[i]).
   DirtyBitmap(int vm_fd, const std::vector<RamRange>& ranges);
+  const char* name() const override { return "bitmap"; }
   void collect(std::vector<uint64_t>& out) override;
   bool can_untrack() const override { return true; }
   void set_untracked(uint64_t page, bool untracked) override;
@@ -54,6 +39,7 @@ class DirtyRing : public DirtyLog {
   // Maps the ring of each vCPU (`vcpu_fds`), `ring_bytes` each, as enabled by enable_dirty_ring().
   DirtyRing(int vm_fd, const std::vector<RamRange>& ranges, const std::vector<int>& vcpu_fds, uint32_t ring_bytes);
   ~DirtyRing() override;
+  const char* name() const override { return "ring"; }
   void collect(std::vector<uint64_t>& out) override;
   // Harvests now and keeps the pages for collect().
   void drain_full() override;
@@ -80,4 +66,4 @@ bool enable_manual_dirty_log(int vm_fd, int kvm_capability_value);
 // ring. Throws Error if KVM refuses to enable the one it offers.
 uint32_t enable_dirty_ring(int vm_fd, uint32_t want_bytes);
 
-}  // namespace hsls::ckpt
+}  // namespace hsls::accel::kvm

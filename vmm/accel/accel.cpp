@@ -1,0 +1,36 @@
+// The only place that knows both backends.
+#include "vmm/accel/accel.h"
+
+#include "vmm/accel/kvm/kvm_vm.h"
+#include "vmm/accel/tcg/tcg_vm.h"
+#include "vmm/core/error.h"
+
+#include <fmt/format.h>
+
+namespace hsls::accel {
+
+std::string unowned_access(bool pio, uint64_t addr, unsigned size, bool write) {
+  return fmt::format("unowned {} {} at {:#x} size {}", pio ? "I/O port" : "MMIO", write ? "write" : "read", addr, size);
+}
+
+std::string resolve(const std::string& name, std::string& why) {
+  if (name != "auto") {
+    why = "as configured";
+    return name;
+  }
+  std::string missing;
+  if (kvm::kvm_usable(missing)) {
+    why = "auto: /dev/kvm is usable";
+    return "kvm";
+  }
+  why = "auto: " + missing;
+  return "tcg";
+}
+
+std::unique_ptr<Vm> create_vm(const std::string& name, unsigned vcpus) {
+  if (name == "kvm") return std::make_unique<kvm::KvmVm>();
+  if (name == "tcg") return std::make_unique<tcg::TcgVm>(vcpus);
+  throw Error("machine.accel: unknown accelerator '" + name + "' (allowed: auto, kvm, tcg)");
+}
+
+}  // namespace hsls::accel

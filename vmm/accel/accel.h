@@ -1,0 +1,142 @@
+// The one accelerator interface (after Cloud Hypervisor's and crosvm's
+// `hypervisor` crates and QEMU's accel/): a VM object (RAM, interrupt
+// controller, dirty log, VM-wide state) and vCPU objects that run until an
+// exit the machine dispatches. Two backends implement it, each in a folder
+// of its own: kvm/ (the kernel's KVM) and tcg/ (a software CPU, Unicorn).
+// Nothing above this interface names a backend; create_vm() is the only
+// place that knows both.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vmm/accel/cpu_state.h"
+#include "vmm/accel/dirty_log.h"
+#include "vmm/core/guest_memory.h"
+#include "vmm/devices/device.h"
+#include "vmm/platform/platform_state.h"
+
+namespace hsls::accel {
+
+// Why Vcpu::run() returned.
+struct Exit {
+  enum class Kind {
+    io,           // port I/O the machine must answer (KVM); data in `data`
+    mmio,         // MMIO the machine must answer (KVM)
+    halt,         // the vCPU halted (run again: the backend waits for an interrupt)
+    interrupted,  // kicked, or the backend's time slice ended: check for pauses and run again
+    dirty_full,   // the dirty log needs harvesting before the vCPU can go on
+    reset,        // the guest asked for a reset
+    poweroff,     // the guest shut the machine down (a system event)
+    failed,       // something the VM cannot go on from (triple fault, bad exit): `reason`
+  };
+  Kind kind = Kind::interrupted;
+  // io / mmio
+  uint64_t addr = 0;
+  uint32_t size = 0;
+  uint32_t count = 1;  // string port I/O: repetitions, `size` bytes apart in `data`
+  bool write = false;
+  uint8_t* data = nullptr;
+  // failed
+  std::string reason;
+};
+
+// Answers the guest's port and MMIO accesses (the machine's buses). A
+// backend that handles accesses inside run() (tcg) calls it directly; one
+// that exits for them (kvm) returns Exit::io / Exit::mmio and the machine
+// calls it. Returns false if nothing owns the address.
+class IoHandler {
+ public:
+  virtual ~IoHandler() = default;
+  virtual bool pio(uint16_t port, uint8_t* data, unsigned size, bool write) = 0;
+  virtual bool mmio(uint64_t addr, uint8_t* data, unsigned size, bool write) = 0;
+};
+
+// One virtual CPU. run(), complete_pending_io() and the state calls happen
+// on the vCPU's own thread or while it is parked; kick() from any thread.
+class Vcpu {
+ public:
+  virtual ~Vcpu() = default;
+  virtual unsigned index() const = 0;
+
+  // Called on the vCPU's thread before its first run() / as it ends.
+  virtual void thread_started() = 0;
+  virtual void thread_ended() = 0;
+  // Runs the guest until an exit.
+  virtual Exit run() = 0;
+  // Makes run() return Exit::interrupted soon (any thread; never lost).
+  virtual void kick() = 0;
+  // The kick signal arrived on this vCPU's own thread (the epoch timer's
+  // way in): the same as kick(), async-signal-safe.
+  virtual void kicked_by_signal() = 0;
+  // Finishes an I/O access whose exit was just handled (an IN's data must
+  // reach RAX before the state is saved). On the vCPU's thread.
+  virtual void complete_pending_io() = 0;
+
+  // The backend-neutral state; only while parked, or on the vCPU's thread.
+  virtual CpuState get_state() = 0;
+  virtual void set_state(const CpuState& s) = 0;
+  virtual platform::LapicState get_lapic() = 0;
+  virtual void set_lapic(const platform::LapicState& s) = 0;
+};
+
+// An interrupt line of the VM's interrupt controller (IOAPIC pin / GSI).
+class IrqLine : public hsls::IrqLine {};
+
+// How the VM is to track dirty pages (the checkpointer asks before any vCPU exists).
+struct DirtyLogRequest {
+  bool enabled = false;
+  std::string kind = "auto";  // "auto" | "ring" | "bitmap" (KVM's two forms; tcg has one)
+  bool want_untrack = false;  // hot leases: pages may be left untracked
+};
+
+class Vm {
+ public:
+  virtual ~Vm() = default;
+  // "kvm" or "tcg".
+  virtual std::string name() const = 0;
+
+  // Maps guest RAM (every range of `mem`), with dirty tracking if asked.
+  // Before any vCPU is created.
+  virtual void map_ram(GuestMemory& mem, const DirtyLogRequest& dirty) = 0;
+  // Creates the interrupt controllers and the PIT.
+  virtual void create_platform() = 0;
+  // Creates vCPU `index`; accesses it cannot handle itself go to `io`.
+  virtual std::unique_ptr<Vcpu> create_vcpu(unsigned index, IoHandler& io) = 0;
+
+  // Drives interrupt line `gsi` (level; an edge is a raise then a lower).
+  virtual void set_irq(uint32_t gsi, bool level) = 0;
+  // An edge-triggered interrupt source on `gsi`, as fast as the backend can
+  // make it (KVM: an irqfd); any thread.
+  virtual std::unique_ptr<IrqEdge> irq_edge(uint32_t gsi) = 0;
+  // Lets a guest write of `value` (4 bytes) at `addr` signal `event_fd`
+  // without an exit, if the backend can; false if not (the write is then an
+  // ordinary MMIO access).
+  virtual bool bind_mmio_event(uint64_t addr, uint32_t value, int event_fd) = 0;
+
+  // The dirty log asked for in map_ram(); null if none. Created once the vCPUs exist.
+  virtual std::unique_ptr<DirtyLog> create_dirty_log() = 0;
+
+  // The power fails: guest memory [ram, ram+bytes) is about to become
+  // read-only and no guest store may reach it any more; the backend makes
+  // sure a store that still comes does not crash the VMM.
+  virtual void power_lost(uint8_t* /*ram*/, uint64_t /*bytes*/) {}
+
+  // The VM-wide interrupt/timer platform state; only while every vCPU is parked.
+  virtual platform::PlatformState get_platform() = 0;
+  virtual void set_platform(const platform::PlatformState& s) = 0;
+};
+
+// The report line for an access nothing owns ("unowned I/O port write at 0x80 size 1").
+std::string unowned_access(bool pio, uint64_t addr, unsigned size, bool write);
+
+// Which accelerator `name` ("auto", "kvm", "tcg") means on this host; for
+// "auto": kvm when /dev/kvm opens and has what we need, else tcg. `why`
+// says why (logged at start).
+std::string resolve(const std::string& name, std::string& why);
+// Creates a VM on the accelerator `name` ("kvm" or "tcg"). Throws Error
+// with one line (e.g. no /dev/kvm for kvm).
+std::unique_ptr<Vm> create_vm(const std::string& name, unsigned vcpus);
+
+}  // namespace hsls::accel

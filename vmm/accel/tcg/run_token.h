@@ -1,0 +1,43 @@
+// One engine at a time. Unicorn's locked instructions are not atomic
+// between two engines on two threads (software-cpu.md: 2 x 3M `lock xadd`
+// lost ~45 %), so the vCPUs of a machine take turns: each vCPU keeps its
+// own thread and engine, and runs guest code only while it holds the
+// token. Handing the token over (a futex) orders every guest store of one
+// turn before the next, so the guest sees one CPU at a time, exactly as
+// with all engines on one thread, while the machine's per-vCPU-thread
+// protocols (pause, checkpoint lead/follow) stay as they are on KVM.
+// Waiting can be cut short by a kick, from another thread or from the kick
+// signal on the waiter's own thread (the futex wait then ends with EINTR).
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+namespace hsls::accel::tcg {
+
+class RunToken {
+ public:
+  // Takes the token for vCPU `who`; returns false, without it, as soon as
+  // `kicked` is set (it is not cleared).
+  bool acquire(unsigned who, const std::atomic<bool>& kicked);
+  // Gives the token back; if another vCPU waits, lets it run first.
+  void release(unsigned who);
+  // Wakes every waiter so each looks at its kick flag again (any thread).
+  void wake_waiters();
+  // The same from a signal handler on a waiter's own thread: no wake
+  // needed, the interrupted wait sees the change (async-signal-safe).
+  void poke_from_signal() { epoch_.fetch_add(1, std::memory_order_release); }
+  // Whether some vCPU waits for the token (the holder's turn should end).
+  bool contended() const { return waiting_.load(std::memory_order_relaxed) != 0; }
+
+ private:
+  std::atomic<uint32_t> holder_{0};  // 0 = free, else vCPU + 1
+  std::atomic<uint32_t> epoch_{0};   // changes at each release and poke: what waiters sleep on
+  std::atomic<uint32_t> waiting_{0};
+  std::atomic<uint32_t> handovers_{0};  // bumped at each acquire: a releaser waits for it to move
+};
+
+// futex helpers on a 32-bit atomic (wait returns on a change, a wake, a signal or the timeout).
+void futex_wait(const std::atomic<uint32_t>& word, uint32_t expected, int64_t timeout_ns = -1);
+void futex_wake(const std::atomic<uint32_t>& word, int count = 1 << 30);
+
+}  // namespace hsls::accel::tcg

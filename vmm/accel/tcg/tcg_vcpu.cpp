@@ -1,0 +1,592 @@
+#include "vmm/accel/tcg/tcg_vcpu.h"
+
+#include <x86intrin.h>
+
+#include <fmt/format.h>
+
+#include "vmm/accel/kick.h"
+#include "vmm/accel/tcg/cpuid.h"
+#include "vmm/accel/tcg/delivery.h"
+#include "vmm/accel/tcg/store_dirty_log.h"
+#include "vmm/accel/tcg/tcg_vm.h"
+#include "vmm/core/error.h"
+#include "vmm/debug/inspect.h"
+
+namespace hsls::accel::tcg {
+namespace {
+
+// An x87 register as the register API reads and writes it (10 bytes used).
+struct Float80 {
+  uint64_t mantissa;
+  uint16_t exponent;
+  uint8_t pad[6];
+};
+
+constexpr uint64_t kNowhere = 0xfffffffffffff000ull;  // non-canonical: emulation never "reaches" it
+constexpr uint64_t kLapicBase = 0xfee00000, kIoapicBase = 0xfec00000;
+constexpr uint64_t kIf = 1u << 9;
+
+Exit failed(std::string reason) {
+  Exit e;
+  e.kind = Exit::Kind::failed;
+  e.reason = std::move(reason);
+  return e;
+}
+
+uint64_t reg_read(uc_engine* uc, int reg) {
+  uint64_t v = 0;
+  uc_reg_read(uc, reg, &v);
+  return v;
+}
+
+void reg_write(uc_engine* uc, int reg, uint64_t v) { uc_reg_write(uc, reg, &v); }
+
+uint64_t msr_read(uc_engine* uc, uint32_t index) {
+  uc_x86_msr m{index, 0};
+  uc_reg_read(uc, UC_X86_REG_MSR, &m);
+  return m.value;
+}
+
+void msr_write(uc_engine* uc, uint32_t index, uint64_t value) {
+  uc_x86_msr m{index, value};
+  uc_reg_write(uc, UC_X86_REG_MSR, &m);
+}
+
+// The MSRs CpuState carries (besides EFER and the TSC, which the engine takes from the host).
+struct MsrField {
+  uint32_t index;
+  uint64_t CpuState::*field;
+};
+constexpr MsrField kMsrs[] = {
+    {0x174, &CpuState::sysenter_cs},  {0x175, &CpuState::sysenter_esp}, {0x176, &CpuState::sysenter_eip},
+    {0x277, &CpuState::pat},          {0xc0000081, &CpuState::star},    {0xc0000082, &CpuState::lstar},
+    {0xc0000083, &CpuState::cstar},   {0xc0000084, &CpuState::sfmask},  {0xc0000102, &CpuState::kernel_gs_base},
+};
+
+constexpr int kGprRegs[16] = {UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+                              UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+                              UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
+                              UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15};
+
+}  // namespace
+
+TcgVcpu::TcgVcpu(TcgVm& vm, unsigned index, IoHandler& io)
+    : vm_(vm), index_(index), io_(io), cpu_(vm.engine()),
+      run_state_(index == 0 ? RunState::running : RunState::wait_for_sipi) {
+  lapic_ = std::make_unique<platform::Lapic>(index, vm, [&vm] { return vm.now_ns(); });
+  // Start from the engine's reset state (its bytes), as every vCPU of a fresh machine does.
+  cpu_.save();
+}
+
+TcgVcpu::~TcgVcpu() = default;
+
+void TcgVcpu::thread_started() { set_thread_vcpu(this); }
+
+void TcgVcpu::kick() {
+  kicked_.store(true, std::memory_order_release);
+  wake_.fetch_add(1, std::memory_order_release);
+  futex_wake(wake_);
+  vm_.token().wake_waiters();
+  if (vm_.current() == this) vm_.stop_engine();
+}
+
+// On this vCPU's own thread, in the signal handler: only atomics. A wait the
+// signal interrupted sees the changed words when it loops.
+void TcgVcpu::kicked_by_signal() {
+  kicked_.store(true, std::memory_order_release);
+  wake_.fetch_add(1, std::memory_order_release);
+  vm_.token().poke_from_signal();
+  if (vm_.current() == this) vm_.stop_engine();
+}
+
+void TcgVcpu::interrupt_posted() {
+  wake_.fetch_add(1, std::memory_order_release);
+  futex_wake(wake_);
+  // The running vCPU stops at its next block: to take the interrupt, or to
+  // let this one (if it waits for the token) run soon.
+  if (vm_.current()) vm_.stop_engine();
+}
+
+void TcgVcpu::post_init() {
+  init_pending_ = true;
+  interrupt_posted();
+}
+
+void TcgVcpu::post_sipi(uint8_t page) {
+  sipi_pending_ = page;
+  interrupt_posted();
+}
+
+// --- taking turns on the engine ---
+
+void TcgVcpu::load() {
+  if (vm_.loaded != this) {
+    cpu_.restore();
+    uc_ctl_flush_tlb(vm_.engine());  // the TLB is the engine's, not part of the saved bytes
+    vm_.loaded = this;
+  }
+}
+
+void TcgVcpu::store() { cpu_.save(); }
+
+void TcgVcpu::take_engine() {
+  static const std::atomic<bool> never{false};
+  vm_.token().acquire(index_, never);
+  vm_.set_current(this);
+  load();
+}
+
+void TcgVcpu::give_engine() {
+  store();
+  vm_.set_current(nullptr);
+  vm_.token().release(index_);
+}
+
+// Whether an interrupt can be taken now: a vector pending above the TPR,
+// IF set and no interrupt shadow (engine loaded with this vCPU).
+bool TcgVcpu::interrupt_ready(bool& blocked_by_shadow) {
+  blocked_by_shadow = false;
+  {
+    std::lock_guard lock(vm_.platform_mutex());
+    if (lapic_->pending() < 0) return false;
+  }
+  if (!(reg_read(vm_.engine(), UC_X86_REG_RFLAGS) & kIf)) return false;
+  cpu_.save();
+  if (cpu_.get<uint32_t>(uc_layout().hflags) & hf::inhibit_irq) {
+    blocked_by_shadow = true;
+    return false;
+  }
+  return true;
+}
+
+// Delivers the highest pending LAPIC vector if it can be taken now.
+bool TcgVcpu::inject_pending() {
+  bool shadow = false;
+  if (!interrupt_ready(shadow)) {
+    if (shadow) {
+      skip_blocks_ = 1;  // run past the shadowed instruction, then stop and try again
+      vm_.stop_engine();
+    }
+    return false;
+  }
+  int vector;
+  {
+    std::lock_guard lock(vm_.platform_mutex());
+    vector = lapic_->pending();
+    if (vector < 0) return false;
+    lapic_->acknowledge(uint8_t(vector));
+  }
+  Event ev;
+  ev.vector = uint8_t(vector);
+  ev.kind = Event::Kind::external;
+  run_state_ = RunState::running;
+  return deliver(ev);
+}
+
+// Delivers `ev` through the guest's IDT on the engine (token held, this
+// vCPU loaded). False after a triple fault (the vCPU stops).
+bool TcgVcpu::deliver(const Event& ev) {
+  CpuState s = read_engine();
+  uint64_t old_rsp = s.gpr[rsp];
+  auto r = tcg::deliver(s, vm_.memory(), ev);
+  if (r.outcome == DeliveryResult::Outcome::triple_fault) {
+    fail_stop("triple fault (" + r.detail + ")");
+    return false;
+  }
+  // The frame went into guest memory past the store hook: log its pages.
+  if (auto* log = vm_.store_log()) {
+    for (uint64_t va : {s.gpr[rsp], s.gpr[rsp] + 47})
+      if (auto pa = debug::translate(vm_.memory(), s, va)) log->mark(*pa, 1);
+    (void)old_rsp;
+  }
+  const auto& L = uc_layout();
+  cpu_.save();
+  cpu_.set<uint64_t>(L.regs + 8 * accel::rsp, s.gpr[rsp]);
+  cpu_.set<uint64_t>(L.eip, s.rip);
+  cpu_.set_segment_at(L.segs + 24 * uc_cs, s.cs);
+  cpu_.set_segment_at(L.segs + 24 * uc_ss, s.ss);
+  cpu_.set<uint64_t>(L.cr + 16, s.cr2);
+  cpu_.set<uint32_t>(L.hflags, cpu_.get<uint32_t>(L.hflags) & ~hf::inhibit_irq);
+  cpu_.update_mode_flags(s.cr0, s.efer, s.rflags);
+  cpu_.set<int32_t>(L.old_exception, -1);  // QEMU's "exception in progress": delivered now
+  cpu_.restore();
+  reg_write(vm_.engine(), UC_X86_REG_RFLAGS, s.rflags);
+  return true;
+}
+
+// Halted or waiting for a start-up IPI: sleep until something for this vCPU happens.
+void TcgVcpu::idle_wait() {
+  uint32_t w = wake_.load(std::memory_order_acquire);
+  if (kicked_.load() || init_pending_.load() || sipi_pending_.load() >= 0) return;
+  if (run_state_ == RunState::halted) {
+    std::lock_guard lock(vm_.platform_mutex());
+    if (lapic_->pending() >= 0 && (cpu_.get<uint64_t>(uc_layout().eflags) & kIf)) return;
+  }
+  futex_wait(wake_, w, 100'000'000);
+}
+
+// The state an INIT leaves and a start-up IPI starts from: real mode at page:0.
+void TcgVcpu::start_from_sipi(uint8_t page) {
+  CpuState s;
+  s.index = index_;
+  Segment data;
+  data.limit = 0xffff;
+  data.type = 3;
+  data.present = 1;
+  data.s = 1;
+  s.ds = s.es = s.fs = s.gs = s.ss = data;
+  s.cs = data;
+  s.cs.type = 0xb;
+  s.cs.selector = uint16_t(page) << 8;
+  s.cs.base = uint64_t(page) << 12;
+  s.ldt.limit = 0xffff;
+  s.ldt.type = 2;
+  s.ldt.present = 1;
+  s.tr.limit = 0xffff;
+  s.tr.type = 0xb;
+  s.tr.present = 1;
+  s.gdt.limit = s.idt.limit = 0xffff;
+  s.cr0 = 0x60000010;
+  s.rip = 0;
+  s.rflags = 2;
+  s.run_state = RunState::running;
+  write_engine(s);
+  run_state_ = RunState::running;
+}
+
+void TcgVcpu::fail_stop(std::string why) {
+  if (failure_.empty()) failure_ = std::move(why);
+  stop_ = Stop::failed;
+  uc_emu_stop(vm_.engine());
+}
+
+// One turn: the vCPU's thread needs the CPU back for a halt, a kick, a pause or a failure.
+Exit TcgVcpu::run() {
+  if (kicked_.exchange(false)) return Exit{};
+  bool wakes = init_pending_.load() || sipi_pending_.load() >= 0;
+  if (!wakes && run_state_ != RunState::running) {
+    bool ready = false;
+    if (run_state_ == RunState::halted) {
+      std::lock_guard lock(vm_.platform_mutex());
+      ready = lapic_->pending() >= 0 && (cpu_.get<uint64_t>(uc_layout().eflags) & kIf);
+    }
+    if (!ready) {
+      idle_wait();
+      return Exit{};
+    }
+  }
+  if (!vm_.token().acquire(index_, kicked_)) {
+    kicked_ = false;
+    return Exit{};
+  }
+  vm_.set_current(this);
+  load();
+  if (init_pending_.exchange(false)) {
+    run_state_ = RunState::wait_for_sipi;
+    std::lock_guard lock(vm_.platform_mutex());
+    lapic_->reset();
+  }
+  int page = sipi_pending_.exchange(-1);
+  if (page >= 0 && run_state_ == RunState::wait_for_sipi) start_from_sipi(uint8_t(page));
+  Exit e = run_state_ == RunState::wait_for_sipi ? Exit{} : run_turn();
+  give_engine();
+  return e;
+}
+
+Exit TcgVcpu::run_turn() {
+  uc_engine* uc = vm_.engine();
+  for (;;) {
+    vm_.clear_stop();
+    if (kicked_.exchange(false)) return Exit{};
+    if (!failure_.empty()) return failed(failure_);
+    inject_pending();
+    if (!failure_.empty()) return failed(failure_);
+    if (run_state_ == RunState::halted) {
+      Exit h;
+      h.kind = Exit::Kind::halt;
+      return h;
+    }
+    stop_ = Stop::none;
+    uint64_t rip = reg_read(uc, UC_X86_REG_RIP);
+    uc_err err = uc_emu_start(uc, rip, kNowhere, 0, 0);
+    skip_blocks_ = 0;
+    if (err != UC_ERR_OK)
+      return failed(!failure_.empty() ? failure_ : fmt::format("software CPU error: {} at rip {:#x}", uc_strerror(err), rip));
+    switch (stop_) {
+      case Stop::none: run_state_ = RunState::halted; break;  // hlt: RIP is past it
+      case Stop::yield:
+        if (kicked_.load() || vm_.token().contended()) return Exit{};
+        break;
+      case Stop::failed: return failed(failure_);
+      case Stop::invalid_insn: {
+        Event ev;
+        ev.vector = 6;  // #UD, at the instruction
+        ev.kind = Event::Kind::exception;
+        if (!deliver(ev)) return failed(failure_);
+        break;
+      }
+    }
+  }
+}
+
+// --- engine hooks ---
+
+void TcgVcpu::on_block() {
+  if (!vm_.stop_requested()) return;
+  if (skip_blocks_) {
+    --skip_blocks_;
+    return;
+  }
+  stop_ = Stop::yield;
+  uc_emu_stop(vm_.engine());
+}
+
+void TcgVcpu::on_interrupt(uint32_t intno) {
+  const auto& L = uc_layout();
+  cpu_.save();
+  Event ev;
+  ev.vector = uint8_t(intno);
+  ev.kind = cpu_.get<int32_t>(L.exception_is_int) ? Event::Kind::software : Event::Kind::exception;
+  ev.error = uint32_t(cpu_.get<int32_t>(L.error_code));
+  ev.has_error = ev.kind == Event::Kind::exception && has_error_code(ev.vector);
+  ev.cr2 = cpu_.get<uint64_t>(L.cr + 16);
+  if (ev.kind == Event::Kind::software && intno == 3) ev.insn_length = 1;
+  if (!deliver(ev)) uc_emu_stop(vm_.engine());
+}
+
+void TcgVcpu::on_invalid_insn() {
+  stop_ = Stop::invalid_insn;
+  uc_emu_stop(vm_.engine());
+}
+
+bool TcgVcpu::on_unmapped(uc_mem_type type, uint64_t addr, int size) {
+  bool write = type == UC_MEM_WRITE_UNMAPPED;
+  fail_stop(type == UC_MEM_FETCH_UNMAPPED ? fmt::format("instruction fetch from {:#x}, which is not guest RAM", addr)
+                                          : unowned_access(false, addr, unsigned(size), write));
+  return false;
+}
+
+uint32_t TcgVcpu::on_in(uint32_t port, int size) {
+  uint8_t data[4] = {};
+  if (!vm_.platform_pio(uint16_t(port), data, unsigned(size), false) &&
+      !io_.pio(uint16_t(port), data, unsigned(size), false)) {
+    fail_stop(unowned_access(true, port, unsigned(size), false));
+    return 0xffffffff;
+  }
+  uint32_t v = 0;
+  std::memcpy(&v, data, unsigned(size));
+  return v;
+}
+
+void TcgVcpu::on_out(uint32_t port, int size, uint32_t value) {
+  uint8_t data[4];
+  std::memcpy(data, &value, 4);
+  if (!vm_.platform_pio(uint16_t(port), data, unsigned(size), true) &&
+      !io_.pio(uint16_t(port), data, unsigned(size), true))
+    fail_stop(unowned_access(true, port, unsigned(size), true));
+}
+
+uint64_t TcgVcpu::on_mmio_read(uint64_t addr, unsigned size) {
+  if (addr >= kLapicBase && addr < kLapicBase + 0x1000) {
+    std::lock_guard lock(vm_.platform_mutex());
+    return lapic_->read(uint32_t(addr - kLapicBase) & ~3u);
+  }
+  if (addr >= kIoapicBase && addr < kIoapicBase + 0x1000) {
+    std::lock_guard lock(vm_.platform_mutex());
+    return vm_.ioapic().read(uint32_t(addr - kIoapicBase));
+  }
+  uint8_t data[8] = {};
+  if (!io_.mmio(addr, data, size, false)) {
+    fail_stop(unowned_access(false, addr, size, false));
+    return 0;
+  }
+  uint64_t v = 0;
+  std::memcpy(&v, data, size);
+  return v;
+}
+
+void TcgVcpu::on_mmio_write(uint64_t addr, unsigned size, uint64_t value) {
+  if (addr >= kLapicBase && addr < kLapicBase + 0x1000) {
+    std::lock_guard lock(vm_.platform_mutex());
+    lapic_->write(uint32_t(addr - kLapicBase) & ~3u, uint32_t(value));
+    vm_.timer_changed();
+    return;
+  }
+  if (addr >= kIoapicBase && addr < kIoapicBase + 0x1000) {
+    std::lock_guard lock(vm_.platform_mutex());
+    vm_.ioapic().write(uint32_t(addr - kIoapicBase), uint32_t(value));
+    return;
+  }
+  uint8_t data[8];
+  std::memcpy(data, &value, 8);
+  if (!io_.mmio(addr, data, size, true)) fail_stop(unowned_access(false, addr, size, true));
+}
+
+void TcgVcpu::on_cpuid() {
+  uc_engine* uc = vm_.engine();
+  auto r = cpuid(uint32_t(reg_read(uc, UC_X86_REG_RAX)), uint32_t(reg_read(uc, UC_X86_REG_RCX)), index_, vm_.vcpu_count());
+  reg_write(uc, UC_X86_REG_RAX, r.eax);
+  reg_write(uc, UC_X86_REG_RBX, r.ebx);
+  reg_write(uc, UC_X86_REG_RCX, r.ecx);
+  reg_write(uc, UC_X86_REG_RDX, r.edx);
+}
+
+// --- the neutral state ---
+
+// Engine -> CpuState (token held, this vCPU loaded).
+CpuState TcgVcpu::read_engine() {
+  uc_engine* uc = vm_.engine();
+  const auto& L = uc_layout();
+  cpu_.save();
+  CpuState s;
+  s.index = index_;
+  for (unsigned i = 0; i < 16; ++i) s.gpr[i] = cpu_.get<uint64_t>(L.regs + 8 * i);
+  s.rip = cpu_.get<uint64_t>(L.eip);
+  s.rflags = reg_read(uc, UC_X86_REG_RFLAGS);
+  s.es = cpu_.segment_at(L.segs + 24 * uc_es);
+  s.cs = cpu_.segment_at(L.segs + 24 * uc_cs);
+  s.ss = cpu_.segment_at(L.segs + 24 * uc_ss);
+  s.ds = cpu_.segment_at(L.segs + 24 * uc_ds);
+  s.fs = cpu_.segment_at(L.segs + 24 * uc_fs);
+  s.gs = cpu_.segment_at(L.segs + 24 * uc_gs);
+  s.ldt = cpu_.segment_at(L.ldt);
+  s.tr = cpu_.segment_at(L.tr);
+  s.gdt.base = cpu_.get<uint64_t>(L.gdt + 8);
+  s.gdt.limit = uint16_t(cpu_.get<uint32_t>(L.gdt + 16));
+  s.idt.base = cpu_.get<uint64_t>(L.idt + 8);
+  s.idt.limit = uint16_t(cpu_.get<uint32_t>(L.idt + 16));
+  s.cr0 = cpu_.get<uint64_t>(L.cr);
+  s.cr2 = cpu_.get<uint64_t>(L.cr + 16);
+  s.cr3 = cpu_.get<uint64_t>(L.cr + 24);
+  s.cr4 = cpu_.get<uint64_t>(L.cr + 32);
+  s.efer = cpu_.get<uint64_t>(L.efer);
+  s.interrupt_shadow = (cpu_.get<uint32_t>(L.hflags) & hf::inhibit_irq) ? 1 : 0;
+  for (int i = 0; i < 8; ++i) s.dr[i] = reg_read(uc, UC_X86_REG_DR0 + i);
+  for (const auto& m : kMsrs) s.*m.field = msr_read(uc, m.index);
+  s.tsc_aux = 0;
+  s.tsc = __rdtsc();  // the engine's rdtsc is the host's
+  s.apic_base = 0xfee00000 | 0x800 | (index_ == 0 ? 0x100 : 0);
+  s.xcr0 = 3;
+  // FPU/SSE in the FXSAVE layout.
+  uint16_t fcw = uint16_t(reg_read(uc, UC_X86_REG_FPCW)), fsw = uint16_t(reg_read(uc, UC_X86_REG_FPSW));
+  uint16_t tag = uint16_t(reg_read(uc, UC_X86_REG_FPTAG));
+  uint8_t abridged = 0;
+  for (int i = 0; i < 8; ++i)
+    if (((tag >> (2 * i)) & 3) != 3) abridged |= uint8_t(1u << i);
+  std::memcpy(s.fxsave + 0, &fcw, 2);
+  std::memcpy(s.fxsave + 2, &fsw, 2);
+  s.fxsave[4] = abridged;
+  uint32_t mxcsr = uint32_t(reg_read(uc, UC_X86_REG_MXCSR));
+  uint32_t mxcsr_mask = 0xffff;
+  std::memcpy(s.fxsave + 24, &mxcsr, 4);
+  std::memcpy(s.fxsave + 28, &mxcsr_mask, 4);
+  unsigned top = (fsw >> 11) & 7;
+  for (unsigned i = 0; i < 8; ++i) {
+    Float80 f{};
+    uc_reg_read(uc, UC_X86_REG_FP0 + int((top + i) & 7), &f);
+    std::memcpy(s.fxsave + 32 + 16 * i, &f.mantissa, 8);
+    std::memcpy(s.fxsave + 40 + 16 * i, &f.exponent, 2);
+  }
+  for (unsigned i = 0; i < 16; ++i) {
+    uint8_t x[16] = {};
+    uc_reg_read(uc, UC_X86_REG_XMM0 + int(i), x);
+    std::memcpy(s.fxsave + 160 + 16 * i, x, 16);
+  }
+  s.run_state = run_state_;
+  return s;
+}
+
+// CpuState -> engine (token held, this vCPU loaded).
+void TcgVcpu::write_engine(const CpuState& s) {
+  uc_engine* uc = vm_.engine();
+  const auto& L = uc_layout();
+  msr_write(uc, 0xc0000080, s.efer);
+  reg_write(uc, UC_X86_REG_CR4, s.cr4);
+  reg_write(uc, UC_X86_REG_CR3, s.cr3);
+  reg_write(uc, UC_X86_REG_CR0, s.cr0);
+  for (const auto& m : kMsrs) msr_write(uc, m.index, s.*m.field);
+  for (int i = 0; i < 8; ++i)
+    if (i != 4 && i != 5) reg_write(uc, UC_X86_REG_DR0 + i, s.dr[i]);
+  uint16_t fcw, fsw;
+  std::memcpy(&fcw, s.fxsave + 0, 2);
+  std::memcpy(&fsw, s.fxsave + 2, 2);
+  if (fcw == 0) fcw = 0x37f;  // an all-zero area: the FPU's reset state
+  uint16_t tag = 0;
+  for (int i = 0; i < 8; ++i)
+    if (!(s.fxsave[4] & (1u << i))) tag |= uint16_t(3u << (2 * i));
+  uc_reg_write(uc, UC_X86_REG_FPCW, &fcw);
+  uc_reg_write(uc, UC_X86_REG_FPSW, &fsw);
+  uc_reg_write(uc, UC_X86_REG_FPTAG, &tag);
+  uint32_t mxcsr;
+  std::memcpy(&mxcsr, s.fxsave + 24, 4);
+  if (mxcsr == 0) mxcsr = 0x1f80;
+  uc_reg_write(uc, UC_X86_REG_MXCSR, &mxcsr);
+  unsigned top = (fsw >> 11) & 7;
+  for (unsigned i = 0; i < 8; ++i) {
+    Float80 f{};
+    std::memcpy(&f.mantissa, s.fxsave + 32 + 16 * i, 8);
+    std::memcpy(&f.exponent, s.fxsave + 40 + 16 * i, 2);
+    uc_reg_write(uc, UC_X86_REG_FP0 + int((top + i) & 7), &f);
+  }
+  for (unsigned i = 0; i < 16; ++i) uc_reg_write(uc, UC_X86_REG_XMM0 + int(i), s.fxsave + 160 + 16 * i);
+  // What the register API cannot set goes into the CPU bytes.
+  cpu_.save();
+  for (unsigned i = 0; i < 16; ++i) cpu_.set<uint64_t>(L.regs + 8 * i, s.gpr[i]);
+  cpu_.set<uint64_t>(L.eip, s.rip);
+  cpu_.set_segment_at(L.segs + 24 * uc_es, s.es);
+  cpu_.set_segment_at(L.segs + 24 * uc_cs, s.cs);
+  cpu_.set_segment_at(L.segs + 24 * uc_ss, s.ss);
+  cpu_.set_segment_at(L.segs + 24 * uc_ds, s.ds);
+  cpu_.set_segment_at(L.segs + 24 * uc_fs, s.fs);
+  cpu_.set_segment_at(L.segs + 24 * uc_gs, s.gs);
+  cpu_.set_segment_at(L.ldt, s.ldt);
+  cpu_.set_segment_at(L.tr, s.tr);
+  cpu_.set<uint64_t>(L.gdt + 8, s.gdt.base);
+  cpu_.set<uint32_t>(L.gdt + 16, s.gdt.limit);
+  cpu_.set<uint64_t>(L.idt + 8, s.idt.base);
+  cpu_.set<uint32_t>(L.idt + 16, s.idt.limit);
+  cpu_.set<uint64_t>(L.cr, s.cr0);
+  cpu_.set<uint64_t>(L.cr + 16, s.cr2);
+  cpu_.set<uint64_t>(L.cr + 24, s.cr3);
+  cpu_.set<uint64_t>(L.cr + 32, s.cr4);
+  cpu_.set<uint64_t>(L.efer, s.efer);
+  uint32_t h = cpu_.get<uint32_t>(L.hflags) & ~hf::inhibit_irq;
+  if (s.interrupt_shadow) h |= hf::inhibit_irq;
+  cpu_.set<uint32_t>(L.hflags, h);
+  cpu_.update_mode_flags(s.cr0, s.efer, s.rflags);
+  cpu_.set<int32_t>(L.old_exception, -1);
+  cpu_.restore();
+  reg_write(uc, UC_X86_REG_RFLAGS, s.rflags);
+  uc_ctl_flush_tlb(uc);
+  vm_.loaded = this;
+}
+
+CpuState TcgVcpu::get_state() {
+  bool mine = vm_.current() == this;  // called from inside this vCPU's turn
+  if (!mine) take_engine();
+  CpuState s = read_engine();
+  if (!mine) give_engine();
+  return s;
+}
+
+void TcgVcpu::set_state(const CpuState& s) {
+  if (s.version != CpuState::kVersion) throw Error("vCPU state version " + std::to_string(s.version) + " is not supported");
+  bool mine = vm_.current() == this;
+  if (!mine) take_engine();
+  write_engine(s);
+  run_state_ = s.run_state;
+  if (!mine) give_engine();
+}
+
+platform::LapicState TcgVcpu::get_lapic() {
+  std::lock_guard lock(vm_.platform_mutex());
+  return lapic_->save();
+}
+
+void TcgVcpu::set_lapic(const platform::LapicState& s) {
+  std::lock_guard lock(vm_.platform_mutex());
+  lapic_->restore(s);
+  vm_.timer_changed();
+}
+
+}  // namespace hsls::accel::tcg

@@ -1,0 +1,90 @@
+// A software-CPU vCPU: its saved CPU bytes while it is not running, its
+// LAPIC, its run state. run() takes the run token, loads the vCPU into the
+// shared engine, injects a pending interrupt when IF allows, runs the
+// engine until something needs the vCPU's thread (a halt, a kick, the end
+// of its slice, an unrecoverable fault), and saves it back.
+// Exceptions (int3 system calls, page faults) are delivered through the
+// guest's IDT inside the engine's interrupt hook, without leaving it.
+#pragma once
+#include <unicorn/unicorn.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "vmm/accel/accel.h"
+#include "vmm/accel/tcg/uc_cpu.h"
+#include "vmm/platform/lapic.h"
+
+namespace hsls::accel::tcg {
+
+class TcgVm;
+struct Event;
+
+class TcgVcpu : public Vcpu {
+ public:
+  TcgVcpu(TcgVm& vm, unsigned index, IoHandler& io);
+  ~TcgVcpu() override;
+
+  unsigned index() const override { return index_; }
+  void thread_started() override;
+  void thread_ended() override {}
+  Exit run() override;
+  void kick() override;
+  void kicked_by_signal() override;
+  void complete_pending_io() override {}  // accesses complete inside the engine
+  CpuState get_state() override;
+  void set_state(const CpuState& s) override;
+  platform::LapicState get_lapic() override;
+  void set_lapic(const platform::LapicState& s) override;
+
+  // --- for the VM and the engine's hooks (token or platform lock held as said) ---
+  platform::Lapic& lapic() { return *lapic_; }
+  // An interrupt became pending (platform lock held): wake or stop the vCPU.
+  void interrupt_posted();
+  // INIT / start-up IPI (platform lock held).
+  void post_init();
+  void post_sipi(uint8_t page);
+  // Engine hooks (token held, this vCPU current).
+  void on_interrupt(uint32_t intno);
+  void on_invalid_insn();
+  bool on_unmapped(uc_mem_type type, uint64_t addr, int size);
+  uint32_t on_in(uint32_t port, int size);
+  void on_out(uint32_t port, int size, uint32_t value);
+  uint64_t on_mmio_read(uint64_t addr, unsigned size);
+  void on_mmio_write(uint64_t addr, unsigned size, uint64_t value);
+  void on_cpuid();
+  void on_block();
+
+ private:
+  enum class Stop { none, yield, failed, invalid_insn };
+  Exit run_turn();
+  void load();   // this vCPU's bytes -> engine (token held)
+  void store();  // engine -> this vCPU's bytes (token held)
+  void take_engine();
+  void give_engine();
+  bool inject_pending();
+  bool deliver(const Event& ev);
+  bool interrupt_ready(bool& blocked_by_shadow);
+  void idle_wait();
+  void start_from_sipi(uint8_t page);
+  void fail_stop(std::string why);
+  CpuState read_engine();
+  void write_engine(const CpuState& s);
+
+  TcgVm& vm_;
+  unsigned index_;
+  IoHandler& io_;
+  UcCpu cpu_;  // this vCPU's CPU bytes while it is not in the engine
+  std::unique_ptr<platform::Lapic> lapic_;
+  RunState run_state_;
+  std::atomic<bool> kicked_{false};
+  std::atomic<uint32_t> wake_{0};       // idle waits sleep on it
+  std::atomic<bool> init_pending_{false};
+  std::atomic<int> sipi_pending_{-1};
+  Stop stop_ = Stop::none;
+  std::string failure_;
+  unsigned skip_blocks_ = 0;
+};
+
+}  // namespace hsls::accel::tcg

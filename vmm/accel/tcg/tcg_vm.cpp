@@ -1,0 +1,314 @@
+#include "vmm/accel/tcg/tcg_vm.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "vmm/accel/tcg/store_dirty_log.h"
+#include "vmm/accel/tcg/tcg_vcpu.h"
+#include "vmm/accel/tcg/uc_cpu.h"
+#include "vmm/core/error.h"
+#include "vmm/core/log.h"
+
+namespace hsls::accel::tcg {
+namespace {
+
+constexpr uint64_t kMmioBase = 0xc0000000, kMmioSize = 0x40000000;  // the 32-bit device hole
+constexpr uint64_t kIoapicBase = 0xfec00000;
+constexpr uint64_t kSliceNs = 2'000'000;  // a vCPU's turn when another one waits for the engine
+
+void check(uc_err err, const std::string& what) {
+  if (err != UC_ERR_OK) throw Error(fmt::format("software CPU: {}: {}", what, uc_strerror(err)));
+}
+
+// --- engine hooks: each goes to the vCPU holding the engine ---
+TcgVcpu* cur(void* vm) { return static_cast<TcgVm*>(vm)->current(); }
+
+void hook_block(uc_engine*, uint64_t, uint32_t, void* vm) {
+  if (auto* v = cur(vm)) v->on_block();
+}
+void hook_intr(uc_engine*, uint32_t intno, void* vm) {
+  if (auto* v = cur(vm)) v->on_interrupt(intno);
+}
+bool hook_invalid(uc_engine*, void* vm) {
+  if (auto* v = cur(vm)) v->on_invalid_insn();
+  return false;
+}
+bool hook_unmapped(uc_engine*, uc_mem_type type, uint64_t addr, int size, int64_t, void* vm) {
+  auto* v = cur(vm);
+  return v ? v->on_unmapped(type, addr, size) : false;
+}
+uint32_t hook_in(uc_engine*, uint32_t port, int size, void* vm) {
+  auto* v = cur(vm);
+  return v ? v->on_in(port, size) : 0xffffffff;
+}
+void hook_out(uc_engine*, uint32_t port, int size, uint32_t value, void* vm) {
+  if (auto* v = cur(vm)) v->on_out(port, size, value);
+}
+int hook_cpuid(uc_engine*, void* vm) {
+  if (auto* v = cur(vm)) v->on_cpuid();
+  return 1;  // answered: skip Unicorn's own
+}
+void hook_write(uc_engine*, uc_mem_type, uint64_t addr, int size, int64_t, void* log) {
+  static_cast<StoreDirtyLog*>(log)->mark(addr, unsigned(size));
+}
+uint64_t mmio_read(uc_engine*, uint64_t offset, unsigned size, void* vm) {
+  auto* v = cur(vm);
+  return v ? v->on_mmio_read(kMmioBase + offset, size) : 0;
+}
+void mmio_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void* vm) {
+  if (auto* v = cur(vm)) v->on_mmio_write(kMmioBase + offset, size, value);
+}
+
+// After a power failure, guest RAM is read-only; a store the engine still
+// makes before it stops lands in a private scratch page instead of
+// crashing the VMM (and never reaches the NVM file).
+std::atomic<uint8_t*> g_lost_ram{nullptr};
+std::atomic<uint64_t> g_lost_bytes{0};
+struct sigaction g_old_segv{};
+
+void on_segv(int sig, siginfo_t* info, void* uctx) {
+  auto* addr = static_cast<uint8_t*>(info->si_addr);
+  uint8_t* ram = g_lost_ram.load();
+  if (ram && addr >= ram && addr < ram + g_lost_bytes.load()) {
+    void* page = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(addr) & ~uintptr_t(4095));
+    if (::mmap(page, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) return;
+  }
+  // Not ours: what would have happened without us.
+  if (g_old_segv.sa_flags & SA_SIGINFO) {
+    g_old_segv.sa_sigaction(sig, info, uctx);
+  } else if (g_old_segv.sa_handler != SIG_IGN && g_old_segv.sa_handler != SIG_DFL) {
+    g_old_segv.sa_handler(sig);
+  } else {
+    signal(SIGSEGV, SIG_DFL);
+    raise(SIGSEGV);
+  }
+}
+
+}  // namespace
+
+TcgVm::TcgVm(unsigned vcpus) : nvcpus_(vcpus) {
+  uc_layout();  // refuses a Unicorn build whose CPU layout is not the known one
+  check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc_), "uc_open");
+}
+
+TcgVm::~TcgVm() {
+  {
+    std::lock_guard lock(mu_);
+    timer_stop_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
+  if (uc_) uc_close(uc_);
+}
+
+uint64_t TcgVm::now_ns() const {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
+void TcgVm::map_ram(GuestMemory& mem, const DirtyLogRequest& dirty) {
+  mem_ = &mem;
+  for (const auto& r : mem.ranges())
+    check(uc_mem_map_ptr(uc_, r.gpa, r.size, UC_PROT_ALL, mem.host_base() + r.host_offset),
+          fmt::format("mapping RAM at {:#x}", r.gpa));
+  check(uc_mmio_map(uc_, kMmioBase, kMmioSize, mmio_read, this, mmio_write, this), "mapping the device hole");
+  dirty_enabled_ = dirty.enabled;
+  if (dirty.enabled) {
+    if (dirty.kind != "auto")
+      log::get("ckpt")->info("ckpt.dirty_log = {} is a KVM setting; the software CPU logs stores itself", dirty.kind);
+    dirty_log_owned_ = std::make_unique<StoreDirtyLog>(mem.ranges());
+    dirty_log_ = dirty_log_owned_.get();
+  }
+  install_hooks();
+}
+
+void TcgVm::install_hooks() {
+  auto add = [&](int type, void* cb, void* user, uint64_t begin, uint64_t end, int insn = -1) {
+    uc_hook h;
+    uc_err err = insn < 0 ? uc_hook_add(uc_, &h, type, cb, user, begin, end)
+                          : uc_hook_add(uc_, &h, type, cb, user, begin, end, insn);
+    check(err, "adding a hook");
+    hooks_.push_back(h);
+  };
+  add(UC_HOOK_BLOCK, reinterpret_cast<void*>(hook_block), this, 1, 0);
+  add(UC_HOOK_INTR, reinterpret_cast<void*>(hook_intr), this, 1, 0);
+  add(UC_HOOK_INSN_INVALID, reinterpret_cast<void*>(hook_invalid), this, 1, 0);
+  add(UC_HOOK_MEM_UNMAPPED, reinterpret_cast<void*>(hook_unmapped), this, 1, 0);
+  add(UC_HOOK_INSN, reinterpret_cast<void*>(hook_in), this, 1, 0, UC_X86_INS_IN);
+  add(UC_HOOK_INSN, reinterpret_cast<void*>(hook_out), this, 1, 0, UC_X86_INS_OUT);
+  add(UC_HOOK_INSN, reinterpret_cast<void*>(hook_cpuid), this, 1, 0, UC_X86_INS_CPUID);
+  if (dirty_log_) add(UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(hook_write), dirty_log_, 1, 0);
+}
+
+void TcgVm::create_platform() {
+  ioapic_ = std::make_unique<platform::Ioapic>(*this);
+  pic_ = std::make_unique<platform::Pic>();
+  pit_ = std::make_unique<platform::Pit>([this] { return now_ns(); });
+  timer_ = std::thread([this] { timer_loop(); });
+}
+
+std::unique_ptr<Vcpu> TcgVm::create_vcpu(unsigned index, IoHandler& io) {
+  auto v = std::make_unique<TcgVcpu>(*this, index, io);
+  std::lock_guard lock(mu_);
+  vcpus_.push_back(v.get());
+  return v;
+}
+
+TcgVcpu* TcgVm::vcpu_by_apic(unsigned apic_id) {
+  for (auto* v : vcpus_)
+    if (v->index() == apic_id) return v;
+  return nullptr;
+}
+
+bool TcgVm::platform_pio(uint16_t port, uint8_t* data, unsigned size, bool write) {
+  bool pic = platform::Pic::owns(port), pit = platform::Pit::owns(port);
+  if (!pic && !pit) return false;
+  std::lock_guard lock(mu_);
+  for (unsigned i = 0; i < size; ++i) {
+    if (pic) {
+      if (write) pic_->write(port, data[i]);
+      else data[i] = pic_->read(port);
+    } else {
+      if (write) pit_->write(port, data[i]);
+      else data[i] = pit_->read(port);
+    }
+  }
+  return true;
+}
+
+void TcgVm::set_irq(uint32_t gsi, bool level) {
+  std::lock_guard lock(mu_);
+  if (ioapic_) ioapic_->set_irq(gsi, level);
+  if (pic_ && gsi < 16) pic_->set_irq(gsi, level);
+}
+
+namespace {
+// An edge on an IOAPIC pin: a raise and a lower.
+class TcgIrqEdge : public IrqEdge {
+ public:
+  TcgIrqEdge(TcgVm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+  void trigger() override {
+    vm_.set_irq(gsi_, true);
+    vm_.set_irq(gsi_, false);
+  }
+
+ private:
+  TcgVm& vm_;
+  uint32_t gsi_;
+};
+}  // namespace
+
+std::unique_ptr<IrqEdge> TcgVm::irq_edge(uint32_t gsi) { return std::make_unique<TcgIrqEdge>(*this, gsi); }
+
+std::unique_ptr<DirtyLog> TcgVm::create_dirty_log() {
+  if (!dirty_log_) return nullptr;
+  return std::make_unique<StoreDirtyLogView>(*dirty_log_);
+}
+
+// IOAPIC messages (platform lock held): physical destinations are APIC IDs
+// (0xff: all); logical ones match the flat-model LDR bits.
+void TcgVm::deliver(uint8_t dest, bool logical, uint8_t vector, bool level, uint8_t delivery_mode) {
+  for (auto* v : vcpus_) {
+    bool match = logical ? (v->lapic().read(0xd0) >> 24) & dest : (dest == 0xff || dest == v->index());
+    if (!match) continue;
+    if (delivery_mode == 4) continue;  // NMI: not modelled
+    v->lapic().accept(vector, level);
+    v->interrupt_posted();
+    if (delivery_mode == 1 && !logical) break;  // lowest priority: the first match
+  }
+}
+
+void TcgVm::send_ipi(unsigned from_apic, const platform::Ipi& ipi) {
+  using S = platform::Ipi::Shorthand;
+  using M = platform::Ipi::Mode;
+  for (auto* v : vcpus_) {
+    bool self = v->index() == from_apic;
+    bool match = ipi.shorthand == S::self                 ? self
+                 : ipi.shorthand == S::all_including_self ? true
+                 : ipi.shorthand == S::all_excluding_self ? !self
+                 : ipi.logical                            ? ((v->lapic().read(0xd0) >> 24) & ipi.dest) != 0
+                                                          : (ipi.dest == 0xff || ipi.dest == v->index());
+    if (!match) continue;
+    switch (ipi.mode) {
+      case M::fixed:
+      case M::lowest:
+        v->lapic().accept(ipi.vector, false);
+        v->interrupt_posted();
+        break;
+      case M::init:
+        if (ipi.level_assert) v->post_init();
+        break;
+      case M::sipi: v->post_sipi(ipi.vector); break;
+      default: break;  // SMI, NMI: not modelled
+    }
+  }
+}
+
+void TcgVm::eoi_level(uint8_t vector) {
+  if (ioapic_) ioapic_->eoi(vector);
+}
+
+// Fires the LAPIC timers when due and ends a vCPU's turn when another one
+// waits for the engine.
+void TcgVm::timer_loop() {
+  pthread_setname_np(pthread_self(), "tcg-timer");
+  std::unique_lock lock(mu_);
+  while (!timer_stop_) {
+    uint64_t now = now_ns();
+    uint64_t next = now + 50'000'000;
+    for (auto* v : vcpus_) {
+      if (v->lapic().timer_deadline() <= now) {
+        v->lapic().tick();
+        if (v->lapic().pending() >= 0) v->interrupt_posted();
+      }
+      next = std::min(next, v->lapic().timer_deadline());
+    }
+    if (nvcpus_ > 1) {
+      next = std::min(next, now + kSliceNs);
+      if (token_.contended() && current()) stop_engine();
+    }
+    auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next));
+    timer_cv_.wait_until(lock, deadline);
+  }
+}
+
+platform::PlatformState TcgVm::get_platform() {
+  std::lock_guard lock(mu_);
+  platform::PlatformState s;
+  s.ioapic = ioapic_->save();
+  s.pic = pic_->save();
+  s.pit = pit_->save();
+  return s;
+}
+
+void TcgVm::set_platform(const platform::PlatformState& s) {
+  if (s.version != platform::PlatformState::kVersion)
+    throw Error("platform state version " + std::to_string(s.version) + " is not supported");
+  std::lock_guard lock(mu_);
+  ioapic_->restore(s.ioapic);
+  pic_->restore(s.pic);
+  pit_->restore(s.pit);
+}
+
+void TcgVm::power_lost(uint8_t* ram, uint64_t bytes) {
+  g_lost_bytes = bytes;
+  g_lost_ram = ram;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa{};
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_old_segv);
+  });
+  stop_engine();
+}
+
+}  // namespace hsls::accel::tcg

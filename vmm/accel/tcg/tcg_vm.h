@@ -1,0 +1,101 @@
+// The software-CPU backend's VM: one Unicorn engine shared by all vCPUs
+// (one TB cache, so code written by one vCPU is never stale for another),
+// taken in turns through the run token; guest RAM mapped into it from the
+// NVM mapping; the platform devices KVM would emulate in the kernel (a
+// LAPIC per vCPU, the IOAPIC, the 8259 pair, the PIT) under one lock; a
+// timer thread for the LAPIC timers and time slices; the store-path dirty log.
+#pragma once
+#include <unicorn/unicorn.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "vmm/accel/accel.h"
+#include "vmm/accel/tcg/run_token.h"
+#include "vmm/platform/ioapic.h"
+#include "vmm/platform/pic.h"
+#include "vmm/platform/pit.h"
+#include "vmm/platform/platform.h"
+
+namespace hsls::accel::tcg {
+
+class TcgVcpu;
+class StoreDirtyLog;
+
+class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSink {
+ public:
+  explicit TcgVm(unsigned vcpus);
+  ~TcgVm() override;
+
+  std::string name() const override { return "tcg"; }
+  void map_ram(GuestMemory& mem, const DirtyLogRequest& dirty) override;
+  void create_platform() override;
+  std::unique_ptr<Vcpu> create_vcpu(unsigned index, IoHandler& io) override;
+  void set_irq(uint32_t gsi, bool level) override;
+  std::unique_ptr<IrqEdge> irq_edge(uint32_t gsi) override;
+  bool bind_mmio_event(uint64_t, uint32_t, int) override { return false; }
+  std::unique_ptr<DirtyLog> create_dirty_log() override;
+  platform::PlatformState get_platform() override;
+  void set_platform(const platform::PlatformState& s) override;
+  void power_lost(uint8_t* ram, uint64_t bytes) override;
+
+  // platform::ApicBus / InterruptSink (called with the platform lock held)
+  void send_ipi(unsigned from_apic, const platform::Ipi& ipi) override;
+  void eoi_level(uint8_t vector) override;
+  void deliver(uint8_t dest, bool logical, uint8_t vector, bool level, uint8_t delivery_mode) override;
+
+  // --- for the vCPUs ---
+  uc_engine* engine() { return uc_; }
+  RunToken& token() { return token_; }
+  std::mutex& platform_mutex() { return mu_; }
+  GuestMemory& memory() { return *mem_; }
+  platform::Ioapic& ioapic() { return *ioapic_; }
+  unsigned vcpu_count() const { return nvcpus_; }
+  // The vCPU holding the token (its state is in the engine), or null.
+  TcgVcpu* current() const { return current_.load(std::memory_order_acquire); }
+  void set_current(TcgVcpu* v) { current_.store(v, std::memory_order_release); }
+  // The vCPU whose state the engine holds (to skip reloading it).
+  TcgVcpu* loaded = nullptr;
+  // Ends the running vCPU's turn at its next block (any thread).
+  void stop_engine() { stop_.store(true, std::memory_order_release); }
+  bool stop_requested() const { return stop_.load(std::memory_order_relaxed); }
+  void clear_stop() { stop_.store(false, std::memory_order_relaxed); }
+  // A LAPIC timer was programmed: the timer thread looks again (platform lock held).
+  void timer_changed() { timer_cv_.notify_all(); }
+  // Port I/O of the platform devices (PIC, PIT); false if not theirs.
+  bool platform_pio(uint16_t port, uint8_t* data, unsigned size, bool write);
+  // The memory the VMM itself writes bypasses the store hook: nothing to do
+  // here (devices report their pages to the checkpointer themselves).
+  StoreDirtyLog* store_log() { return dirty_log_; }
+  uint64_t now_ns() const;
+
+ private:
+  void install_hooks();
+  void timer_loop();
+  TcgVcpu* vcpu_by_apic(unsigned apic_id);
+
+  unsigned nvcpus_;
+  uc_engine* uc_ = nullptr;
+  GuestMemory* mem_ = nullptr;
+  RunToken token_;
+  std::atomic<TcgVcpu*> current_{nullptr};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;  // the platform devices and the vCPUs' LAPICs
+  std::condition_variable timer_cv_;
+  std::unique_ptr<platform::Ioapic> ioapic_;
+  std::unique_ptr<platform::Pic> pic_;
+  std::unique_ptr<platform::Pit> pit_;
+  std::vector<TcgVcpu*> vcpus_;
+  bool dirty_enabled_ = false;
+  StoreDirtyLog* dirty_log_ = nullptr;  // owned by the checkpointer once created
+  std::unique_ptr<StoreDirtyLog> dirty_log_owned_;
+  std::thread timer_;
+  bool timer_stop_ = false;
+  std::vector<uc_hook> hooks_;
+};
+
+}  // namespace hsls::accel::tcg

@@ -1,0 +1,193 @@
+#include "vmm/accel/tcg/uc_cpu.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "vmm/core/error.h"
+
+namespace hsls::accel::tcg {
+namespace {
+
+constexpr uint32_t kDescB = 1u << 22, kDescL = 1u << 21;
+
+void check(uc_err err, const char* what) {
+  if (err != UC_ERR_OK) throw Error(fmt::format("Unicorn: {}: {}", what, uc_strerror(err)));
+}
+
+struct Probe {
+  std::vector<uint8_t> bytes;
+  bool seen = false;
+};
+
+// Saves the CPU bytes at the first interrupt and stops.
+void probe_intr(uc_engine* uc, uint32_t, void* user) {
+  auto* p = static_cast<Probe*>(user);
+  if (p->seen) return;
+  uc_context* ctx = nullptr;
+  uc_context_alloc(uc, &ctx);
+  uc_context_save(uc, ctx);
+  size_t n = uc_context_size(uc);
+  p->bytes.assign(reinterpret_cast<uint8_t*>(ctx), reinterpret_cast<uint8_t*>(ctx) + n);
+  uc_context_free(ctx);
+  p->seen = true;
+  uc_emu_stop(uc);
+}
+
+// Runs `code` at 0x1000 in a scratch engine until its first exception and returns the context bytes.
+std::vector<uint8_t> run_probe(const std::vector<uint8_t>& code, uint64_t rax, uint64_t& api_efer, uint16_t& api_cs) {
+  uc_engine* uc = nullptr;
+  check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc), "uc_open");
+  struct Close {
+    uc_engine* uc;
+    ~Close() { uc_close(uc); }
+  } closer{uc};
+  check(uc_mem_map(uc, 0, 0x10000, UC_PROT_ALL), "uc_mem_map");
+  check(uc_mem_write(uc, 0x1000, code.data(), code.size()), "uc_mem_write");
+  uc_x86_mmr gdtr{0, 0x2000, 0x17, 0};
+  check(uc_reg_write(uc, UC_X86_REG_GDTR, &gdtr), "GDTR");
+  uint64_t zero = 0;
+  check(uc_reg_write(uc, UC_X86_REG_R15, &zero), "R15");
+  check(uc_reg_write(uc, UC_X86_REG_RAX, &rax), "RAX");
+  uint64_t rsp = 0x8000;
+  check(uc_reg_write(uc, UC_X86_REG_RSP, &rsp), "RSP");
+  Probe p;
+  uc_hook h;
+  check(uc_hook_add(uc, &h, UC_HOOK_INTR, reinterpret_cast<void*>(probe_intr), &p, 1, 0), "hook");
+  uc_emu_start(uc, 0x1000, 0xfff0, 0, 100);
+  if (!p.seen) throw Error("Unicorn: the layout probe took no exception");
+  uc_x86_msr efer{0xc0000080, 0};
+  uc_reg_read(uc, UC_X86_REG_MSR, &efer);
+  api_efer = efer.value;
+  uint16_t cs = 0;
+  uc_reg_read(uc, UC_X86_REG_CS, &cs);
+  api_cs = cs;
+  return p.bytes;
+}
+
+template <typename T>
+T at(const std::vector<uint8_t>& b, size_t off) {
+  T v{};
+  if (off + sizeof v <= b.size()) std::memcpy(&v, b.data() + off, sizeof v);
+  return v;
+}
+
+// Finds and checks the offsets (see the header). Throws Error on a mismatch.
+UcLayout probe_layout() {
+  UcLayout L;
+  uint64_t efer = 0;
+  uint16_t cs = 0;
+  // 1: int3 at 0x1000 -> exception_is_int = 1, exception_next_eip = 0x1001, right after error_code.
+  auto a = run_probe({0xcc}, 0, efer, cs);
+  const size_t d = L.data;
+  if (at<uint64_t>(a, 0) + d > a.size() || at<uint64_t>(a, 0) < 1024)
+    throw Error("Unicorn: uc_context is not laid out as in 2.1.1 (install libunicorn-dev 2.1.1 from Debian trixie)");
+  L.size = at<uint64_t>(a, 0);
+  const std::string bad = "Unicorn: this library's CPU layout is not the one of Unicorn 2.1.1 that hypersls reads (";
+  if (at<uint64_t>(a, d + L.eip) != 0x1001) throw Error(bad + "eip)");
+  if (at<uint64_t>(a, d + L.efer) != efer) throw Error(bad + "efer)");
+  if (at<uint32_t>(a, d + L.segs + 24 * uc_cs) != cs) throw Error(bad + "segments)");
+  if (!(at<uint32_t>(a, d + L.hflags) & hf::cs64)) throw Error(bad + "hflags)");
+  for (size_t o = L.efer + 8; o + 8 <= L.size; o += 8)
+    if (at<uint64_t>(a, d + o) == 0x1001 && at<int32_t>(a, d + o - 4) == 1) {
+      L.error_code = o - 8;
+      L.exception_is_int = o - 4;
+      break;
+    }
+  if (!L.error_code) throw Error(bad + "exception fields)");
+  // error_code, exception_is_int, exception_next_eip, dr[8], 4 pointers, old_exception.
+  L.old_exception = L.error_code + 4 + 4 + 8 + 64 + 32;
+  // 2: mov ds, ax with selector 0x23 beyond a GDT limit of 0x17 -> #GP(0x20), a contributory exception.
+  auto b = run_probe({0x8e, 0xd8}, 0x23, efer, cs);
+  if (at<int32_t>(b, d + L.error_code) != 0x20 || at<int32_t>(b, d + L.exception_is_int) != 0 ||
+      at<int32_t>(b, d + L.old_exception) != 13)
+    throw Error(bad + "error code / exception in progress)");
+  return L;
+}
+
+}  // namespace
+
+const UcLayout& uc_layout() {
+  static UcLayout layout;
+  static std::once_flag once;
+  static std::string failure;
+  std::call_once(once, [] {
+    try {
+      layout = probe_layout();
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+  });
+  if (!failure.empty()) throw Error(failure);
+  return layout;
+}
+
+UcCpu::UcCpu(uc_engine* uc) : uc_(uc) { check(uc_context_alloc(uc, &ctx_), "uc_context_alloc"); }
+
+UcCpu::~UcCpu() {
+  if (ctx_) uc_context_free(ctx_);
+}
+
+uint8_t* UcCpu::bytes() const { return reinterpret_cast<uint8_t*>(ctx_) + uc_layout().data; }
+
+void UcCpu::save() { check(uc_context_save(uc_, ctx_), "uc_context_save"); }
+
+void UcCpu::restore() { check(uc_context_restore(uc_, ctx_), "uc_context_restore"); }
+
+Segment UcCpu::segment_at(size_t off) const {
+  Segment s;
+  s.selector = uint16_t(get<uint32_t>(off));
+  s.base = get<uint64_t>(off + 8);
+  s.limit = get<uint32_t>(off + 16);
+  uint32_t f = get<uint32_t>(off + 20);
+  s.type = (f >> 8) & 0xf;
+  s.s = (f >> 12) & 1;
+  s.dpl = (f >> 13) & 3;
+  s.present = (f >> 15) & 1;
+  s.avl = (f >> 20) & 1;
+  s.l = (f >> 21) & 1;
+  s.db = (f >> 22) & 1;
+  s.g = (f >> 23) & 1;
+  s.unusable = s.present ? 0 : 1;
+  return s;
+}
+
+void UcCpu::set_segment_at(size_t off, const Segment& s) {
+  set<uint32_t>(off, s.selector);
+  set<uint64_t>(off + 8, s.base);
+  set<uint32_t>(off + 16, s.limit);
+  bool present = s.present && !s.unusable;
+  uint32_t f = (uint32_t(s.type & 0xf) << 8) | (uint32_t(s.s & 1) << 12) | (uint32_t(s.dpl & 3) << 13) |
+               (uint32_t(present) << 15) | (uint32_t(s.avl & 1) << 20) | (uint32_t(s.l & 1) << 21) |
+               (uint32_t(s.db & 1) << 22) | (uint32_t(s.g & 1) << 23);
+  set<uint32_t>(off + 20, f);
+}
+
+void UcCpu::update_mode_flags(uint64_t cr0, uint64_t efer, uint64_t rflags) {
+  const auto& L = uc_layout();
+  uint32_t h = get<uint32_t>(L.hflags);
+  uint32_t cs_flags = get<uint32_t>(L.segs + 24 * uc_cs + 20);
+  uint32_t ss_flags = get<uint32_t>(L.segs + 24 * uc_ss + 20);
+  h &= ~(hf::cpl | hf::cs32 | hf::ss32 | hf::addseg | hf::pe | hf::lma | hf::cs64);
+  h |= (ss_flags >> 13) & 3;  // QEMU takes the CPL from SS.DPL
+  if (cr0 & 1) h |= hf::pe;
+  if (efer & (1u << 10)) h |= hf::lma;
+  if ((h & hf::lma) && (cs_flags & kDescL)) {
+    h |= hf::cs32 | hf::ss32 | hf::cs64;
+  } else {
+    if (cs_flags & kDescB) h |= hf::cs32;
+    if (ss_flags & kDescB) h |= hf::ss32;
+    bool vm86 = rflags & (1u << 17);
+    if (!(cr0 & 1) || vm86 || !(h & hf::cs32)) {
+      h |= hf::addseg;
+    } else if (get<uint64_t>(L.segs + 24 * uc_ds + 8) | get<uint64_t>(L.segs + 24 * uc_es + 8) |
+               get<uint64_t>(L.segs + 24 * uc_ss + 8)) {
+      h |= hf::addseg;
+    }
+  }
+  set<uint32_t>(L.hflags, h);
+}
+
+}  // namespace hsls::accel::tcg

@@ -1,0 +1,87 @@
+// The parts of the software CPU's state Unicorn's register API cannot set:
+// segment registers with their hidden parts, the privilege level and mode
+// flags (QEMU's `hflags`), CR2, the interrupt shadow, the pending error
+// code and QEMU's "exception in progress" marker. Unicorn 2.1.1 saves the
+// CPU as a byte copy of QEMU's CPUX86State (uc_context_save); we read and
+// write those bytes at the offsets of that pinned version, and check them
+// once per process with probes (a wrong library build is refused by name,
+// never guessed at). Everything else goes through the register API.
+#pragma once
+#include <unicorn/unicorn.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "vmm/accel/cpu_state.h"
+
+namespace hsls::accel::tcg {
+
+// Offsets in the CPU bytes of a uc_context (Unicorn 2.1.1, x86-64).
+struct UcLayout {
+  size_t data = 20;          // offsetof(uc_context, data)
+  size_t regs = 0;           // target_ulong regs[16], hardware order
+  size_t eip = 128;
+  size_t eflags = 136;       // without the lazily computed arithmetic flags
+  size_t hflags = 176;
+  size_t segs = 184;         // SegmentCache segs[6]: ES, CS, SS, DS, FS, GS; 24 bytes each
+  size_t ldt = 328, tr = 352, gdt = 376, idt = 400;
+  size_t cr = 424;           // target_ulong cr[5]
+  size_t efer = 560;
+  size_t error_code = 0;     // found by probe_layout()
+  size_t exception_is_int = 0;
+  size_t old_exception = 0;
+  size_t size = 0;           // the CPU bytes
+};
+
+// The layout of this process's Unicorn, checked once (throws Error naming
+// the mismatch if the library is not the build hypersls knows).
+const UcLayout& uc_layout();
+
+// QEMU's hflags bits we set.
+namespace hf {
+inline constexpr uint32_t cpl = 3, inhibit_irq = 1u << 3, cs32 = 1u << 4, ss32 = 1u << 5, addseg = 1u << 6,
+                          pe = 1u << 7, lma = 1u << 14, cs64 = 1u << 15;
+}
+
+// One engine's CPU bytes, saved with uc_context_save and put back with
+// uc_context_restore; typed access to the fields above.
+class UcCpu {
+ public:
+  explicit UcCpu(uc_engine* uc);
+  ~UcCpu();
+  UcCpu(const UcCpu&) = delete;
+  UcCpu& operator=(const UcCpu&) = delete;
+
+  void save();     // engine -> bytes
+  void restore();  // bytes -> engine
+
+  template <typename T>
+  T get(size_t off) const {
+    T v;
+    std::memcpy(&v, bytes() + off, sizeof v);
+    return v;
+  }
+  template <typename T>
+  void set(size_t off, T v) {
+    std::memcpy(bytes() + off, &v, sizeof v);
+  }
+
+  // Segment i (QEMU's order: 0 ES, 1 CS, 2 SS, 3 DS, 4 FS, 5 GS) or a
+  // system segment at `off`, in neutral form.
+  Segment segment_at(size_t off) const;
+  void set_segment_at(size_t off, const Segment& s);
+  // Recomputes the mode bits of hflags from CS, SS, CR0, EFER (as QEMU's
+  // segment loads do): CPL = SS.DPL, 16/32/64-bit code and stack, LMA.
+  void update_mode_flags(uint64_t cr0, uint64_t efer, uint64_t rflags);
+
+  uint8_t* bytes() const;
+
+ private:
+  uc_engine* uc_;
+  uc_context* ctx_ = nullptr;
+};
+
+// QEMU's segment order in segs[].
+enum UcSeg : unsigned { uc_es, uc_cs, uc_ss, uc_ds, uc_fs, uc_gs };
+
+}  // namespace hsls::accel::tcg
