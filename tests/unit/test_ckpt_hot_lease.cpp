@@ -20,6 +20,7 @@ namespace {
 class FakeLog : public DirtyLog {
  public:
   explicit FakeLog(bool can) : can_(can) {}
+  const char* name() const override { return "fake"; }
   void collect(std::vector<uint64_t>&) override {}
   bool can_untrack() const override { return can_; }
   void set_untracked(uint64_t page, bool on) override {
