@@ -10,6 +10,7 @@
 #include "vmm/accel/tcg/store_dirty_log.h"
 #include "vmm/accel/tcg/tcg_vm.h"
 #include "vmm/core/error.h"
+#include "vmm/core/log.h"
 #include "vmm/debug/inspect.h"
 
 namespace hsls::accel::tcg {
@@ -193,6 +194,8 @@ bool TcgVcpu::deliver(const Event& ev) {
     fail_stop("triple fault (" + r.detail + ")");
     return false;
   }
+  if (r.delivered_vector != ev.vector || ev.vector == 8)
+    log::get("tcg")->debug("vCPU {}: vector {} ({}) delivered as {}: {}", index_, ev.vector, int(ev.kind), r.delivered_vector, r.detail);
   // The frame went into guest memory past the store hook: log its pages.
   if (auto* log = vm_.store_log()) {
     for (uint64_t va : {s.gpr[rsp], s.gpr[rsp] + 47})
@@ -254,6 +257,18 @@ void TcgVcpu::start_from_sipi(uint8_t page) {
   run_state_ = RunState::running;
 }
 
+// A stop asked for at a block's start lets that block run on, and an
+// exception it raises then is dropped by Unicorn (the faulting instruction
+// runs again on resume) but leaves QEMU's "exception in flight" set: the
+// retry would become a double fault. Clear it.
+void TcgVcpu::clear_exception_in_flight() {
+  const auto& L = uc_layout();
+  cpu_.save();
+  if (cpu_.get<int32_t>(L.old_exception) == -1) return;
+  cpu_.set<int32_t>(L.old_exception, -1);
+  cpu_.restore();
+}
+
 void TcgVcpu::fail_stop(std::string why) {
   if (failure_.empty()) failure_ = std::move(why);
   stop_ = Stop::failed;
@@ -306,6 +321,7 @@ Exit TcgVcpu::run_turn() {
       h.kind = Exit::Kind::halt;
       return h;
     }
+    if (stop_ == Stop::yield) clear_exception_in_flight();
     stop_ = Stop::none;
     uint64_t rip = reg_read(uc, UC_X86_REG_RIP);
     uc_err err = uc_emu_start(uc, rip, kNowhere, 0, 0);
@@ -351,6 +367,9 @@ void TcgVcpu::on_interrupt(uint32_t intno) {
   ev.has_error = ev.kind == Event::Kind::exception && has_error_code(ev.vector);
   ev.cr2 = cpu_.get<uint64_t>(L.cr + 16);
   if (ev.kind == Event::Kind::software && intno == 3) ev.insn_length = 1;
+  if (intno == 8)
+    log::get("tcg")->debug("vCPU {}: intno {} old_exception {} rip {:#x} cr2 {:#x} err {:#x}", index_, intno,
+                           cpu_.get<int32_t>(L.old_exception), cpu_.get<uint64_t>(L.eip), ev.cr2, ev.error);
   if (!deliver(ev)) uc_emu_stop(vm_.engine());
 }
 

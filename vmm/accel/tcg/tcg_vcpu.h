@@ -69,6 +69,7 @@ class TcgVcpu : public Vcpu {
   void idle_wait();
   void start_from_sipi(uint8_t page);
   void fail_stop(std::string why);
+  void clear_exception_in_flight();
   CpuState read_engine();
   void write_engine(const CpuState& s);
 

@@ -34,6 +34,7 @@ void hook_block(uc_engine*, uint64_t, uint32_t, void* vm) {
 }
 void hook_intr(uc_engine*, uint32_t intno, void* vm) {
   if (auto* v = cur(vm)) v->on_interrupt(intno);
+  else log::get("tcg")->error("exception {} with no vCPU on the engine", intno);
 }
 bool hook_invalid(uc_engine*, void* vm) {
   if (auto* v = cur(vm)) v->on_invalid_insn();
