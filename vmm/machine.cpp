@@ -63,7 +63,6 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   std::string why;
   std::string accel = accel::resolve(cfg.accel, why);
   vm_ = accel::create_vm(accel, cfg.vcpus);
-  log->info("accelerator: {} ({})", vm_->name(), why);
   stamp("VM created");
   auto image = boot::read_image_file(cfg.image);
   auto plan = boot::plan_load(image, layout_ram(cfg.memory_bytes), cfg.image);
@@ -119,6 +118,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   accel::install_kick_signal();
   store_->keep();
   stamp("checkpointer ready");
+  log->info("accelerator: {} ({})", vm_->name(), why);  // once the start is accepted: a refusal stays one line
   if (recovered) {
     // Said once the machine is ready to run (the vCPU threads start next). In a
     // fresh process (cold start after SIGKILL or exit), the whole way from exec.

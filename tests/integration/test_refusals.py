@@ -37,6 +37,7 @@ open(f"{d}/boot.img", "wb").write(pvh_elf(b"\xf4", load=0x5000))
 refused(base + [f"{d}/boot.img"], "boot area", "segment over boot area"); no_nvm("segment over boot area")
 refused(["--nvm", nvm, "--memory", "5M", guest], "machine.memory", "memory too small"); no_nvm("memory")
 refused(["--nvm", nvm, "--vcpus", "9", guest], "machine.vcpus", "too many vCPUs"); no_nvm("vcpus")
+refused(["--nvm", nvm, "--accel", "hvf", guest], "machine.accel", "unknown accelerator"); no_nvm("accel")
 refused(["--nvm", nvm, "--log-level", "loud", guest], "log.level", "bad log level"); no_nvm("log level")
 cfg = f"{d}/bad.toml"
 open(cfg, "w").write("[machine]\nvcpus = 3\nflavour = 'x'\n")
@@ -69,13 +70,13 @@ os.unlink(nvm)
 
 # No /dev/kvm, and no permission on it.
 if subprocess.run(["which", "unshare"], capture_output=True).returncode == 0:
-    p = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs none /dev && exec {vmm} run --nvm {nvm} {guest}"],
+    p = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs none /dev && exec {vmm} run --accel kvm --nvm {nvm} {guest}"],
                        capture_output=True, text=True)
     check(p.returncode == 1 and "/dev/kvm does not exist" in p.stderr, f"no /dev/kvm: {p.returncode} {p.stderr}")
     no_nvm("no /dev/kvm")
 if os.geteuid() == 0 and subprocess.run(["which", "setpriv"], capture_output=True).returncode == 0 \
         and not (os.stat("/dev/kvm").st_mode & 0o006):
-    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", vmm, "run", "--nvm", nvm, guest],
+    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", vmm, "run", "--accel", "kvm", "--nvm", nvm, guest],
                        capture_output=True, text=True)
     check(p.returncode == 1 and "permission denied" in p.stderr, f"no permission: {p.returncode} {p.stderr}")
     no_nvm("no permission")
