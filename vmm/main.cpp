@@ -205,7 +205,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--dirty-log", f.dirty_log, "KVM dirty tracking: auto, ring or bitmap (ckpt.dirty_log)");
   run_cmd->add_option("--hot-lease", f.hot_lease, "Epochs a written hot page stays out of dirty tracking, 0-1000 (ckpt.hot_lease)");
   run_cmd->add_option("--accel", f.accel,
-                      "accelerator: kvm (needs /dev/kvm), tcg (software CPU, Unicorn) or auto = kvm when /dev/kvm opens, else tcg (machine.accel)");
+                      "accelerator: kvm (needs /dev/kvm), tcg (software CPU, Unicorn) or auto = kvm when /dev/kvm opens, else tcg (machine.accel)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   run_cmd->add_option("--pin-vcpus", f.pin_vcpus, "A host CPU of its own per vCPU thread when one is to spare: true/false (machine.pin_vcpus)");
   run_cmd->add_option("--copier", f.copier, "With 1 pinned vCPU and a spare CPU, a forked process shares the pause's copying at intervals >= 5 ms (default true): true/false (ckpt.copier)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");

@@ -14,9 +14,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import check, fail, require_kvm, tmpdir  # noqa: E402
+from harness import ACCEL, check, fail, require_accel, tmpdir  # noqa: E402
 
-require_kvm()
+require_accel()
 vmm, guest = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 bench = os.path.join(root, "tools", "bench", "bench.py")
@@ -37,7 +37,7 @@ def number(x):
     return math.isfinite(v)
 
 
-listed = subprocess.run([sys.executable, bench, "--tiny", "--vmm", vmm, "--guest", guest, "--list"],
+listed = subprocess.run([sys.executable, bench, "--tiny", "--accel", ACCEL, "--vmm", vmm, "--guest", guest, "--list"],
                         capture_output=True, text=True, timeout=30)
 check(listed.returncode == 0, f"bench.py --tiny --list failed ({listed.returncode}): {listed.stderr}")
 keys = [l for l in listed.stdout.splitlines() if l.strip()]
@@ -47,7 +47,7 @@ d = tmpdir()
 out = os.path.join(d, "results")
 t0 = time.monotonic()
 try:
-    p = subprocess.run([sys.executable, bench, "--tiny", "--vmm", vmm, "--guest", guest, "--out", out],
+    p = subprocess.run([sys.executable, bench, "--tiny", "--accel", ACCEL, "--vmm", vmm, "--guest", guest, "--out", out],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=55)
 except subprocess.TimeoutExpired as e:
     fail(f"bench.py --tiny did not finish within 55 s\n--- stderr:\n{e.stderr}")

@@ -4,9 +4,9 @@ import os
 import re
 import sys
 
-from harness import check, fail, require_kvm, run_vmm, tmpdir
+from harness import check, fail, require_accel, run_vmm, tmpdir
 
-require_kvm()
+require_accel()
 vmm, guest, ncpus = sys.argv[1], sys.argv[2], int(sys.argv[3])
 d = tmpdir()
 code, out, err = run_vmm(vmm, ["--fresh", "--nvm", f"{d}/nvm", "--memory", "128M", "--vcpus", str(ncpus),

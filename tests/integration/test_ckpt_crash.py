@@ -11,9 +11,9 @@ import subprocess
 import sys
 import time
 
-from harness import Monitor, Vmm, check, fail, require_kvm, tmpdir
+from harness import Monitor, Vmm, check, fail, require_accel, tmpdir
 
-require_kvm()
+require_accel()
 vmm, guest, policy, vcpus, trials = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 policy, *extras = policy.split("+")  # e.g. hybrid+nocopier: without the pause copier (on by default)
 copier = "nocopier" not in extras

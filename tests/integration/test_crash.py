@@ -3,9 +3,9 @@ segments, and Capstone disassembly around rip; vmm exits with 70."""
 import os
 import sys
 
-from harness import check, pvh_elf, require_kvm, run_vmm, tmpdir
+from harness import check, pvh_elf, require_accel, run_vmm, tmpdir
 
-require_kvm()
+require_accel()
 vmm, guest = sys.argv[1], sys.argv[2]
 d = tmpdir()
 

@@ -6,9 +6,9 @@ with a program that exits. Argv: VMM GUEST."""
 import re
 import sys
 
-from harness import check, require_kvm, run_vmm, tmpdir
+from harness import check, require_accel, run_vmm, tmpdir
 
-require_kvm()
+require_accel()
 vmm, guest = sys.argv[1], sys.argv[2]
 d = tmpdir()
 code, out, err = run_vmm(vmm, ["--fresh", "--nvm", f"{d}/nvm", "--memory", "128M", "--vcpus", "2",

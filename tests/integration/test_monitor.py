@@ -6,9 +6,9 @@ import struct
 import sys
 import time
 
-from harness import Monitor, Vmm, check, require_kvm, tmpdir
+from harness import Monitor, Vmm, check, require_accel, tmpdir
 
-require_kvm()
+require_accel()
 vmm, guest = sys.argv[1], sys.argv[2]
 d = tmpdir()
 sock = f"{d}/mon.sock"

@@ -10,10 +10,10 @@ import re
 import sys
 import time
 
-from harness import NetNs, check, require_kvm, require_netns
+from harness import NetNs, check, require_accel, require_netns
 from netcommon import boot, info_net, kvcli_ok, quit_vmm, wait_kvd
 
-require_kvm()
+require_accel()
 require_netns()
 vmm, guest = sys.argv[1], sys.argv[2]
 ns = NetNs()

@@ -8,10 +8,10 @@ import re
 import sys
 import time
 
-from harness import GUEST_IP, NetNs, check, fail, median, ready_cmd, require_kvm, require_netns
+from harness import GUEST_IP, NetNs, check, fail, median, ready_cmd, require_accel, require_netns
 from netcommon import boot, info_net, quit_vmm
 
-require_kvm()
+require_accel()
 require_netns()
 vmm, guest = sys.argv[1], sys.argv[2]
 ns = NetNs()

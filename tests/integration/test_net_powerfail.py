@@ -19,10 +19,10 @@ import signal
 import sys
 import time
 
-from harness import GUEST_IP, KVCLI, KVD_PORT, NetNs, check, fail, median, ready_cmd, require_kvm, require_netns
+from harness import GUEST_IP, KVCLI, KVD_PORT, NetNs, check, fail, median, ready_cmd, require_accel, require_netns
 from netcommon import KVD, boot, info_net, quit_vmm, wait_kvd
 
-require_kvm()
+require_accel()
 require_netns()
 vmm, guest, trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
 policy = sys.argv[4] if len(sys.argv) > 4 else "stop-and-copy"

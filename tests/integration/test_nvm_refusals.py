@@ -5,9 +5,9 @@ import hashlib
 import os
 import sys
 
-from harness import Monitor, Vmm, check, require_kvm, run_vmm, tmpdir
+from harness import Monitor, Vmm, check, require_accel, run_vmm, tmpdir
 
-require_kvm()
+require_accel()
 vmm, guest = sys.argv[1], sys.argv[2]
 d = tmpdir()
 nvm = f"{d}/nvm"

@@ -4,9 +4,9 @@ import os
 import subprocess
 import sys
 
-from harness import Vmm, check, pvh_elf, require_kvm, run_vmm, tmpdir
+from harness import Vmm, check, pvh_elf, require_accel, run_vmm, tmpdir
 
-require_kvm()
+require_accel()
 vmm, guest = sys.argv[1], sys.argv[2]
 d = tmpdir()
 nvm = f"{d}/nvm"

@@ -690,6 +690,7 @@ class Bench:
         self.cfg = cfg
         self.out = out
         self.vmm = cfg["vmm"]
+        self.accel = cfg.get("accel", "auto")
         self.guest = cfg["guest"]
         self.progress = progress
         self.work = tempfile.mkdtemp(prefix="hsls-bench-", dir=cfg["nvm_dir"])
@@ -753,7 +754,7 @@ class Bench:
                 pass
 
     def vmm_args(self, p, nvm, sock, cmdline, ckpt=True, fresh=True, restart=False, extra=()):
-        a = [self.vmm, "run", "--nvm", nvm, "--memory", p["memory"], "--vcpus", str(p["vcpus"]),
+        a = [self.vmm, "run", "--accel", self.accel, "--nvm", nvm, "--memory", p["memory"], "--vcpus", str(p["vcpus"]),
              "--monitor", sock, "--cmdline", cmdline, "--log-level", "info"]
         if fresh:
             a.append("--fresh")
@@ -1587,6 +1588,7 @@ def load_config(args):
         nz = [d for d in cfg["dirty"] if d > 0]
         cfg["qemu_dirty"] = min(nz) if nz else 100
     cfg["vmm"] = os.path.abspath(args.vmm or cfg.get("vmm") or os.path.join(ROOT, "build/vmm/vmm"))
+    cfg["accel"] = args.accel or cfg.get("accel") or "auto"
     cfg["guest"] = os.path.abspath(args.guest or cfg.get("guest") or os.path.join(ROOT, "build/guest/guest.img"))
     cfg["qemu_bin"] = args.qemu_bin or cfg.get("qemu_bin") or "qemu-system-x86_64"
     validate(cfg)
@@ -2175,6 +2177,7 @@ def main(argv=None):
     ap.add_argument("--redo-failed", action="store_true", help="with --resume: also run again the points that had a failed phase")
     ap.add_argument("--tiny", action="store_true", help="a ~10 s configuration (CI smoke test)")
     ap.add_argument("--vmm", help="vmm binary (build/vmm/vmm)")
+    ap.add_argument("--accel", choices=["auto", "kvm", "tcg"], help="accelerator of the vmm runs (default auto)")
     ap.add_argument("--guest", help="guest image (build/guest/guest.img)")
     ap.add_argument("--list", action="store_true", help="print the points and exit")
     args = ap.parse_args(argv)

@@ -191,7 +191,7 @@ bool TcgVcpu::deliver(const Event& ev) {
   uint64_t old_rsp = s.gpr[rsp];
   auto r = tcg::deliver(s, vm_.memory(), ev);
   if (r.outcome == DeliveryResult::Outcome::triple_fault) {
-    fail_stop("triple fault (" + r.detail + ")");
+    fail_stop(r.detail.rfind("triple fault", 0) == 0 ? r.detail : "triple fault (" + r.detail + ")");
     return false;
   }
   if (r.delivered_vector != ev.vector || ev.vector == 8)
@@ -326,8 +326,12 @@ Exit TcgVcpu::run_turn() {
     uint64_t rip = reg_read(uc, UC_X86_REG_RIP);
     uc_err err = uc_emu_start(uc, rip, kNowhere, 0, 0);
     skip_blocks_ = 0;
-    if (err != UC_ERR_OK)
-      return failed(!failure_.empty() ? failure_ : fmt::format("software CPU error: {} at rip {:#x}", uc_strerror(err), rip));
+    if (err == UC_ERR_INSN_INVALID) stop_ = Stop::invalid_insn;  // stops the run whatever the hook says
+    if (err != UC_ERR_OK && stop_ != Stop::invalid_insn)
+      return failed(!failure_.empty() ? failure_
+                                      : fmt::format("software CPU error: {} at rip {:#x}", uc_strerror(err),
+                                                    reg_read(uc, UC_X86_REG_RIP)));
+    (void)rip;
     switch (stop_) {
       case Stop::none: run_state_ = RunState::halted; break;  // hlt: RIP is past it
       case Stop::yield:
