@@ -272,6 +272,9 @@ void kill_faulting(Frame* f, unsigned vector, u64 addr) {
 }
 
 extern "C" void user_trap(Frame* f) {
+  // CR2 first: anything below (the EOI, a TLB flush, the lock) may fault and
+  // replace it (a nested fault the kernel fixes up).
+  const u64 fault_addr = x86::read_cr2();
   Cpu& c = Cpu::current();
   unsigned v = unsigned(f->vector) & 0xff;
   if (v >= 32 && v != VEC_SPURIOUS && v != VEC_TIMER_SLOW) Lapic::eoi();
@@ -285,8 +288,7 @@ extern "C" void user_trap(Frame* f) {
   if (v == 3) {
     syscall(t);
   } else if (v == 14) {
-    u64 addr = x86::read_cr2();
-    if (!t->vms->fault(addr, f->error & 2)) kill_faulting(f, v, addr);
+    if (!t->vms->fault(fault_addr, f->error & 2)) kill_faulting(f, v, fault_addr);
   } else if (v < 32) {
     kill_faulting(f, v, 0);
   } else if (v == VEC_TIMER_SLOW) {

@@ -194,7 +194,7 @@ bool TcgVcpu::deliver(const Event& ev) {
     fail_stop(r.detail.rfind("triple fault", 0) == 0 ? r.detail : "triple fault (" + r.detail + ")");
     return false;
   }
-  if (r.delivered_vector != ev.vector || ev.vector == 8)
+  if (r.delivered_vector != ev.vector)
     log::get("tcg")->debug("vCPU {}: vector {} ({}) delivered as {}: {}", index_, ev.vector, int(ev.kind), r.delivered_vector, r.detail);
   // The frame went into guest memory past the store hook: log its pages.
   if (auto* log = vm_.store_log()) {
@@ -371,9 +371,6 @@ void TcgVcpu::on_interrupt(uint32_t intno) {
   ev.has_error = ev.kind == Event::Kind::exception && has_error_code(ev.vector);
   ev.cr2 = cpu_.get<uint64_t>(L.cr + 16);
   if (ev.kind == Event::Kind::software && intno == 3) ev.insn_length = 1;
-  if (intno == 8)
-    log::get("tcg")->debug("vCPU {}: intno {} old_exception {} rip {:#x} cr2 {:#x} err {:#x}", index_, intno,
-                           cpu_.get<int32_t>(L.old_exception), cpu_.get<uint64_t>(L.eip), ev.cr2, ev.error);
   if (!deliver(ev)) uc_emu_stop(vm_.engine());
 }
 

@@ -96,6 +96,11 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
 TcgVm::TcgVm(unsigned vcpus) : nvcpus_(vcpus) {
   uc_layout();  // refuses a Unicorn build whose CPU layout is not the known one
   check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc_), "uc_open");
+  // No "until" address: after every run Unicorn would invalidate the TB at
+  // until-1 through a page walk that faults silently and sets CR2, and a
+  // guest still to read CR2 for a page fault would read that. An empty set
+  // of exits instead.
+  check(uc_ctl_exits_enable(uc_), "disabling exit addresses");
 }
 
 TcgVm::~TcgVm() {
