@@ -79,7 +79,7 @@ TcgVcpu::TcgVcpu(TcgVm& vm, unsigned index, IoHandler& io)
   cpu_.save();
 }
 
-TcgVcpu::~TcgVcpu() = default;
+TcgVcpu::~TcgVcpu() { vm_.forget_vcpu(this); }
 
 void TcgVcpu::thread_started() { set_thread_vcpu(this); }
 

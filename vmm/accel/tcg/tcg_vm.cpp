@@ -104,6 +104,7 @@ TcgVm::TcgVm(unsigned vcpus) : nvcpus_(vcpus) {
 }
 
 TcgVm::~TcgVm() {
+  if (mem_ && g_lost_ram.load() == mem_->host_base()) g_lost_ram = nullptr;  // that RAM goes with this VM
   {
     std::lock_guard lock(mu_);
     timer_stop_ = true;
@@ -165,6 +166,12 @@ std::unique_ptr<Vcpu> TcgVm::create_vcpu(unsigned index, IoHandler& io) {
   std::lock_guard lock(mu_);
   vcpus_.push_back(v.get());
   return v;
+}
+
+void TcgVm::forget_vcpu(TcgVcpu* v) {
+  std::lock_guard lock(mu_);
+  std::erase(vcpus_, v);
+  if (loaded == v) loaded = nullptr;
 }
 
 TcgVcpu* TcgVm::vcpu_by_apic(unsigned apic_id) {

@@ -35,6 +35,8 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   void map_ram(GuestMemory& mem, const DirtyLogRequest& dirty) override;
   void create_platform() override;
   std::unique_ptr<Vcpu> create_vcpu(unsigned index, IoHandler& io) override;
+  // A vCPU is being destroyed: the timer thread and the buses stop seeing it.
+  void forget_vcpu(TcgVcpu* v);
   void set_irq(uint32_t gsi, bool level) override;
   std::unique_ptr<IrqEdge> irq_edge(uint32_t gsi) override;
   bool bind_mmio_event(uint64_t, uint32_t, int) override { return false; }
