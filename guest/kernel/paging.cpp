@@ -24,7 +24,7 @@ u64* PageTable::entry(Vaddr va, unsigned level, TableAlloc alloc, bool user) con
       if (!alloc) return nullptr;
       Paddr t = alloc();
       if (!t) return nullptr;
-      e = t | P | W | (user ? U : 0);
+      e = t | P | W | A | (user ? U : 0);  // A preset: the CPU never writes tables back
     } else if (user && !(e & U)) {
       e |= U;
     }
@@ -40,7 +40,7 @@ bool PageTable::map(Vaddr va, Paddr pa, u64 flags) {
   IrqLockGuard guard(lock_);
   u64* pte = entry(va, 1, &PageAlloc::alloc_zeroed, flags & U);
   if (!pte || (*pte & P)) return false;
-  *pte = (pa & ADDR_MASK) | (flags & ~ADDR_MASK) | P;
+  *pte = (pa & ADDR_MASK) | (flags & ~ADDR_MASK) | P | A | D;  // A and D preset (see boot.S)
   return true;
 }
 

@@ -14,6 +14,9 @@
 
 namespace {
 constexpr u64 PTE_P = 1, PTE_W = 2, PTE_U = 4, PTE_PWT = 8, PTE_PCD = 16, ADDR = 0x000ffffffffff000ull;
+// Accessed and dirty preset in every entry: the CPU then never writes a page
+// table back, so tables change only by the kernel's own (logged) stores.
+constexpr u64 PTE_A = 32, PTE_D = 64;
 }
 
 VMSpace* VMSpace::create() {
@@ -76,7 +79,7 @@ u64* VMSpace::pte(Vaddr va, bool alloc) {
         PageAlloc::free(t);
         return nullptr;
       }
-      e = t | PTE_P | PTE_W | PTE_U;
+      e = t | PTE_P | PTE_W | PTE_U | PTE_A;
     }
     table = phys_to_virt<u64>(e & ADDR);
   }
@@ -144,7 +147,7 @@ bool VMSpace::fault(Vaddr va, bool write) {
     if (*e & PTE_P) return false;  // present: a protection fault
     Paddr pa = r.pmo->page((va - r.va) / PAGE_SIZE, true);
     if (!pa) return false;
-    *e = pa | PTE_P | PTE_U | ((r.prot & sys::PROT_WRITE) ? PTE_W : 0) | (r.pmo->device ? PTE_PCD | PTE_PWT : 0);
+    *e = pa | PTE_P | PTE_U | PTE_A | PTE_D | ((r.prot & sys::PROT_WRITE) ? PTE_W : 0) | (r.pmo->device ? PTE_PCD | PTE_PWT : 0);
     committed_pages++;
     if (owner && !(committed_pages & 15)) Descriptor::proc_update(owner);  // every 16th: faults are hot
     return true;

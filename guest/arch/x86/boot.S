@@ -76,8 +76,13 @@ boot_gdt_desc:
 #define PTE_W   0x002
 #define PTE_PWT 0x008
 #define PTE_PCD 0x010
-#define PTE_KRW (PTE_P | PTE_W)
-#define PTE_MMIO (PTE_P | PTE_W | PTE_PWT | PTE_PCD)
+#define PTE_A   0x020
+#define PTE_D   0x040
+/* Accessed and dirty preset: the CPU never writes them back, so a page
+ * table changes only when the kernel writes it (and every such write is in
+ * the dirty log on every accelerator). */
+#define PTE_KRW (PTE_P | PTE_W | PTE_A | PTE_D)
+#define PTE_MMIO (PTE_P | PTE_W | PTE_PWT | PTE_PCD | PTE_A | PTE_D)
 
         .section .boot.pt, "aw"
         .balign 4096
