@@ -80,8 +80,10 @@ bool PageAlloc::grow() {
     Paddr pt = take_table();
     if (!pt) return false;
     u64* e = phys_to_virt<u64>(pt);
-    for (unsigned i = 0; i < 512; i++) e[i] = (chunk + i * PAGE_SIZE) | PageTable::P | PageTable::W;
-    *pde = pt | PageTable::P | PageTable::W;
+    // Accessed and dirty preset: the CPU never writes the table back.
+    constexpr u64 kFlags = PageTable::P | PageTable::W | PageTable::A | PageTable::D;
+    for (unsigned i = 0; i < 512; i++) e[i] = (chunk + i * PAGE_SIZE) | kFlags;
+    *pde = pt | kFlags;
   }
   mapped_end_ = chunk + CHUNK;
   return true;
