@@ -18,8 +18,8 @@
 namespace hsls {
 namespace {
 
-constexpr size_t kMaxLine = 64 * 1024;
 constexpr size_t kMaxClients = 16;
+const std::string kTooLong = "line too long (allowed: " + std::to_string(LineAssembler::kMaxLine) + " bytes)";
 
 // Fills a sockaddr_un; throws if the path is too long.
 sockaddr_un unix_address(const std::string& path) {
@@ -167,20 +167,16 @@ bool Monitor::read_client(Client& c) {
   ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return false;
   if (n < 0) return true;
-  c.inbox.append(buf, size_t(n));
-  size_t nl;
-  while ((nl = c.inbox.find('\n')) != std::string::npos) {
-    std::string line = c.inbox.substr(0, nl);
-    c.inbox.erase(0, nl + 1);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    auto reply = execute(line);
-    reply.erase("text");
+  for (auto& item : c.lines.feed(std::string_view(buf, size_t(n)))) {
+    nlohmann::json reply;
+    if (item.too_long) {
+      reply = {{"ok", false}, {"error", kTooLong}};
+    } else {
+      reply = execute(item.line);
+      reply.erase("text");
+    }
     send_line(c, reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (!c.fd) return false;
-  }
-  if (c.inbox.size() > kMaxLine) {
-    c.inbox.clear();
-    send_line(c, R"J({"ok":false,"error":"line too long (allowed: 65536 bytes)"})J");
   }
   return bool(c.fd);
 }
@@ -192,17 +188,17 @@ void Monitor::read_terminal() {
     use_terminal_ = false;  // end of input: keep serving the socket
     return;
   }
-  terminal_inbox_.append(buf, size_t(n));
-  size_t nl;
-  while ((nl = terminal_inbox_.find('\n')) != std::string::npos) {
-    std::string line = terminal_inbox_.substr(0, nl);
-    terminal_inbox_.erase(0, nl + 1);
-    if (split_words(line).empty()) continue;
-    auto reply = execute(line);
+  for (auto& item : terminal_lines_.feed(std::string_view(buf, size_t(n)))) {
     std::string out;
-    if (!reply.value("ok", false)) out = "error: " + reply.value("error", std::string("?")) + "\n";
-    else if (reply.contains("text")) out = reply["text"].get<std::string>();
-    else out = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    if (item.too_long) {
+      out = "error: " + kTooLong + "\n";
+    } else {
+      if (split_words(item.line).empty()) continue;
+      auto reply = execute(item.line);
+      if (!reply.value("ok", false)) out = "error: " + reply.value("error", std::string("?")) + "\n";
+      else if (reply.contains("text")) out = reply["text"].get<std::string>();
+      else out = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    }
     if (!out.empty() && out.back() != '\n') out += '\n';
     ssize_t ignored = ::write(STDOUT_FILENO, out.data(), out.size());
     (void)ignored;

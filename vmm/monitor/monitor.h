@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vmm/core/fd.h"
+#include "vmm/monitor/line_reader.h"
 
 namespace hsls {
 
@@ -40,7 +41,7 @@ class Monitor {
  private:
   struct Client {
     Fd fd;
-    std::string inbox;
+    LineAssembler lines;
   };
   void loop();
   void accept_client();
@@ -59,7 +60,7 @@ class Monitor {
   Fd listen_fd_;
   Fd wake_fd_;
   std::vector<Client> clients_;
-  std::string terminal_inbox_;
+  LineAssembler terminal_lines_;
   std::mutex events_mu_;
   std::deque<std::string> events_;
   bool stopping_ = false;
