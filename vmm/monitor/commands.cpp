@@ -10,6 +10,7 @@
 #include "vmm/debug/guest_info.h"
 #include "vmm/debug/inspect.h"
 #include "vmm/machine.h"
+#include "vmm/monitor/commands_parse.h"
 
 namespace hsls {
 namespace {
@@ -209,10 +210,10 @@ json cmd_xi(Machine& m, const Words& w) {
 
 // serial TEXT: a line of input for the guest's UART.
 json cmd_serial(Machine& m, const Words& w, const std::string& line) {
-  if (w.size() < 2) return error("usage: serial TEXT (sends TEXT and a newline to the guest console)");
-  std::string text = line.substr(line.find(w[1]));
-  size_t queued = m.serial().push_input(text + "\n");
-  if (queued < text.size() + 1) return error("serial: the guest's receive buffer is full; sent " + std::to_string(queued) + " bytes");
+  auto text = serial_text(line);
+  if (w.size() < 2 || !text) return error("usage: serial TEXT (sends TEXT and a newline to the guest console)");
+  size_t queued = m.serial().push_input(*text + "\n");
+  if (queued < text->size() + 1) return error("serial: the guest's receive buffer is full; sent " + std::to_string(queued) + " bytes");
   return ok({{"sent", queued}});
 }
 
@@ -269,35 +270,13 @@ json cmd_set(Machine& m, const Words& w) {
 // powerfail [restart] [at=POINT[#N]] [after=MS]: lose power now, at a crash
 // point of the checkpoint protocol, or after a delay.
 json cmd_powerfail(Machine& m, const Words& w) {
-  bool restart = m.config().power_restart;
-  std::optional<nvm::CrashPoint> point;
-  uint64_t nth = 1;
-  std::optional<double> after;
-  for (size_t i = 1; i < w.size(); ++i) {
-    const std::string& a = w[i];
-    if (a == "restart") {
-      restart = true;
-    } else if (a.rfind("at=", 0) == 0) {
-      std::string spec = a.substr(3);
-      auto hash = spec.find('#');
-      if (hash != std::string::npos) {
-        auto n = parse_number(spec.substr(hash + 1));
-        if (!n || *n == 0) return error("powerfail: '" + a + "': the count after # must be 1 or more");
-        nth = *n;
-        spec = spec.substr(0, hash);
-      }
-      point = nvm::crash_point_from_name(spec);
-      if (!point) return error("powerfail: unknown crash point '" + spec + "' (allowed: " + nvm::crash_point_names() + ")");
-    } else if (a.rfind("after=", 0) == 0) {
-      char* end = nullptr;
-      double ms = std::strtod(a.c_str() + 6, &end);
-      if (!end || *end || !(ms >= 0 && ms <= 3.6e6)) return error("powerfail: '" + a + "' is not a delay in ms");
-      after = ms;
-    } else {
-      return error("powerfail: unknown argument '" + a + "' (usage: powerfail [restart] [at=POINT[#N]] [after=MS])");
-    }
-  }
-  if (point && after) return error("powerfail: give at= or after=, not both");
+  auto parsed = parse_powerfail(w, m.config().power_restart);
+  if (auto* why = std::get_if<std::string>(&parsed)) return error(*why);
+  const auto& args = std::get<PowerfailArgs>(parsed);
+  bool restart = args.restart;
+  std::optional<nvm::CrashPoint> point = args.point;
+  uint64_t nth = args.nth;
+  std::optional<double> after = args.after_ms;
   if (point && *point == nvm::CrashPoint::restored) {
     set_pending_crash({*point, nth});
     m.power_fail("so that the recovery meets crash point restored#" + std::to_string(nth), true);
