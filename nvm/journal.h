@@ -13,6 +13,13 @@
 
 namespace hsls::nvm {
 
+// The largest checkpoint version a file may hold. At one checkpoint per
+// 0.5 ms (the shortest interval) 2^62 checkpoints take 73 million years, so a
+// larger committed version is corruption or a crafted file, not history; and
+// the bound keeps version + 1 (the next checkpoint, the devices' epoch) far
+// from wrapping to 0, which means "no checkpoint".
+inline constexpr uint64_t kMaxVersion = 1ull << 62;
+
 // One checkpoint, as the journal stores it (256 bytes).
 struct CheckpointRecord {
   uint64_t version;

@@ -17,6 +17,10 @@ Store::Store(const std::string& path, uint64_t memory_bytes, uint32_t vcpus, boo
   }
   std::string why = check_superblock(superblock(), layout_);
   if (!why.empty()) throw Error("NVM file " + path + " " + why + "; refusing to touch it (pass --fresh to start over)");
+  uint64_t committed = journal_->committed();
+  if (committed > kMaxVersion)
+    throw Error("NVM file " + path + " has committed version " + std::to_string(committed) +
+                ", more than any real run reaches (allowed: at most 2^62): it is corrupt; refusing to touch it (pass --fresh to start over)");
 }
 
 // Writes a new, empty machine: areas zeroed (the file was just sized), then

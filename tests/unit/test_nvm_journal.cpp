@@ -363,3 +363,36 @@ TEST_CASE("nvm store: fresh=true on a good file with another memory size starts 
   CHECK(s.layout().memory_bytes == 16 * MiB);
   CHECK(std::filesystem::file_size(f.path) == compute_layout(16 * MiB).file_bytes);
 }
+
+TEST_CASE("nvm store: a committed version beyond 2^62 is refused by name and the file left unmodified") {
+  // A crafted file committed at 2^64-1: the next checkpoint would be version
+  // 0, which means "no checkpoint". Nothing counts that far (2^62
+  // checkpoints at one per 0.5 ms take 73 million years), so it is corrupt.
+  for (uint64_t version : {uint64_t(~0ull), uint64_t(~0ull - 1), uint64_t(kMaxVersion + 1), uint64_t(1ull << 63)}) {
+    CAPTURE(version);
+    TempNvm f("version-bound");
+    {
+      Store s(f.path, kMem, 1, false, false);
+      s.journal().append(make_record(version));
+      s.journal().commit(version);
+      s.keep();
+    }
+    auto before = file_bytes(f.path);
+    std::string why = open_error(f.path, kMem);
+    CHECK(why.find("NVM file " + f.path + " ") == 0);
+    CHECK(why.find("committed version " + std::to_string(version)) != std::string::npos);
+    CHECK(why.find("at most 2^62") != std::string::npos);
+    CHECK(why.find("--fresh") != std::string::npos);
+    CHECK(file_bytes(f.path) == before);
+  }
+  // 2^62 itself is the last version accepted.
+  TempNvm f("version-limit");
+  {
+    Store s(f.path, kMem, 1, false, false);
+    s.journal().append(make_record(kMaxVersion));
+    s.journal().commit(kMaxVersion);
+    s.keep();
+  }
+  Store s(f.path, kMem, 1, false, false);
+  CHECK(s.journal().committed() == kMaxVersion);
+}
