@@ -265,6 +265,70 @@ TEST_CASE("hold queue: frames leave in order once their epoch committed") {
   }
 }
 
+namespace {
+
+// Saved held frames as HoldQueue::serialize writes them: u32 count, then
+// per frame u64 epoch, u32 length, bytes.
+std::vector<uint8_t> saved_frames(const std::vector<uint32_t>& lengths) {
+  std::vector<uint8_t> out;
+  auto put = [&](const void* p, size_t n) { out.insert(out.end(), (const uint8_t*)p, (const uint8_t*)p + n); };
+  uint32_t count = uint32_t(lengths.size());
+  put(&count, 4);
+  for (uint32_t len : lengths) {
+    uint64_t epoch = 5;
+    put(&epoch, 8);
+    put(&len, 4);
+    out.resize(out.size() + len, 0xab);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("hold queue: a restored frame is at most what TX queues, and nothing follows the last") {
+  // TX holds the Ethernet frame without the 12-byte virtio-net header, at
+  // most 1518 bytes (a VLAN-tagged frame, no offloads negotiated).
+  CHECK(net::HoldQueue::kMaxFrameBytes == 1518);
+  std::string why;
+  net::HoldQueue ok(4);
+  REQUIRE(ok.deserialize(saved_frames({0, 60, 1518}), 0, why));
+  CHECK(ok.size() == 3);
+  // What TX queues comes back unchanged.
+  std::vector<uint8_t> big(1518, 0x5c);
+  net::HoldQueue h(4);
+  h.push(9, big, 0);
+  std::vector<uint8_t> bytes;
+  h.serialize(bytes);
+  net::HoldQueue back(4);
+  REQUIRE(back.deserialize(bytes, 0, why));
+  std::vector<uint8_t> sent;
+  back.release(9, 0, [&](const net::HeldFrame& f) { sent = f.bytes; });
+  CHECK(sent == big);
+
+  for (uint32_t len : {1519u, 1518u + 12u, 65536u}) {
+    CAPTURE(len);
+    why.clear();
+    net::HoldQueue q(4);
+    CHECK_FALSE(q.deserialize(saved_frames({60, len}), 0, why));
+    CHECK(why == "held frame 1 has " + std::to_string(len) + " bytes (allowed: at most 1518)");
+    CHECK(q.size() == 0);
+  }
+  for (size_t extra : {1u, 7u, 4096u}) {
+    CAPTURE(extra);
+    auto b = saved_frames({60});
+    b.resize(b.size() + extra, 0);
+    why.clear();
+    net::HoldQueue q(4);
+    CHECK_FALSE(q.deserialize(b, 0, why));
+    CHECK(why == std::to_string(extra) + " byte(s) follow the last held frame");
+  }
+  // An empty queue is 4 bytes and nothing more.
+  CHECK(net::HoldQueue(4).deserialize(saved_frames({}), 0, why));
+  auto empty_plus = saved_frames({});
+  empty_plus.push_back(0);
+  CHECK_FALSE(net::HoldQueue(4).deserialize(empty_plus, 0, why));
+}
+
 TEST_CASE("hold queue: full at its limit") {
   net::HoldQueue h(2);
   std::vector<uint8_t> f = {1};

@@ -60,13 +60,22 @@ bool HoldQueue::deserialize(std::span<const uint8_t> in, uint64_t now_ns, std::s
   for (uint32_t i = 0; i < count; ++i) {
     HeldFrame f{0, now_ns, {}};
     uint32_t len = 0;
-    if (!get(&f.epoch, 8) || !get(&len, 4) || len > kMaxFrameBytes || in.size() - pos < len) {
+    if (!get(&f.epoch, 8) || !get(&len, 4) || in.size() - pos < len) {
       why = "held frame " + std::to_string(i) + " is truncated";
+      return false;
+    }
+    if (len > kMaxFrameBytes) {
+      why = "held frame " + std::to_string(i) + " has " + std::to_string(len) + " bytes (allowed: at most " +
+            std::to_string(kMaxFrameBytes) + ")";
       return false;
     }
     f.bytes.assign(in.begin() + pos, in.begin() + pos + len);
     pos += len;
     frames.push_back(std::move(f));
+  }
+  if (pos != in.size()) {
+    why = std::to_string(in.size() - pos) + " byte(s) follow the last held frame";
+    return false;
   }
   frames_ = std::move(frames);
   restored_ += frames_.size();  // they leave (once more) after recovery

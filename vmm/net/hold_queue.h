@@ -24,7 +24,10 @@ struct HeldFrame {
 
 class HoldQueue {
  public:
-  static constexpr size_t kMaxFrameBytes = 65536;
+  // The largest frame TX holds: an Ethernet frame with a VLAN tag and no
+  // offloads negotiated; the 12-byte virtio-net header is not held. A
+  // restored frame longer than this was never queued by TX.
+  static constexpr size_t kMaxFrameBytes = 1518;
 
   explicit HoldQueue(size_t max_frames) : max_frames_(max_frames) {}
 
@@ -39,7 +42,9 @@ class HoldQueue {
 
   // The held frames as bytes: u32 count, then per frame u64 epoch, u32 length, bytes.
   void serialize(std::vector<uint8_t>& out) const;
-  // Replaces the content with serialized frames; false (and `why`) if malformed.
+  // Replaces the content with serialized frames; false (and `why`, the
+  // content unchanged) if malformed: truncated, more than max_frames frames,
+  // a frame longer than kMaxFrameBytes, or bytes after the last frame.
   bool deserialize(std::span<const uint8_t> in, uint64_t now_ns, std::string& why);
 
   // Counters (queued by the guest, restored from a checkpoint, released,

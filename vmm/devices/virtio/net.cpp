@@ -13,8 +13,10 @@
 namespace hsls::virtio {
 namespace {
 
-// Largest frame we transmit: Ethernet with a VLAN tag, no offloads negotiated.
-constexpr size_t kMaxTxFrame = 1518;
+// Largest frame we transmit: Ethernet with a VLAN tag, no offloads negotiated
+// (what the hold queue takes, and all a restored one may hold).
+constexpr size_t kMaxTxFrame = net::HoldQueue::kMaxFrameBytes;
+static_assert(kMaxTxFrame == 1518);
 constexpr size_t kRxBuffer = 65536;
 enum EpollTag : uint32_t { kTagRx, kTagTx, kTagRelease, kTagStop, kTagTap };
 
