@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -343,6 +345,44 @@ TEST_CASE("read_image_file reads a file whole and refuses a missing one") {
   CHECK_THROWS_WITH_AS(boot::read_image_file((dir / "missing.img").string()), Contains("missing.img"), Error);
   CHECK_THROWS_WITH_AS(boot::read_image_file((dir / "missing.img").string()), Contains("cannot be opened"), Error);
   std::filesystem::remove_all(dir);
+}
+
+
+TEST_CASE("65,534 one-byte segments: the overlap check is not quadratic") {
+  // The most program headers e_phnum can count (0xffff means "see section 0"),
+  // with the PVH note in a section. Addresses descend, every other byte, so
+  // the loader meets them in no useful order. Quadratic, this took ~10 s.
+  constexpr unsigned kSegments = 65534;
+  constexpr uint64_t kBase = 0x100000;
+  std::vector<ElfSegmentSpec> segs;
+  segs.reserve(kSegments);
+  for (unsigned i = 0; i < kSegments; ++i)
+    segs.push_back({PT_LOAD, kBase + 2 * uint64_t(kSegments - 1 - i), {uint8_t(i)}, 0});
+  auto img = build_elf(segs, 0, pvh_note(kBase));
+  REQUIRE(img.ehdr().e_phnum == kSegments);
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto p = plan(img);
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("plan_load of 65,534 segments: " << ms << " ms");
+  CHECK(p.pvh_entry == kBase);
+  REQUIRE(p.segments.size() == kSegments);
+  for (unsigned i = 0; i < kSegments; i += 4093) {  // program header order is kept
+    CAPTURE(i);
+    CHECK(p.segments[i].paddr == kBase + 2 * uint64_t(kSegments - 1 - i));
+    CHECK(p.segments[i].mem_size == 1);
+  }
+
+  // One overlap among them is found, wherever it is, and named.
+  auto bad = img;
+  bad.edit_phdr(100, [](Elf64_Phdr& ph) { ph.p_memsz = 3; });  // runs into the segment above it (phdr 99)
+  CHECK_THROWS_WITH_AS(plan(bad), Contains("segment 100 overlaps another segment"), Error);
+  bad = img;
+  bad.edit_phdr(kSegments - 1, [](Elf64_Phdr& ph) { ph.p_paddr = kBase + 2 * 40000; });  // the same byte as phdr 25533
+  CHECK_THROWS_WITH_AS(plan(bad), Contains("segment 65533 overlaps another segment"), Error);
+  bad = img;
+  bad.edit_phdr(0, [](Elf64_Phdr& ph) { ph.p_paddr = kBase - 0x100000 + 0x100000; ph.p_memsz = 0x1000; });  // covers many
+  CHECK_THROWS_WITH_AS(plan(bad), Contains("overlaps another segment"), Error);
 }
 
 }  // TEST_SUITE

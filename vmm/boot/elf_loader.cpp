@@ -2,10 +2,12 @@
 
 #include <elf.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <numeric>
 
 #include "vmm/boot/pvh.h"
 #include "vmm/core/error.h"
@@ -71,6 +73,7 @@ LoadPlan plan_load(std::span<const uint8_t> image, const std::vector<RamRange>& 
     throw fail("program header table is missing or outside the file");
 
   LoadPlan plan;
+  std::vector<unsigned> phdr_index;  // of each planned segment, for messages
   bool have_entry = false;
   for (unsigned i = 0; i < eh.e_phnum; ++i) {
     auto ph = read_at<Elf64_Phdr>(image, eh.e_phoff + uint64_t(i) * sizeof(Elf64_Phdr));
@@ -90,10 +93,23 @@ LoadPlan plan_load(std::span<const uint8_t> image, const std::vector<RamRange>& 
                  " (allowed: load addresses at or above 0x100000)");
     }
     if (!in_ram(ph.p_paddr, ph.p_memsz, ram)) throw fail(seg + " lies outside guest memory");
-    for (const auto& other : plan.segments)
-      if (ph.p_paddr < other.paddr + other.mem_size && other.paddr < ph.p_paddr + ph.p_memsz)
-        throw fail(seg + " overlaps another segment");
     plan.segments.push_back({ph.p_paddr, ph.p_offset, ph.p_filesz, ph.p_memsz});
+    phdr_index.push_back(i);
+  }
+  // Overlaps, in O(n log n): sorted by start, two segments overlap only if
+  // some two neighbours do (a segment overlapping a later one also overlaps
+  // the one right after it). Named by the later program header of the pair.
+  std::vector<size_t> by_start(plan.segments.size());
+  std::iota(by_start.begin(), by_start.end(), size_t(0));
+  std::sort(by_start.begin(), by_start.end(), [&](size_t a, size_t b) {
+    return plan.segments[a].paddr != plan.segments[b].paddr ? plan.segments[a].paddr < plan.segments[b].paddr : a < b;
+  });
+  for (size_t k = 1; k < by_start.size(); ++k) {
+    const Segment& lo = plan.segments[by_start[k - 1]];
+    const Segment& hi = plan.segments[by_start[k]];
+    if (hi.paddr < lo.paddr + lo.mem_size)  // no wrap: checked per segment above
+      throw fail("segment " + std::to_string(std::max(phdr_index[by_start[k - 1]], phdr_index[by_start[k]])) +
+                 " overlaps another segment");
   }
   // Some linkers keep notes only as sections; look there too.
   if (!have_entry && eh.e_shoff && eh.e_shentsize == sizeof(Elf64_Shdr) &&
