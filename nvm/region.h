@@ -13,7 +13,7 @@ class Region {
   // How to treat the file's current content.
   enum class Mode {
     keep,     // reuse an existing file of at least `size` bytes (create if absent)
-    discard,  // reuse or create, and zero all of it
+    discard,  // start over with `size` zero bytes; an existing file is replaced only at keep()
   };
 
   // Opens (or creates) and maps `path` with `size` bytes. Throws Error with
@@ -32,14 +32,22 @@ class Region {
   // True if this open created the file (a brand-new machine).
   bool created() const { return created_; }
   // The machine came up: keep a file this open created. Until then the
-  // destructor removes it, so a refused start leaves nothing behind.
-  void keep() { keep_ = true; }
+  // destructor removes it, so a refused start leaves nothing behind. In
+  // discard mode an existing file is not touched before this: the mapping
+  // is a new, unnamed file in the same folder (locked like the old one),
+  // which keep() renames over it; without keep() it just goes away. Throws
+  // Error if the file cannot be replaced.
+  void keep();
 
  private:
   std::string path_;
   uint64_t size_ = 0;
   uint8_t* base_ = nullptr;
-  int lock_fd_ = -1;
+  int lock_fd_ = -1;      // the mapped file's (locked)
+  int old_fd_ = -1;       // discard mode: the existing file, locked and untouched until keep()
+  std::string map_path_;  // what was mapped: path_, or the new file (/proc/self/fd/N or a temporary name)
+  std::string target_;    // discard mode: the file keep() replaces (path_ with symlinks resolved)
+  bool anonymous_ = false;  // the new file has no name yet (O_TMPFILE)
   bool is_pmem_ = false;
   bool created_ = false;
   bool keep_ = false;

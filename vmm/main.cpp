@@ -98,8 +98,13 @@ int run(const RunFlags& flags) {
       log::get("vmm")->warn("machine.pin_vcpus: the kernel refused to restrict threads to CPUs; running unpinned");
     }
   }
-  std::unique_ptr<Machine> machine = std::make_unique<Machine>(cfg);
+  // The monitor's socket before the machine: binding it can still fail, and
+  // once the machine is made its NVM file is kept (with --fresh: replaced).
+  // A machine that refuses to start takes the socket away again. Declared
+  // in this order so that the monitor stops before the machine goes.
+  std::unique_ptr<Machine> machine;
   Monitor monitor(cfg.monitor_path, isatty(STDIN_FILENO) == 1);
+  machine = std::make_unique<Machine>(cfg);
   std::atomic<bool> done{false};
   std::atomic<Machine*> current{machine.get()};
   struct JoinOnExit {

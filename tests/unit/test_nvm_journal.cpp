@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -342,8 +343,8 @@ TEST_CASE("nvm store: a corrupt superblock is refused, fresh=true reformats") {
     CHECK(*s.tag(0, 1) == 0);
     CHECK(s.superblock().vcpus == 4);
     CHECK(check_superblock(s.superblock(), s.layout()) == "");
+    s.keep();  // the machine came up: the fresh file replaces the old one
   }
-  // A reformatted existing file is kept (it was not created by this open).
   CHECK(f.exists());
   Store s(f.path, kMem, 4, false, false);
   CHECK_FALSE(s.formatted());
@@ -361,7 +362,88 @@ TEST_CASE("nvm store: fresh=true on a good file with another memory size starts 
   CHECK(s.formatted());
   CHECK(s.journal().committed() == 0);
   CHECK(s.layout().memory_bytes == 16 * MiB);
+  s.keep();
   CHECK(std::filesystem::file_size(f.path) == compute_layout(16 * MiB).file_bytes);
+}
+
+namespace {
+
+// Names in the NVM file's folder that start with its name (the file, and
+// anything a fresh start left behind).
+std::vector<std::string> files_like(const std::string& path) {
+  std::filesystem::path p(path);
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(p.parent_path()))
+    if (e.path().filename().string().rfind(p.filename().string(), 0) == 0) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("nvm store: fresh=true touches nothing until keep(); a refused fresh start leaves the file as it was") {
+  // "Nothing is created or overwritten on a refused start": the machine
+  // makes its Store early and calls keep() only once everything that can
+  // refuse has passed; a Store destroyed without keep() is a refused start.
+  TempNvm f("fresh-refused");
+  {
+    Store s(f.path, kMem, 2, false, false);
+    for (uint64_t v = 1; v <= 3; ++v) {
+      s.journal().append(make_record(v));
+      s.journal().commit(v);
+    }
+    s.ram()[4096] = 0x42;
+    s.keep();
+  }
+  const auto before = file_bytes(f.path);
+  const auto names = files_like(f.path);
+  REQUIRE(names.size() == 1);
+  for (uint64_t mem : {kMem, 32 * MiB}) {
+    CAPTURE(mem);
+    {
+      Store s(f.path, mem, 1, true, false);
+      CHECK(s.formatted());
+      CHECK(s.journal().committed() == 0);
+      CHECK(s.ram()[4096] == 0);
+      s.ram()[0] = 0x99;  // the guest image goes in before the start can still be refused
+      CHECK(file_bytes(f.path) == before);
+      CHECK(open_error(f.path, kMem).find("locked") != std::string::npos);  // still this vmm's
+    }  // refused: no keep()
+    CHECK(file_bytes(f.path) == before);
+    CHECK(files_like(f.path) == names);  // nothing left behind
+  }
+  {
+    Store s(f.path, kMem, 2, false, false);
+    CHECK(s.journal().committed() == 3);
+    CHECK(s.ram()[4096] == 0x42);
+  }
+  // A fresh start that comes up replaces the file, and holds the new one's lock.
+  {
+    Store s(f.path, 32 * MiB, 1, true, false);
+    s.ram()[0] = 0x99;
+    s.keep();
+    CHECK(open_error(f.path, 32 * MiB).find("locked") != std::string::npos);
+    CHECK(std::filesystem::file_size(f.path) == compute_layout(32 * MiB).file_bytes);
+  }
+  CHECK(files_like(f.path) == names);
+  {
+    Store s(f.path, 32 * MiB, 1, false, false);
+    CHECK_FALSE(s.formatted());
+    CHECK(s.journal().committed() == 0);
+    CHECK(s.ram()[0] == 0x99);
+    CHECK(s.ram()[4096] == 0);
+  }
+  // Through a symbolic link the file it points to is replaced, not the link.
+  std::string link = f.path + ".link";
+  std::filesystem::create_symlink(f.path, link);
+  {
+    Store s(link, kMem, 1, true, false);
+    s.keep();
+  }
+  CHECK(std::filesystem::is_symlink(link));
+  CHECK(std::filesystem::file_size(f.path) == compute_layout(kMem).file_bytes);
+  std::filesystem::remove(link);
+  CHECK(files_like(f.path) == names);
 }
 
 TEST_CASE("nvm store: a committed version beyond 2^62 is refused by name and the file left unmodified") {
