@@ -3,8 +3,10 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "vmm/core/config.h"
 #include "vmm/core/error.h"
@@ -443,6 +445,159 @@ TEST_CASE("a directory given as the config file is refused") {
   auto dir = std::filesystem::temp_directory_path();
   Config c;
   CHECK_THROWS_WITH_AS(load_config_file(c, dir), Contains("cannot be read"), Error);
+}
+
+TEST_CASE("every string key refuses NUL, newline, tab, other control characters and DEL, naming the key") {
+  struct Key {
+    const char* name;
+    std::string Config::*field;
+    const char* good;  // a valid value to spoil
+  };
+  const Key keys[] = {{"guest.image", &Config::image, "/img/guest.img"},
+                      {"guest.cmdline", &Config::cmdline, "selftest"},
+                      {"nvm.path", &Config::nvm_path, "/dev/shm/a.nvm"},
+                      {"serial.log", &Config::serial_log, "/tmp/serial.log"},
+                      {"monitor.socket", &Config::monitor_path, "/tmp/m.sock"},
+                      {"log.level", &Config::log_level, "info"},
+                      {"ckpt.policy", &Config::ckpt_policy, "cow"},
+                      {"ckpt.dirty_log", &Config::ckpt_dirty_log, "auto"},
+                      {"ckpt.persistence", &Config::persistence, "adr"},
+                      {"net.tap", &Config::net_tap, "tap0"},
+                      {"net.mac", &Config::net_mac, "52:54:00:12:34:56"}};
+  for (const auto& k : keys) {
+    Config c = valid();
+    c.*k.field = k.good;
+    CHECK(validate_refusal(c) == "");
+    for (char bad : {'\0', '\n', '\r', '\t', '\x01', '\x1b', '\x1f', '\x7f'}) {
+      std::string value = std::string(k.good) + bad + "evil";
+      c.*k.field = value;
+      std::string msg = validate_refusal(c);
+      std::string key = k.name;
+      int byte = bad;
+      CAPTURE(key);
+      CAPTURE(byte);
+      CHECK(starts_with(msg, key + ": contains control character "));
+      CHECK(std::none_of(msg.begin(), msg.end(), [](char ch) { return ch == '\n' || ch == '\0'; }));
+    }
+  }
+  // The fuzzer's inputs, through a TOML file ("\u0000" is a valid TOML escape).
+  auto c = ::apply("[net]\ntap = \"tap0\\u0000evil\"\n", valid());
+  CHECK(c.net_tap == std::string("tap0\0evil", 9));
+  CHECK(starts_with(validate_refusal(c), "net.tap: contains control character 0x00 at byte 4"));
+  c = ::apply("[nvm]\npath = \"/dev/shm/a.nvm\\u0000.bak\"\n", valid());
+  CHECK(starts_with(validate_refusal(c), "nvm.path: contains control character 0x00"));
+  c = ::apply("[guest]\ncmdline = \"selftest\\ncrash=triplefault\"\n", valid());
+  CHECK(starts_with(validate_refusal(c), "guest.cmdline: contains control character 0x0a"));
+  // Non-ASCII text is not a control character.
+  c = ::apply("[guest]\ncmdline = \"caf\\u00e9 \\u00df\"\nimage = \"/img/\\u03fb.img\"\n", valid());
+  CHECK(validate_refusal(c) == "");
+}
+
+TEST_CASE("a key echoed in a message stays one line") {
+  std::string msg = toml_refusal("[machine]\n\"a\\nb\\u0000\" = 1\n");
+  CHECK(has(msg, "unknown key 'machine.a\\x0ab\\x00'"));
+  CHECK(msg.find('\n') == std::string::npos);
+}
+
+TEST_CASE("monitor.socket: a path longer than sun_path holds is refused by name") {
+  auto c = valid();
+  c.monitor_path = "/tmp/" + std::string(102, 's');  // 107 bytes + NUL = sizeof sun_path
+  CHECK(validate_refusal(c) == "");
+  c.monitor_path += 's';
+  CHECK(starts_with(validate_refusal(c), "monitor.socket: 108 bytes is too long for a Unix socket path (allowed: at most 107 bytes)"));
+  // A relative path in a config file is made absolute first, and that is what counts.
+  c = ::apply("[monitor]\nsocket = \"" + std::string(103, 's') + "\"\n", valid());
+  CHECK(c.monitor_path == "/base/" + std::string(103, 's'));
+  CHECK(starts_with(validate_refusal(c), "monitor.socket: 109 bytes is too long"));
+}
+
+// The regression inputs of tests/unit/data/config/: files that toml++ 3.3.0
+// mishandles (__builtin_unreachable on a non-ASCII character where it asks
+// "is this whitespace?", an assertion on a table header not starting with a
+// key). Each is refused before toml++ sees it, with one line naming the line.
+TEST_CASE("toml++ 3.3.0 never sees what it mishandles: regression inputs") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(HSLS_UNIT_DATA) / "config";
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".toml") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  CHECK(files.size() >= 14);
+  for (const auto& f : files) {
+    std::string name = f.filename().string();
+    CAPTURE(name);
+    std::ifstream in(f, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string msg = toml_refusal(text.str());
+    CHECK(starts_with(msg, "test.toml:"));
+    CHECK_FALSE(has(msg, "Error while parsing"));  // refused by the scan, not by toml++
+    CHECK(std::none_of(msg.begin(), msg.end(), [](char ch) { return ch == '\n' || ch == '\0'; }));
+  }
+}
+
+TEST_CASE("toml++ scan: what it refuses, with the line") {
+  CHECK(starts_with(toml_refusal("[machine]\n\xcf\xbb = 1\n"), "test.toml:2: non-ASCII character outside a string or comment"));
+  CHECK(starts_with(toml_refusal("[machine]\nvcpus = 1\xcf\xbb\n"), "test.toml:2: non-ASCII character"));
+  CHECK(starts_with(toml_refusal(std::string("[\0]\n", 4)), "test.toml:1: a table header must start with a key"));
+  CHECK(starts_with(toml_refusal(std::string("[a\0]\n", 5)), "test.toml:1: control character 0x00"));
+  CHECK(starts_with(toml_refusal("[=]\n"), "test.toml:1: a table header must start with a key"));
+  CHECK(starts_with(toml_refusal("[[ #]]\n"), "test.toml:1: a table header must start with a key"));
+  CHECK(starts_with(toml_refusal("\n\n[guest]\ncmdline = \"\"\"\\\xcf\xbb\"\"\"\n"), "test.toml:4: backslash before a non-ASCII"));
+  CHECK(starts_with(toml_refusal("[guest]\ncmdline = \"\"\"a \\\n\n  \xcf\xbb\"\"\"\n"),
+                    "test.toml:4: non-ASCII character first after a line-ending backslash"));
+  CHECK(starts_with(toml_refusal("[guest]\ncmdline = \"a\x7f\"\n"), "test.toml:2: control character 0x7f"));
+  CHECK(starts_with(toml_refusal("[guest]\ncmdline = \"a\rb\"\n"), "test.toml:2: carriage return without a newline"));
+  CHECK(starts_with(toml_refusal("# a\x01 comment\n"), "test.toml:1: control character 0x01"));
+  CHECK(starts_with(toml_refusal("[guest]\ncmdline = \"a\nb\"\n"), "test.toml:2: newline inside a one-line string"));
+}
+
+TEST_CASE("toml++ scan: bare values are whole numbers, floats and booleans") {
+  for (const char* ok : {"1", "+1", "-1", "0", "1_000", "0x1F", "0xdead_beef", "0o17", "0b101", "1.5", "-0.5", "1e3",
+                         "1E-3", "6.02e+23", "1_0.0_1e1_0", "inf", "+inf", "-nan", "true", "false"}) {
+    std::string text = std::string("[machine]\nvcpus = ") + ok + "\n";
+    CAPTURE(text);
+    CHECK_FALSE(has(toml_refusal(text), "is not a value"));  // toml++ and the key decide the rest
+  }
+  for (const char* bad : {"1979-05-27", "1979-05-27T07:32:00Z", "1979-05-27T&7:32:00Z", "07:32:00", "01", "1__0", "_1",
+                          "1_", "0x", "-0x1", "0x_1", "1.", ".5", "1e", "1e+", "1.e3", "TRUE", "yes", "-'x'", "1[\"x\"]",
+                          "+", "infinity", "0b2", "0o8", "0xg"}) {
+    std::string text = std::string("[machine]\nvcpus = ") + bad + "\n";
+    CAPTURE(text);
+    CHECK(starts_with(toml_refusal(text), "test.toml:2: '"));
+    CHECK(has(toml_refusal(text), "is not a value"));
+  }
+  // In arrays and inline tables too, and up to a ',', ']', '}', '#' or blank.
+  CHECK(has(toml_refusal("[machine]\nvcpus = [1, 2x]\n"), "'2x' is not a value"));
+  CHECK(has(toml_refusal("[machine]\nvcpus = { a = 1, b = 1-2 }\n"), "'1-2' is not a value"));
+  CHECK(toml_refusal("[machine]\nvcpus = 2#x\n") == "");
+  CHECK(toml_refusal("[machine]\nvcpus = 2") == "");  // at the end of the text
+  CHECK(has(toml_refusal("[machine]\nvcpus = 2z"), "'2z' is not a value"));
+}
+
+TEST_CASE("toml++ scan: what TOML allows still passes") {
+  // Non-ASCII in strings and comments, CRLF, a byte order mark, tabs.
+  auto c = ::apply("\xEF\xBB\xBF# r\xc3\xa9sum\xc3\xa9 \xcf\xbb\r\n[guest]\t# \xe3\x80\x81\r\n"
+                 "cmdline = \"\xcf\xbb \\u03fb\"\r\nimage = '/img/\xcf\xbb'\n");
+  CHECK(c.cmdline == "\xcf\xbb \xcf\xbb");
+  CHECK(c.image == "/img/\xcf\xbb");
+  // Multi-line strings: non-ASCII inside, a line-ending backslash before ASCII, quotes next to the delimiter.
+  c = ::apply(R"T([guest]
+cmdline = """
+ϻ a \
+    b \"x\" \\ ϻ""""
+image = '''
+'ϻ'''''
+)T");
+  CHECK(c.cmdline == "ϻ a b \"x\" \\ ϻ\"");
+  CHECK(c.image == "/base/'ϻ''");
+  // Table headers: spaced, quoted, dotted, arrays of tables; a '[' at a line start inside an array value is no header.
+  CHECK(toml_refusal("[ machine ]\nvcpus = 2\n[\"guest\"]\ncmdline = \"x\"\n") == "");
+  CHECK(has(toml_refusal("[[ckpt]]\n"), "must be a table"));
+  CHECK(has(toml_refusal("[machine.'a']\n"), "unknown key 'machine.a'"));
+  CHECK(has(toml_refusal("[machine]\nvcpus = [\n[1],\n  [ 2 ],\n{ a = 1 }\n]\n"), "machine.vcpus must be an integer"));
+  // A bracket inside a string or a comment opens nothing.
+  CHECK(toml_refusal("[guest]\ncmdline = \"[\" # [\n[machine]\nvcpus = 2\n") == "");
 }
 
 }  // TEST_SUITE

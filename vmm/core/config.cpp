@@ -1,10 +1,13 @@
 #include "vmm/core/config.h"
 
+#include <sys/un.h>
 #include <toml++/toml.h>
 
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "vmm/core/error.h"
 
@@ -19,6 +22,255 @@ const std::set<std::string> kKnownKeys = {
     "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "power.restart", "power.restart_delay_ms",
     "net.tap", "net.mac", "net.external_sync", "net.max_held",
 };
+
+// "0x0a": a byte as the messages name it.
+std::string byte_hex(unsigned char c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%02x", c);
+  return buf;
+}
+
+// `text` with control characters and DEL written as \xNN, so that a message
+// echoing it stays one line.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) out += "\\x" + byte_hex(c).substr(2);
+    else out += ch;
+  }
+  return out;
+}
+
+bool is_bare_key_char(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+// Digits of one kind with single underscores between them ("1_000").
+bool toml_digits(std::string_view s, bool (*digit)(char)) {
+  if (s.empty() || !digit(s.front()) || !digit(s.back())) return false;
+  for (size_t i = 1; i + 1 < s.size(); ++i)
+    if (!digit(s[i]) && !(s[i] == '_' && digit(s[i - 1]) && digit(s[i + 1]))) return false;
+  return true;
+}
+
+// True if `w` is a bare TOML value a key here can take: true, false, an
+// integer (decimal, 0x, 0o, 0b) or a float (with inf and nan). Dates and
+// times are TOML too, but no key takes one, and toml++ 3.3.0 asserts on
+// malformed ones ("1979-05-27T&7:32:00").
+bool toml_bare_value(std::string_view w) {
+  auto dec = [](char c) { return c >= '0' && c <= '9'; };
+  if (w == "true" || w == "false") return true;
+  std::string_view u = w;
+  if (!u.empty() && (u[0] == '+' || u[0] == '-')) u.remove_prefix(1);
+  if (u == "inf" || u == "nan") return true;
+  if (u.size() > 2 && u[0] == '0' && (u[1] == 'x' || u[1] == 'o' || u[1] == 'b')) {
+    if (u.size() != w.size()) return false;  // no sign on these
+    if (u[1] == 'x')
+      return toml_digits(u.substr(2), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); });
+    if (u[1] == 'o') return toml_digits(u.substr(2), [](char c) { return c >= '0' && c <= '7'; });
+    return toml_digits(u.substr(2), [](char c) { return c == '0' || c == '1'; });
+  }
+  size_t e = u.find_first_of("eE");
+  std::string_view mantissa = u.substr(0, e);
+  size_t dot = mantissa.find('.');
+  std::string_view whole = mantissa.substr(0, dot);
+  if (!toml_digits(whole, dec) || (whole.size() > 1 && whole[0] == '0')) return false;
+  if (dot != std::string_view::npos && !toml_digits(mantissa.substr(dot + 1), dec)) return false;
+  if (e != std::string_view::npos) {
+    std::string_view exponent = u.substr(e + 1);
+    if (!exponent.empty() && (exponent[0] == '+' || exponent[0] == '-')) exponent.remove_prefix(1);
+    if (!toml_digits(exponent, dec)) return false;
+  }
+  return true;
+}
+
+// Refuses, before toml++ sees it, text that toml++ 3.3.0 mishandles. Its
+// whitespace test reaches __builtin_unreachable for many non-ASCII
+// characters (U+00A1-U+0499 and U+2D6E-U+3167, e.g. U+03FB) wherever it asks
+// "is this whitespace?" or "does the value end here?": between tokens, in
+// keys, in and after bare values (a number or date is read up to the next
+// blank, ']', '}', ',' or '#', quotes and brackets included), in a
+// multi-line basic string right after a backslash, and where a line-ending
+// backslash skips blanks. And it assumes (asserts, with assertions on)
+// things of its input that malformed input breaks: that a table header
+// starts with a key ("[" + NUL, "[=]"), that an array element does not
+// start with '}' ("p=[}"), that a date's time starts with a digit
+// ("1979-05-27T&7:32:00").
+//
+// So: no raw control characters but tab and line breaks anywhere (TOML
+// allows no others); nothing but ASCII outside strings and comments (TOML
+// keys are ASCII unless quoted); a table header starts with a bare-key
+// character or a quote; no '}' right after '[' or ','; every bare value is
+// true, false, an integer or a float, whole (toml_bare_value: a quote
+// inside one opens no string, as for toml++); and in a multi-line basic
+// string the character after a backslash, and the first one after a
+// line-ending backslash's blanks, is ASCII. Throws Error("<source>:<line>: ...").
+void prescan_toml(std::string_view t, const std::string& source) {
+  enum class In { code, comment, basic, literal, ml_basic, ml_literal } in = In::code;
+  size_t line = 1;
+  auto fail = [&](const std::string& why) { throw Error(source + ":" + std::to_string(line) + ": " + why); };
+  std::string open;         // the '[' and '{' of the values being read, innermost last
+  bool key = true;          // keys come next (not a value): '.' separates
+  bool line_start = true;   // nothing but blanks yet on this line (outside strings)
+  bool in_header = false;   // inside a [table] header
+  bool in_word = false;     // inside a bare word (a key, or a value from word_start)
+  size_t word_start = std::string_view::npos;  // where the bare value being read starts
+  char prev = 0;            // the last character outside strings, comments and blanks ('"' for a string)
+  bool escaped = false;     // a basic string's backslash came just before
+  bool skipping = false;    // blanks after a line-ending backslash (multi-line basic string)
+  auto end_value = [&](size_t end) {
+    if (word_start == std::string_view::npos) return;
+    std::string_view w = t.substr(word_start, end - word_start);
+    word_start = std::string_view::npos;
+    if (!toml_bare_value(w))
+      fail("'" + std::string(w.substr(0, 40)) + (w.size() > 40 ? "...'" : "'") +
+           " is not a value (allowed: a string, an integer, a float, true or false, an array or an inline table; no key takes a date)");
+  };
+  size_t i = t.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;  // a UTF-8 byte order mark
+  for (; i < t.size(); ++i) {
+    auto c = static_cast<unsigned char>(t[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+      fail("control character " + byte_hex(c) + " (TOML allows only tab and line breaks; in a string write \\u" +
+           (c == 0x7f ? "007F" : "00" + byte_hex(c).substr(2)) + ")");
+    if (c == '\r' && (i + 1 == t.size() || t[i + 1] != '\n')) fail("carriage return without a newline after it");
+    switch (in) {
+      case In::code: {
+        if (c >= 0x80)
+          fail("non-ASCII character outside a string or comment (allowed in keys: ASCII letters, digits, '_' and '-'; "
+               "quote anything else)");
+        const bool blank = c == '\n' || c == ' ' || c == '\t' || c == '\r';
+        if (word_start != std::string_view::npos) {
+          // toml++ reads a bare value up to a blank, ']', '}', ',' or '#',
+          // asking of each character whether the value ends there: '[', '{',
+          // '=', '.' and quotes are part of it.
+          if (!(blank || c == ']' || c == '}' || c == ',' || c == '#')) break;
+          end_value(i);
+          in_word = false;
+        }
+        if (blank) {
+          in_word = false;
+          if (c == '\n') {
+            line_start = true;
+            in_header = false;
+            if (open.empty()) key = true;
+          }
+          break;
+        }
+        if (c == '#') {
+          in = In::comment;
+          in_word = false;
+          break;  // a comment is no value, and its line is over
+        }
+        if ((c == '"' || c == '\'') && !in_word) {
+          bool triple = t.substr(i, 3) == std::string(3, char(c));
+          in = c == '"' ? (triple ? In::ml_basic : In::basic) : (triple ? In::ml_literal : In::literal);
+          if (triple) i += 2;
+        } else if (c == '[' && open.empty() && line_start) {
+          in_header = true;
+          key = true;
+          size_t j = i + 1;
+          if (j < t.size() && t[j] == '[') ++j;
+          while (j < t.size() && (t[j] == ' ' || t[j] == '\t')) ++j;
+          if (j == t.size() || !(is_bare_key_char(static_cast<unsigned char>(t[j])) || t[j] == '"' || t[j] == '\''))
+            fail("a table header must start with a key (allowed: ASCII letters, digits, '_', '-' or a quoted key)");
+        } else if (in_header) {
+          in_word = is_bare_key_char(c) || c == '"' || c == '\'';  // '[', ']' and '.' separate
+        } else if (c == '[' || c == '{') {
+          open += char(c);
+          key = c == '{';
+          in_word = false;
+        } else if (c == ']' || c == '}') {
+          if (c == '}' && (prev == '[' || prev == ','))
+            fail("'}' where a value should be");
+          if (!open.empty()) open.pop_back();
+          key = false;
+          in_word = false;
+        } else if (c == ',') {
+          key = !open.empty() && open.back() == '{';
+          in_word = false;
+        } else if (c == '=') {
+          key = false;
+          in_word = false;
+        } else if (c == '.' && key) {
+          in_word = false;  // between the parts of a dotted key
+        } else {
+          if (!key && !in_word) word_start = i;  // a bare value starts
+          in_word = true;                         // quotes inside a word too
+        }
+        line_start = false;
+        prev = char(c);
+        break;
+      }
+      case In::comment:
+        if (c == '\n') {
+          in = In::code;
+          line_start = true;
+          in_header = false;
+          if (open.empty()) key = true;
+        }
+        break;
+      case In::basic:
+      case In::literal:
+        if (c == '\n') fail("newline inside a one-line string (allowed: a \"\"\"multi-line\"\"\" string or \\n)");
+        if (in == In::basic && escaped) {
+          if (c >= 0x80) fail("backslash before a non-ASCII character (not an escape sequence)");
+          escaped = false;
+        } else if (in == In::basic && c == '\\') {
+          escaped = true;
+        } else if (c == (in == In::basic ? '"' : '\'')) {
+          in = In::code;
+          in_word = false;
+        }
+        break;
+      case In::ml_basic:
+      case In::ml_literal: {
+        if (in == In::ml_basic) {
+          if (escaped) {
+            escaped = false;
+            if (c >= 0x80) fail("backslash before a non-ASCII character (not an escape sequence)");
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n') skipping = true;
+            break;
+          }
+          if (skipping) {
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n') break;
+            skipping = false;
+            if (c >= 0x80)
+              fail("non-ASCII character first after a line-ending backslash (toml++ 3.3.0 misreads it; write it as "
+                   "\\uXXXX or before the backslash)");
+          }
+          if (c == '\\') {
+            escaped = true;
+            break;
+          }
+        }
+        char quote = in == In::ml_basic ? '"' : '\'';
+        if (c == static_cast<unsigned char>(quote) && t.substr(i, 3) == std::string(3, quote)) {
+          size_t n = 3;  // up to two more quotes belong to the string
+          while (n < 5 && i + n < t.size() && t[i + n] == quote) ++n;
+          i += n - 1;
+          in = In::code;
+          in_word = false;
+        }
+        break;
+      }
+    }
+    if (c == '\n') ++line;
+  }
+  end_value(t.size());
+}
+
+// Refuses a string value holding a control character or DEL: a NUL ends
+// the string for the kernel (a tap "tap0\0evil" would be tap0), a newline
+// splits log and monitor lines, and no key needs either.
+void check_text(const char* key, const std::string& value) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    auto c = static_cast<unsigned char>(value[i]);
+    if (c < 0x20 || c == 0x7f)
+      throw Error(std::string(key) + ": contains control character " + byte_hex(c) + " at byte " + std::to_string(i) +
+                  " (allowed: text without NUL, newline, tab, other control characters or DEL)");
+  }
+}
 
 // Reads a boolean key if present.
 void read_bool(const toml::table& root, const char* table, const char* key, bool& out, const std::string& source) {
@@ -52,12 +304,12 @@ void check_known_keys(const toml::table& root, const std::string& source) {
   static const std::set<std::string> tables = {"machine", "guest", "nvm", "serial", "monitor", "log", "ckpt", "power", "net"};
   for (auto&& [table_key, node] : root) {
     const auto* table = node.as_table();
-    if (!table) throw Error(source + ": '" + std::string(table_key.str()) + "' must be a table like [machine]");
+    if (!table) throw Error(source + ": '" + printable(table_key.str()) + "' must be a table like [machine]");
     if (!tables.count(std::string(table_key.str())))
-      throw Error(source + ": unknown table [" + std::string(table_key.str()) + "]");
+      throw Error(source + ": unknown table [" + printable(table_key.str()) + "]");
     for (auto&& [key, value] : *table) {
       std::string full = std::string(table_key.str()) + "." + std::string(key.str());
-      if (!kKnownKeys.count(full)) throw Error(source + ": unknown key '" + full + "'");
+      if (!kKnownKeys.count(full)) throw Error(source + ": unknown key '" + printable(full) + "'");
     }
   }
 }
@@ -136,6 +388,7 @@ std::string format_size(uint64_t bytes) {
 
 void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem::path& base_dir,
                 const std::string& source) {
+  prescan_toml(toml_text, source);
   toml::table root;
   try {
     root = toml::parse(toml_text, source);
@@ -148,7 +401,7 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
   if (auto node = root["machine"]["memory"]) {
     if (auto s = node.value<std::string>()) {
       auto size = parse_size(*s);
-      if (!size) throw Error(source + ": machine.memory: '" + *s + "' is not a size (allowed: e.g. \"256M\", \"1G\")");
+      if (!size) throw Error(source + ": machine.memory: '" + printable(*s) + "' is not a size (allowed: e.g. \"256M\", \"1G\")");
       cfg.memory_bytes = *size;
     } else if (auto i = node.value_exact<int64_t>(); i && *i >= 0) {
       cfg.memory_bytes = uint64_t(*i);
@@ -206,6 +459,19 @@ void load_config_file(Config& cfg, const std::filesystem::path& path) {
 }
 
 void validate(const Config& cfg) {
+  // First: the checks below echo values, which must then be one line.
+  for (auto [key, value] : {std::pair<const char*, const std::string*>{"guest.image", &cfg.image},
+                            {"guest.cmdline", &cfg.cmdline},
+                            {"nvm.path", &cfg.nvm_path},
+                            {"serial.log", &cfg.serial_log},
+                            {"monitor.socket", &cfg.monitor_path},
+                            {"log.level", &cfg.log_level},
+                            {"ckpt.policy", &cfg.ckpt_policy},
+                            {"ckpt.dirty_log", &cfg.ckpt_dirty_log},
+                            {"ckpt.persistence", &cfg.persistence},
+                            {"net.tap", &cfg.net_tap},
+                            {"net.mac", &cfg.net_mac}})
+    check_text(key, *value);
   if (cfg.memory_bytes < kMinMemory || cfg.memory_bytes > kMaxMemory || cfg.memory_bytes % (2u << 20) != 0)
     throw Error("machine.memory: " + std::to_string(cfg.memory_bytes) +
                 " bytes is not allowed (allowed: 16M to 64G, a multiple of 2M)");
@@ -216,10 +482,11 @@ void validate(const Config& cfg) {
   if (cfg.cmdline.size() > kMaxCmdline - 64)
     throw Error("guest.cmdline: " + std::to_string(cfg.cmdline.size()) + " bytes is too long (allowed: at most " +
                 std::to_string(kMaxCmdline - 64) + ")");
-  for (char c : cfg.cmdline)
-    if (c == '\0' || c == '\n')
-      throw Error("guest.cmdline: contains a NUL or newline (allowed: one line of text)");
   if (cfg.nvm_path.empty()) throw Error("nvm.path: empty (allowed: a file path, e.g. /dev/shm/hypersls.nvm)");
+  constexpr size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
+  if (cfg.monitor_path.size() > kMaxSocketPath)
+    throw Error("monitor.socket: " + std::to_string(cfg.monitor_path.size()) + " bytes is too long for a Unix socket path (allowed: at most " +
+                std::to_string(kMaxSocketPath) + " bytes)");
   if (!(cfg.ckpt_interval_ms >= 0.5 && cfg.ckpt_interval_ms <= 1000))
     throw Error("ckpt.interval_ms: " + std::to_string(cfg.ckpt_interval_ms) + " is not allowed (allowed: 0.5 to 1000)");
   static const std::set<std::string> policies = {"stop-and-copy", "precopy", "cow", "hybrid"};
