@@ -453,7 +453,8 @@ TEST_CASE("every string key refuses NUL, newline, tab, other control characters 
     std::string Config::*field;
     const char* good;  // a valid value to spoil
   };
-  const Key keys[] = {{"guest.image", &Config::image, "/img/guest.img"},
+  const Key keys[] = {{"machine.accel", &Config::accel, "tcg"},
+                      {"guest.image", &Config::image, "/img/guest.img"},
                       {"guest.cmdline", &Config::cmdline, "selftest"},
                       {"nvm.path", &Config::nvm_path, "/dev/shm/a.nvm"},
                       {"serial.log", &Config::serial_log, "/tmp/serial.log"},
@@ -491,6 +492,24 @@ TEST_CASE("every string key refuses NUL, newline, tab, other control characters 
   // Non-ASCII text is not a control character.
   c = ::apply("[guest]\ncmdline = \"caf\\u00e9 \\u00df\"\nimage = \"/img/\\u03fb.img\"\n", valid());
   CHECK(validate_refusal(c) == "");
+}
+
+TEST_CASE("machine.accel: auto by default, kvm or tcg, from the [machine] table") {
+  CHECK(Config{}.accel == "auto");
+  for (const char* ok : {"auto", "kvm", "tcg"}) {
+    auto c = ::apply(std::string("[machine]\naccel = \"") + ok + "\"\n", valid());
+    CHECK(c.accel == ok);
+    CHECK(validate_refusal(c) == "");
+  }
+  auto c = valid();
+  for (const char* bad : {"", "KVM", "hvf", "kvm ", "qemu", "auto,tcg"}) {
+    std::string value = bad;
+    CAPTURE(value);
+    c.accel = value;
+    CHECK(validate_refusal(c) == "machine.accel: '" + value + "' is not allowed (allowed: auto, kvm, tcg)");
+  }
+  CHECK(has(toml_refusal("[machine]\naccel = 1\n"), "machine.accel must be a string"));
+  CHECK(has(toml_refusal("[accel]\nkvm = true\n"), "unknown table [accel]"));
 }
 
 TEST_CASE("a key echoed in a message stays one line") {

@@ -460,7 +460,8 @@ void load_config_file(Config& cfg, const std::filesystem::path& path) {
 
 void validate(const Config& cfg) {
   // First: the checks below echo values, which must then be one line.
-  for (auto [key, value] : {std::pair<const char*, const std::string*>{"guest.image", &cfg.image},
+  for (auto [key, value] : {std::pair<const char*, const std::string*>{"machine.accel", &cfg.accel},
+                            {"guest.image", &cfg.image},
                             {"guest.cmdline", &cfg.cmdline},
                             {"nvm.path", &cfg.nvm_path},
                             {"serial.log", &cfg.serial_log},
