@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "vmm/accel/kick.h"
+#include "vmm/core/clock.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 
@@ -40,11 +41,7 @@ void for_each_run(const std::vector<uint64_t>& sorted, Fn fn) {
 
 }  // namespace
 
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
-}
+uint64_t now_ns() { return monotonic_ns(); }
 
 Checkpointer::Checkpointer(MachineView& machine, nvm::Store& store, const Settings& settings, uint64_t committed,
                            bool recovered, DigestOracle* oracle)

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "vmm/core/clock.h"
 #include "vmm/core/error.h"
 
 namespace hsls::accel::kvm {
@@ -42,12 +43,6 @@ struct MsrBuffer {
   kvm_msrs head;
   kvm_msr_entry entries[kMaxMsrs];
 };
-
-uint64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
-}
 
 // The LAPIC timer's divisor from the divide configuration register.
 uint32_t lapic_divisor(uint32_t tdcr) {

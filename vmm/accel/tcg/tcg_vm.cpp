@@ -12,6 +12,7 @@
 #include "vmm/accel/tcg/store_dirty_log.h"
 #include "vmm/accel/tcg/tcg_vcpu.h"
 #include "vmm/accel/tcg/uc_cpu.h"
+#include "vmm/core/clock.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 
@@ -114,11 +115,7 @@ TcgVm::~TcgVm() {
   if (uc_) uc_close(uc_);
 }
 
-uint64_t TcgVm::now_ns() const {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
-}
+uint64_t TcgVm::now_ns() const { return monotonic_ns(); }
 
 void TcgVm::map_ram(GuestMemory& mem, const DirtyLogRequest& dirty) {
   mem_ = &mem;

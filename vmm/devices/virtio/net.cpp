@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "ckpt/checkpointer.h"
+#include "vmm/core/clock.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 #include "vmm/devices/virtio/virtio.h"
@@ -183,7 +183,7 @@ void VirtioNet::process_tx() {
         at += b.len;
       }
       std::span<const uint8_t> eth(frame.data() + kNetHdrBytes, frame.size() - kNetHdrBytes);
-      if (cfg_.external_sync) hold_.push(epoch_, eth, ckpt::now_ns());
+      if (cfg_.external_sync) hold_.push(epoch_, eth, monotonic_ns());
       else if (!tap_->write(eth.data(), eth.size())) ++tap_errors_;
       ++tx_frames_;
     }
@@ -199,7 +199,7 @@ void VirtioNet::process_tx() {
 // Held frames whose checkpoint committed -> tap.
 void VirtioNet::send_released() {
   uint64_t upto = cfg_.external_sync ? committed_ : UINT64_MAX;
-  hold_.release(upto, ckpt::now_ns(), [&](const net::HeldFrame& f) {
+  hold_.release(upto, monotonic_ns(), [&](const net::HeldFrame& f) {
     if (!tap_->write(f.bytes.data(), f.bytes.size())) ++tap_errors_;
   });
 }
@@ -284,7 +284,7 @@ void VirtioNet::restore(std::span<const uint8_t> in) {
                 std::to_string(NetState::kVersion));
   if (st.held_bytes != in.size() - sizeof st) throw Error("virtio-net: saved state has a bad length");
   std::string why;
-  if (!hold_.deserialize(in.subspan(sizeof st), ckpt::now_ns(), why)) throw Error("virtio-net: saved frames: " + why);
+  if (!hold_.deserialize(in.subspan(sizeof st), monotonic_ns(), why)) throw Error("virtio-net: saved frames: " + why);
   if (std::memcmp(st.mac, cfg_.mac.data(), 6) != 0)
     log::get("net")->warn("net.mac differs from the checkpoint's; the guest keeps the MAC it read at boot");
   mmio_.restore(st.mmio);
