@@ -186,9 +186,9 @@ bool TcgVcpu::inject_pending() {
 
 // Delivers `ev` through the guest's IDT on the engine (token held, this
 // vCPU loaded). False after a triple fault (the vCPU stops).
-bool TcgVcpu::deliver(const Event& ev) {
-  CpuState s = read_engine();
-  uint64_t old_rsp = s.gpr[rsp];
+bool TcgVcpu::deliver(const Event& ev, bool saved) {
+  if (!saved) cpu_.save();
+  CpuState s = read_control();
   auto r = tcg::deliver(s, vm_.memory(), ev);
   if (r.outcome == DeliveryResult::Outcome::triple_fault) {
     fail_stop(r.detail.rfind("triple fault", 0) == 0 ? r.detail : "triple fault (" + r.detail + ")");
@@ -200,10 +200,8 @@ bool TcgVcpu::deliver(const Event& ev) {
   if (auto* log = vm_.store_log()) {
     for (uint64_t va : {s.gpr[rsp], s.gpr[rsp] + 47})
       if (auto pa = debug::translate(vm_.memory(), s, va)) log->mark(*pa, 1);
-    (void)old_rsp;
   }
-  const auto& L = uc_layout();
-  cpu_.save();
+  const auto& L = uc_layout();  // the bytes still hold the engine's state: change only what delivery did
   cpu_.set<uint64_t>(L.regs + 8 * accel::rsp, s.gpr[rsp]);
   cpu_.set<uint64_t>(L.eip, s.rip);
   cpu_.set_segment_at(L.segs + 24 * uc_cs, s.cs);
@@ -371,7 +369,7 @@ void TcgVcpu::on_interrupt(uint32_t intno) {
   ev.has_error = ev.kind == Event::Kind::exception && has_error_code(ev.vector);
   ev.cr2 = cpu_.get<uint64_t>(L.cr + 16);
   if (ev.kind == Event::Kind::software && intno == 3) ev.insn_length = 1;
-  if (!deliver(ev)) uc_emu_stop(vm_.engine());
+  if (!deliver(ev, true)) uc_emu_stop(vm_.engine());
 }
 
 void TcgVcpu::on_invalid_insn() {
@@ -454,15 +452,16 @@ void TcgVcpu::on_cpuid() {
 // --- the neutral state ---
 
 // Engine -> CpuState (token held, this vCPU loaded).
-CpuState TcgVcpu::read_engine() {
-  uc_engine* uc = vm_.engine();
+// What delivery needs, from the CPU bytes `cpu_` already holds (one API
+// call: RFLAGS, whose arithmetic flags QEMU computes lazily). The hot path:
+// every system call (int3) and page fault comes through here.
+CpuState TcgVcpu::read_control() {
   const auto& L = uc_layout();
-  cpu_.save();
   CpuState s;
   s.index = index_;
   for (unsigned i = 0; i < 16; ++i) s.gpr[i] = cpu_.get<uint64_t>(L.regs + 8 * i);
   s.rip = cpu_.get<uint64_t>(L.eip);
-  s.rflags = reg_read(uc, UC_X86_REG_RFLAGS);
+  s.rflags = reg_read(vm_.engine(), UC_X86_REG_RFLAGS);
   s.es = cpu_.segment_at(L.segs + 24 * uc_es);
   s.cs = cpu_.segment_at(L.segs + 24 * uc_cs);
   s.ss = cpu_.segment_at(L.segs + 24 * uc_ss);
@@ -481,6 +480,15 @@ CpuState TcgVcpu::read_engine() {
   s.cr4 = cpu_.get<uint64_t>(L.cr + 32);
   s.efer = cpu_.get<uint64_t>(L.efer);
   s.interrupt_shadow = (cpu_.get<uint32_t>(L.hflags) & hf::inhibit_irq) ? 1 : 0;
+  s.run_state = run_state_;
+  return s;
+}
+
+// Engine -> CpuState, all of it (token held, this vCPU loaded).
+CpuState TcgVcpu::read_engine() {
+  uc_engine* uc = vm_.engine();
+  cpu_.save();
+  CpuState s = read_control();
   for (int i = 0; i < 8; ++i) s.dr[i] = reg_read(uc, UC_X86_REG_DR0 + i);
   for (const auto& m : kMsrs) s.*m.field = msr_read(uc, m.index);
   s.tsc_aux = 0;

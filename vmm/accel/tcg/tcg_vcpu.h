@@ -64,13 +64,15 @@ class TcgVcpu : public Vcpu {
   void take_engine();
   void give_engine();
   bool inject_pending();
-  bool deliver(const Event& ev);
+  // `saved`: cpu_ already holds the engine's bytes.
+  bool deliver(const Event& ev, bool saved = false);
   bool interrupt_ready(bool& blocked_by_shadow);
   void idle_wait();
   void start_from_sipi(uint8_t page);
   void fail_stop(std::string why);
   void clear_exception_in_flight();
   CpuState read_engine();
+  CpuState read_control();
   void write_engine(const CpuState& s);
 
   TcgVm& vm_;
