@@ -1,9 +1,11 @@
 """The KVM smoke leg for machines without /dev/kvm: tools/kvm-smoke/run boots
 Debian's 6.12 cloud kernel in QEMU TCG with emulated AMD SVM and runs this vmm
 on the inner /dev/kvm (kvm_amd; selftest on 1 and 2 vCPUs, the monitor, a
-crash report). Its exit code is passed through: 0 pass, 1 fail, 77 skip (when
-/dev/kvm exists here the normal KVM tests run instead; or QEMU or the kernel
-cannot be had). See ../shared/design/nested-kvm.md.
+crash report, a checkpointing run with a power failure and its recovery, a
+checkpoint resumed across accelerators, tcg -> kvm -> tcg). Its exit code is
+passed through: 0 pass, 1 fail, 77 skip (when /dev/kvm exists here the normal
+KVM tests run instead; or QEMU or the kernel cannot be had). See
+../shared/design/nested-kvm.md.
 
 argv: VMM GUEST [extra arguments for tools/kvm-smoke/run, e.g. --checks kvm,crash]"""
 import os
