@@ -45,14 +45,12 @@ bool RunToken::acquire(unsigned who, const std::atomic<bool>& kicked) {
   return true;
 }
 
-void RunToken::release(unsigned) {
-  bool others = contended();
+void RunToken::release(unsigned, bool yield) {
+  bool others = yield && contended();
   uint32_t seen = handovers_.load(std::memory_order_acquire);
   holder_.store(0, std::memory_order_release);
   epoch_.fetch_add(1, std::memory_order_release);
   futex_wake(epoch_);
-  // Fairness: with a waiter, do not win the token straight back; wait
-  // (briefly) until someone else took it.
   if (others) futex_wait(handovers_, seen, 2'000'000);
 }
 

@@ -19,8 +19,10 @@ class RunToken {
   // Takes the token for vCPU `who`; returns false, without it, as soon as
   // `kicked` is set (it is not cleared).
   bool acquire(unsigned who, const std::atomic<bool>& kicked);
-  // Gives the token back; if another vCPU waits, lets it run first.
-  void release(unsigned who);
+  // Gives the token back. `yield`: the turn ended so that a waiting vCPU
+  // can run: wait (briefly) until it took the token instead of winning it
+  // straight back.
+  void release(unsigned who, bool yield = false);
   // Wakes every waiter so each looks at its kick flag again (any thread).
   void wake_waiters();
   // The same from a signal handler on a waiter's own thread: no wake

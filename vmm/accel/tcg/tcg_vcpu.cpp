@@ -137,10 +137,10 @@ void TcgVcpu::take_engine() {
   load();
 }
 
-void TcgVcpu::give_engine() {
+void TcgVcpu::give_engine(bool yield) {
   store();
   vm_.set_current(nullptr);
-  vm_.token().release(index_);
+  vm_.token().release(index_, yield);
 }
 
 // Whether an interrupt can be taken now: a vector pending above the TPR,
@@ -301,8 +301,9 @@ Exit TcgVcpu::run() {
   }
   int page = sipi_pending_.exchange(-1);
   if (page >= 0 && run_state_ == RunState::wait_for_sipi) start_from_sipi(uint8_t(page));
+  yielded_ = false;
   Exit e = run_state_ == RunState::wait_for_sipi ? Exit{} : run_turn();
-  give_engine();
+  give_engine(yielded_);
   return e;
 }
 
@@ -333,7 +334,11 @@ Exit TcgVcpu::run_turn() {
     switch (stop_) {
       case Stop::none: run_state_ = RunState::halted; break;  // hlt: RIP is past it
       case Stop::yield:
-        if (kicked_.load() || vm_.token().contended()) return Exit{};
+        if (kicked_.load()) return Exit{};
+        if (vm_.token().contended()) {
+          yielded_ = true;
+          return Exit{};
+        }
         break;
       case Stop::failed: return failed(failure_);
       case Stop::invalid_insn: {

@@ -62,7 +62,7 @@ class TcgVcpu : public Vcpu {
   void load();   // this vCPU's bytes -> engine (token held)
   void store();  // engine -> this vCPU's bytes (token held)
   void take_engine();
-  void give_engine();
+  void give_engine(bool yield = false);
   bool inject_pending();
   // `saved`: cpu_ already holds the engine's bytes.
   bool deliver(const Event& ev, bool saved = false);
@@ -88,6 +88,7 @@ class TcgVcpu : public Vcpu {
   Stop stop_ = Stop::none;
   std::string failure_;
   unsigned skip_blocks_ = 0;
+  bool yielded_ = false;  // the last turn ended to let a waiting vCPU run
 };
 
 }  // namespace hsls::accel::tcg
