@@ -95,6 +95,19 @@ struct NoIo : IoHandler {
   bool mmio(uint64_t, uint8_t*, unsigned, bool) override { return false; }
 };
 
+// A software-CPU VM over 16 MiB of plain memory, with its platform.
+struct TcgRig {
+  static constexpr uint64_t kRam = 16ull << 20;
+  std::unique_ptr<uint8_t, decltype(&std::free)> ram{static_cast<uint8_t*>(std::aligned_alloc(4096, kRam)), &std::free};
+  GuestMemory mem{ram.get(), kRam};
+  tcg::TcgVm vm;
+  NoIo io;
+  explicit TcgRig(unsigned vcpus) : vm(vcpus) {
+    vm.map_ram(mem, DirtyLogRequest{});
+    vm.create_platform();
+  }
+};
+
 }  // namespace
 
 TEST_CASE("kvm state: regs and sregs round-trip through CpuState") {
@@ -113,15 +126,9 @@ TEST_CASE("kvm state: regs and sregs round-trip through CpuState") {
 }
 
 TEST_CASE("tcg state: ring 0 and ring 3 states round-trip through the engine") {
-  constexpr uint64_t kRam = 16ull << 20;
-  std::unique_ptr<uint8_t, decltype(&std::free)> ram(static_cast<uint8_t*>(std::aligned_alloc(4096, kRam)), &std::free);
-  GuestMemory mem(ram.get(), kRam);
-  tcg::TcgVm vm(2);
-  vm.map_ram(mem, DirtyLogRequest{});
-  vm.create_platform();
-  NoIo io;
-  auto v0 = vm.create_vcpu(0, io);
-  auto v1 = vm.create_vcpu(1, io);
+  TcgRig rig(2);
+  auto v0 = rig.vm.create_vcpu(0, rig.io);
+  auto v1 = rig.vm.create_vcpu(1, rig.io);
   for (unsigned cpl : {0u, 3u}) {
     CAPTURE(cpl);
     CpuState want = sample(cpl);
@@ -138,14 +145,8 @@ TEST_CASE("tcg state: ring 0 and ring 3 states round-trip through the engine") {
 }
 
 TEST_CASE("tcg state: a 32-bit protected-mode (PVH entry) state keeps its mode") {
-  constexpr uint64_t kRam = 16ull << 20;
-  std::unique_ptr<uint8_t, decltype(&std::free)> ram(static_cast<uint8_t*>(std::aligned_alloc(4096, kRam)), &std::free);
-  GuestMemory mem(ram.get(), kRam);
-  tcg::TcgVm vm(1);
-  vm.map_ram(mem, DirtyLogRequest{});
-  vm.create_platform();
-  NoIo io;
-  auto v = vm.create_vcpu(0, io);
+  TcgRig rig(1);
+  auto v = rig.vm.create_vcpu(0, rig.io);
   CpuState s = v->get_state();
   s.cs = seg(0x10, 0xb, 0, false);
   s.ds = s.es = s.fs = s.gs = s.ss = seg(0x18, 0x3, 0, false);

@@ -58,37 +58,32 @@ uint32_t reg32(const uint8_t* page, unsigned off) {
 
 }  // namespace
 
+// The fields a KVM segment and a neutral one share, copied either way.
+template <typename From, typename To>
+void copy_segment(const From& f, To& t) {
+  t.base = f.base;
+  t.limit = f.limit;
+  t.selector = f.selector;
+  t.type = f.type;
+  t.present = f.present;
+  t.dpl = f.dpl;
+  t.db = f.db;
+  t.s = f.s;
+  t.l = f.l;
+  t.g = f.g;
+  t.avl = f.avl;
+  t.unusable = f.unusable;
+}
+
 Segment to_neutral(const kvm_segment& s) {
   Segment o;
-  o.base = s.base;
-  o.limit = s.limit;
-  o.selector = s.selector;
-  o.type = s.type;
-  o.present = s.present;
-  o.dpl = s.dpl;
-  o.db = s.db;
-  o.s = s.s;
-  o.l = s.l;
-  o.g = s.g;
-  o.avl = s.avl;
-  o.unusable = s.unusable;
+  copy_segment(s, o);
   return o;
 }
 
 kvm_segment from_neutral(const Segment& s) {
   kvm_segment o{};
-  o.base = s.base;
-  o.limit = s.limit;
-  o.selector = s.selector;
-  o.type = s.type;
-  o.present = s.present;
-  o.dpl = s.dpl;
-  o.db = s.db;
-  o.s = s.s;
-  o.l = s.l;
-  o.g = s.g;
-  o.avl = s.avl;
-  o.unusable = s.unusable;
+  copy_segment(s, o);
   return o;
 }
 
