@@ -6,6 +6,7 @@
 // count live in memory shared with a forked pause copier
 // (ckpt/pause_copier.h), so its copies obey the same power.
 #pragma once
+#include <exception>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -39,7 +40,12 @@ std::optional<CrashPoint> crash_point_from_name(std::string_view name);
 std::string crash_point_names();
 
 // Thrown on the thread that reaches an armed point (in-process restart mode).
-struct PowerFailure {
+// Thrown where the power failed (an armed crash point, or a write after the
+// failure): a std::exception, so a thread that does not expect it stops
+// cleanly with one line instead of terminating the process.
+struct PowerFailure : std::exception {
+  explicit PowerFailure(CrashPoint p) : point(p) {}
+  const char* what() const noexcept override { return "the power failed"; }
   CrashPoint point;
 };
 
