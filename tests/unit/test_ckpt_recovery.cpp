@@ -379,5 +379,5 @@ TEST_CASE("tags left by a failed checkpoint do not survive into its retry with t
   auto r = recover(s, 1);
   REQUIRE(r.has_value());
   CHECK(r->version == 2);
-  CHECK(is_runtime(s.ram(), x));  // fails: x is "restored" to B from the failed attempt
+  CHECK(is_runtime(s.ram(), x));  // would be "restored" to B had the failed attempt's tags survived
 }
