@@ -59,18 +59,6 @@ void DigestOracle::record(uint64_t version, uint64_t state_digest) {
   std::memcpy(header(slot), &h, sizeof h);  // the header last: a torn record never matches
 }
 
-bool DigestOracle::adopt(uint64_t version) {
-  for (unsigned slot = 0; slot < 2; ++slot) {
-    Header h = *header(slot);
-    if (h.version != version) continue;
-    if (h.checksum != (bytes_digest(&h, 16) ^ bytes_digest(digests(slot), pages_ * 8))) return false;
-    std::memcpy(current_.data(), digests(slot), pages_ * 8);
-    all_hashed_ = true;
-    return true;
-  }
-  return false;
-}
-
 std::string DigestOracle::verify(uint64_t version, uint64_t state_digest) {
   unsigned slot = unsigned(version % 2);
   Header h = *header(slot);

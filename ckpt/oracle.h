@@ -25,8 +25,6 @@ class DigestOracle {
   // Checks RAM and a state digest against what was recorded for `version`.
   // Returns "" if they match, else a report naming mismatching pages.
   std::string verify(uint64_t version, uint64_t state_digest);
-  // Loads the recorded digests of `version` as the current ones.
-  bool adopt(uint64_t version);
 
  private:
   struct Header {

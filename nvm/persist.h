@@ -58,7 +58,6 @@ class Persist {
   Persist& operator=(const Persist&) = delete;
 
   bool adr() const { return adr_; }
-  void set_adr(bool adr) { adr_ = adr; }
 
   // Copies `len` bytes with non-temporal stores; durable after fence().
   // Uncounted, the caller counts them (count_bytes) once for a batch: the
