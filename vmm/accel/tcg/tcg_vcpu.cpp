@@ -120,11 +120,18 @@ void TcgVcpu::post_sipi(uint8_t page) {
 
 // --- taking turns on the engine ---
 
-void TcgVcpu::load() {
+// This vCPU's CPU into the engine. `to_run`: it is to execute, so the
+// engine's TLB (not part of the saved bytes) must hold its translations: a
+// flush (hundreds of us here) if another vCPU ran last. Reading or writing
+// a parked vCPU's state needs no flush.
+void TcgVcpu::load(bool to_run) {
   if (vm_.loaded != this) {
     cpu_.restore();
-    uc_ctl_flush_tlb(vm_.engine());  // the TLB is the engine's, not part of the saved bytes
     vm_.loaded = this;
+  }
+  if (to_run && vm_.tlb_owner != this) {
+    uc_ctl_flush_tlb(vm_.engine());
+    vm_.tlb_owner = this;
   }
 }
 
@@ -293,7 +300,7 @@ Exit TcgVcpu::run() {
     return Exit{};
   }
   vm_.set_current(this);
-  load();
+  load(true);
   if (init_pending_.exchange(false)) {
     run_state_ = RunState::wait_for_sipi;
     std::lock_guard lock(vm_.platform_mutex());
@@ -590,8 +597,9 @@ void TcgVcpu::write_engine(const CpuState& s) {
   cpu_.set<int32_t>(L.old_exception, -1);
   cpu_.restore();
   reg_write(uc, UC_X86_REG_RFLAGS, s.rflags);
-  uc_ctl_flush_tlb(uc);
+  uc_ctl_flush_tlb(uc);  // new control registers: no translation of before holds
   vm_.loaded = this;
+  vm_.tlb_owner = this;
 }
 
 CpuState TcgVcpu::get_state() {

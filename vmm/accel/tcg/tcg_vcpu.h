@@ -59,7 +59,7 @@ class TcgVcpu : public Vcpu {
  private:
   enum class Stop { none, yield, failed, invalid_insn };
   Exit run_turn();
-  void load();   // this vCPU's bytes -> engine (token held)
+  void load(bool to_run = false);  // this vCPU's bytes -> engine (token held)
   void store();  // engine -> this vCPU's bytes (token held)
   void take_engine();
   void give_engine(bool yield = false);

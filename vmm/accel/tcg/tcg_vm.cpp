@@ -169,6 +169,7 @@ void TcgVm::forget_vcpu(TcgVcpu* v) {
   std::lock_guard lock(mu_);
   std::erase(vcpus_, v);
   if (loaded == v) loaded = nullptr;
+  if (tlb_owner == v) tlb_owner = nullptr;
 }
 
 TcgVcpu* TcgVm::vcpu_by_apic(unsigned apic_id) {

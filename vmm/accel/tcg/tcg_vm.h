@@ -60,8 +60,10 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // The vCPU holding the token (its state is in the engine), or null.
   TcgVcpu* current() const { return current_.load(std::memory_order_acquire); }
   void set_current(TcgVcpu* v) { current_.store(v, std::memory_order_release); }
-  // The vCPU whose state the engine holds (to skip reloading it).
+  // The vCPU whose state the engine holds (to skip reloading it), and the
+  // one whose translations its TLB holds (to skip flushing it).
   TcgVcpu* loaded = nullptr;
+  TcgVcpu* tlb_owner = nullptr;
   // Ends the running vCPU's turn at its next block (any thread).
   void stop_engine() { stop_.store(true, std::memory_order_release); }
   bool stop_requested() const { return stop_.load(std::memory_order_relaxed); }
