@@ -24,7 +24,11 @@ def leg(accel, first):
     v = Vmm(vmm, ["--accel", accel] + (["--fresh"] if first else []) + common)
     try:
         m = Monitor(sock, timeout=60)
-        status = m.cmd("info status")
+        for _ in range(200):  # the machine may still be powering on
+            status = m.cmd("info status")
+            if status.get("ok") or "powered off" not in status.get("error", ""):
+                break
+            time.sleep(0.02)
         check(status.get("accel") == accel, f"{accel}: info status says {status}")
         if not first:
             v.wait_for("resumed checkpoint", timeout=30, stream="err")

@@ -84,7 +84,13 @@ struct CpuState {
   uint8_t pad0[2] = {};
   uint32_t exception_error = 0;
   uint32_t sipi_vector = 0;      // the start-up page of the last SIPI, while wait_for_sipi
-  uint8_t reserved[76] = {};  // room for later fields; keeps the size a multiple of 16 with no padding
+  // An external interrupt the CPU has taken from its LAPIC (IRR -> ISR) but
+  // not yet delivered through the IDT (KVM: an injected event): delivered
+  // before the next instruction, else its ISR bit would never see an EOI.
+  uint8_t interrupt_pending = 0;
+  uint8_t interrupt_vector = 0;
+  uint8_t interrupt_soft = 0;
+  uint8_t reserved[73] = {};  // room for later fields; keeps the size a multiple of 16 with no padding
 };
 
 }  // namespace hsls::accel

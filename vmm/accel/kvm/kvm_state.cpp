@@ -151,6 +151,11 @@ void save_cpu(int fd, unsigned index, const std::vector<uint32_t>& msrs, CpuStat
   o.interrupt_shadow = ev.interrupt.shadow ? 1 : 0;
   o.nmi_pending = ev.nmi.pending;
   o.nmi_masked = ev.nmi.masked;
+  if (ev.interrupt.injected) {
+    o.interrupt_pending = 1;
+    o.interrupt_vector = ev.interrupt.nr;
+    o.interrupt_soft = ev.interrupt.soft;
+  }
   if (ev.exception.injected || ev.exception.pending) {
     o.exception_pending = 1;
     o.exception_vector = ev.exception.nr;
@@ -184,7 +189,7 @@ void save_cpu(int fd, unsigned index, const std::vector<uint32_t>& msrs, CpuStat
       if (m.index == buf.entries[i].index) o.*m.field = buf.entries[i].data;
 }
 
-void load_cpu(int fd, const CpuState& o) {
+void load_cpu(int fd, const CpuState& o, const std::vector<uint32_t>& msrs) {
   if (o.version != CpuState::kVersion) throw Error("vCPU state version " + std::to_string(o.version) + " is not supported");
   kvm_regs regs;
   kvm_sregs sregs;
@@ -203,19 +208,25 @@ void load_cpu(int fd, const CpuState& o) {
   ioctl_or_throw(fd, KVM_SET_XSAVE, &xs, "KVM_SET_XSAVE");
   MsrBuffer buf{};
   for (const auto& m : kMsrs) {
+    if (std::find(msrs.begin(), msrs.end(), m.index) == msrs.end()) continue;  // KVM does not offer it
     buf.entries[buf.head.nmsrs].index = m.index;
     buf.entries[buf.head.nmsrs].data = o.*m.field;
     ++buf.head.nmsrs;
   }
   int n = ::ioctl(fd, KVM_SET_MSRS, &buf);
-  if (n < 0) throw Error(errno_text("KVM_SET_MSRS"));
+  if (n < 0 || uint32_t(n) != buf.head.nmsrs)
+    throw Error("KVM_SET_MSRS restored " + std::to_string(n) + " of " + std::to_string(buf.head.nmsrs) + " MSRs");
   kvm_vcpu_events ev{};
   ioctl_or_throw(fd, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS");
   ev.interrupt.shadow = o.interrupt_shadow ? KVM_X86_SHADOW_INT_STI : 0;
   ev.nmi.pending = o.nmi_pending;
   ev.nmi.masked = o.nmi_masked;
-  ev.exception.injected = 0;
-  ev.exception.pending = o.exception_pending;
+  ev.interrupt.injected = o.interrupt_pending;
+  ev.interrupt.nr = o.interrupt_vector;
+  ev.interrupt.soft = o.interrupt_soft;
+  // Without KVM_CAP_EXCEPTION_PAYLOAD an exception to deliver is "injected".
+  ev.exception.injected = o.exception_pending;
+  ev.exception.pending = 0;
   ev.exception.nr = o.exception_vector;
   ev.exception.has_error_code = o.exception_has_error;
   ev.exception.error_code = o.exception_error;

@@ -20,7 +20,8 @@ std::vector<uint32_t> msrs_to_save(int kvm_fd);
 // events (KVM_CAP_SYNC_REGS), saving three ioctls. Throws Error.
 void save_cpu(int vcpu_fd, unsigned index, const std::vector<uint32_t>& msrs, CpuState& out,
               const kvm_sync_regs* synced = nullptr);
-void load_cpu(int vcpu_fd, const CpuState& in);
+// Writes the MSRs of `msrs` (those KVM reports) and throws if KVM takes fewer.
+void load_cpu(int vcpu_fd, const CpuState& in, const std::vector<uint32_t>& msrs);
 void save_lapic(int vcpu_fd, platform::LapicState& out);
 void load_lapic(int vcpu_fd, const platform::LapicState& in);
 

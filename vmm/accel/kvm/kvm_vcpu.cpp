@@ -164,7 +164,7 @@ CpuState KvmVcpu::get_state() {
 }
 
 void KvmVcpu::set_state(const CpuState& s) {
-  load_cpu(fd_.get(), s);
+  load_cpu(fd_.get(), s, msrs_);
   synced_valid_ = false;
 }
 

@@ -169,6 +169,14 @@ bool TcgVcpu::interrupt_ready(bool& blocked_by_shadow) {
 
 // Delivers the highest pending LAPIC vector if it can be taken now.
 bool TcgVcpu::inject_pending() {
+  if (carried_vector_ >= 0) {  // taken from the LAPIC before a checkpoint (KVM), not yet delivered
+    Event ev;
+    ev.vector = uint8_t(carried_vector_);
+    ev.kind = Event::Kind::external;
+    carried_vector_ = -1;
+    run_state_ = RunState::running;
+    return deliver(ev);
+  }
   bool shadow = false;
   if (!interrupt_ready(shadow)) {
     if (shadow) {
@@ -616,6 +624,7 @@ void TcgVcpu::set_state(const CpuState& s) {
   if (!mine) take_engine();
   write_engine(s);
   run_state_ = s.run_state;
+  carried_vector_ = s.interrupt_pending ? int(s.interrupt_vector) : -1;
   if (!mine) give_engine();
 }
 

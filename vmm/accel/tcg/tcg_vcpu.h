@@ -89,6 +89,7 @@ class TcgVcpu : public Vcpu {
   std::string failure_;
   unsigned skip_blocks_ = 0;
   bool yielded_ = false;  // the last turn ended to let a waiting vCPU run
+  int carried_vector_ = -1;  // an interrupt a loaded state had taken but not delivered
 };
 
 }  // namespace hsls::accel::tcg
