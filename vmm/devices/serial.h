@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <type_traits>
 
 #include "vmm/devices/device.h"
 
@@ -21,7 +22,9 @@ struct SerialState {
   uint8_t thr_empty_pending = 0;  // THRE interrupt raised and not yet acknowledged
   uint16_t rx_len = 0;
   uint8_t rx[256] = {};           // receive FIFO content, oldest first
+  uint8_t pad[2] = {};            // explicit: no byte of it is left unset (it is written to the NVM file as is)
 };
+static_assert(std::has_unique_object_representations_v<SerialState> && sizeof(SerialState) == 272);
 
 class Serial : public Device {
  public:
