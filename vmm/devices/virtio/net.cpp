@@ -165,7 +165,15 @@ void VirtioNet::process_tx() {
   std::string why;
   Chain c;
   std::vector<uint8_t> frame;
-  while (!hold_.full()) {
+  // At most a full ring per pass: a guest whose used ring lies over its
+  // available ring makes each return offer the chain again (and a guest can
+  // keep adding as fast as we take), which kept this loop, holding the
+  // transport lock, from ever ending. What is left waits for the next pass.
+  for (unsigned budget = kQueueMax; !hold_.full(); --budget) {
+    if (budget == 0) {
+      tx_kick_.signal();
+      break;
+    }
     Pop r = q.pop(c, why);
     if (r == Pop::empty) break;
     if (r == Pop::malformed) {
