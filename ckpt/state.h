@@ -5,9 +5,11 @@
 // taken under one accelerator resumes under the other; the header names
 // the accelerator that wrote it.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "vmm/accel/cpu_state.h"
 #include "vmm/devices/serial.h"
@@ -20,9 +22,13 @@ struct VcpuState {
   static constexpr uint32_t kVersion = 2;
   uint32_t version = kVersion;
   uint32_t pad = 0;
+  uint8_t reserved[8] = {};  // explicit: CpuState is 16-byte aligned, and no byte of this may be left unset
   accel::CpuState cpu;
   platform::LapicState lapic;
 };
+// Written byte for byte into the NVM file: no implicit padding (same layout as before reserved[] was named).
+static_assert(std::has_unique_object_representations_v<VcpuState> && sizeof(VcpuState) == 2256 &&
+              offsetof(VcpuState, cpu) == 16);
 
 // The header of a saved machine state; vCPU states, the platform state, the
 // serial port and the devices' variable-size states (a u64 byte count and
