@@ -16,6 +16,7 @@
 #include <cstring>
 #include <map>
 #include <new>
+#include <type_traits>
 
 #include "ckpt/recovery.h"
 #include "ckpt/state.h"
@@ -33,6 +34,17 @@
 #include "vmm/platform/pit.h"
 
 using namespace hsls;
+
+// Every struct a checkpoint writes into the NVM file byte for byte has no
+// padding, so no byte of it can be left unset (SerialState and VcpuState
+// had some); what a device's save() leaves unset otherwise is checked below.
+static_assert(std::has_unique_object_representations_v<ckpt::MachineStateHeader>);
+static_assert(std::has_unique_object_representations_v<ckpt::VcpuState>);
+static_assert(std::has_unique_object_representations_v<platform::PlatformState>);
+static_assert(std::has_unique_object_representations_v<SerialState>);
+static_assert(std::has_unique_object_representations_v<virtio::NetState>);
+static_assert(std::has_unique_object_representations_v<nvm::CheckpointRecord>);
+static_assert(std::has_unique_object_representations_v<nvm::Superblock>);
 
 namespace {
 
