@@ -109,7 +109,8 @@ void Checkpointer::set_interval(double ms) {
     settings_.interval_ms = ms;
   }
   plan_next(now_ns() + uint64_t(ms * 1e6), ms);
-  if (timer_armed_) arm_timer(next_due_ns_.load(), ms);
+  // Only re-armed here: creating the timer belongs to vCPU 0's thread (it is the signal's target).
+  if (timer_armed_.load(std::memory_order_acquire)) arm_timer(next_due_ns_.load(), ms);
 }
 
 void Checkpointer::set_policy(Policy p) {
@@ -260,6 +261,7 @@ std::pair<uint64_t, uint64_t> Checkpointer::write_machine_state(uint64_t version
 
 void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   std::lock_guard lock(mu_);
+  pause_settings_ = settings();  // one policy for the whole checkpoint, whatever `set` does meanwhile
   auto& p = store_.persist();
   uint64_t version = committed_.load() + 1;
   unsigned slot = unsigned(version % 2);
@@ -286,7 +288,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   }
   hotness_.record_epoch(dirty_);
   // Copy-on-write alone means every first write faults: no leases then.
-  lease_.update(version, dirty_, hotness_, settings().policy == Policy::cow ? 0 : settings().tuning.hot_lease, *dirty_log_);
+  lease_.update(version, dirty_, hotness_, pause_settings_.policy == Policy::cow ? 0 : pause_settings_.tuning.hot_lease, *dirty_log_);
   st.pages_leased = lease_.leased();
   choose_pages(dirty_, chosen_);
   if (!precopied_.empty()) {
@@ -307,7 +309,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   // protected are unprotected only once their backups are tagged.
   t = now_ns();
   plan_protection(chosen_, st);
-  bool copier = copier_ && stw_active() && PauseCopier::acts_at(settings().interval_ms);
+  bool copier = copier_ && stw_active() && PauseCopier::acts_at(pause_settings_.interval_ms);
   work_->publish(stw_active() ? stw_gen_.load() : 0, protect_ranges_, *copy_list, slot);
   struct Drain {  // a power failure thrown below must not leave helpers in the lists
     PauseWork& w;
@@ -372,7 +374,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
 // The pages the policy copies during the pause (sorted).
 void Checkpointer::choose_pages(const std::vector<uint64_t>& dirty, std::vector<uint64_t>& out) const {
   out.clear();
-  switch (settings().policy) {
+  switch (pause_settings_.policy) {
     case Policy::stop_and_copy:
     case Policy::precopy:
       out = dirty;

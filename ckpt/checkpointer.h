@@ -101,6 +101,7 @@ class Checkpointer {
   MachineView& machine_;
   nvm::Store& store_;
   Settings settings_;
+  Settings pause_settings_;  // settings() as the running checkpoint began (under mu_)
   mutable std::mutex settings_mu_;
   DigestOracle* oracle_;
   std::unique_ptr<accel::DirtyLog> dirty_log_;
@@ -135,7 +136,7 @@ class Checkpointer {
 
   std::atomic<uint64_t> next_due_ns_{0};
   timer_t timer_{};
-  bool timer_armed_ = false;
+  std::atomic<bool> timer_armed_{false};  // set on vCPU 0's thread, read by the monitor's `set`
   Fd stop_fd_;
   std::thread fault_thread_;
   // The pause copier (Settings::copier), if it runs.
