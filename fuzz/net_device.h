@@ -5,7 +5,8 @@
 // their own thread and in a fuzzed order, instead of starting the thread:
 // the same code, deterministic. They are private; the explicit
 // instantiations below name them (an explicit instantiation may name
-// private members), without changing the class.
+// private members), without changing the class. HoldOf names its hold
+// queue (how many frames it holds, without building info()'s JSON).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -34,7 +35,12 @@ struct SendReleased {
   using type = void (virtio::VirtioNet::*)();
   friend type get(SendReleased);
 };
+struct HoldOf {
+  using type = net::HoldQueue virtio::VirtioNet::*;
+  friend type get(HoldOf);
+};
 template struct Rob<ProcessTx, &virtio::VirtioNet::process_tx>;
+template struct Rob<HoldOf, &virtio::VirtioNet::hold_>;
 template struct Rob<ProcessRx, &virtio::VirtioNet::process_rx>;
 template struct Rob<SendReleased, &virtio::VirtioNet::send_released>;
 
