@@ -146,8 +146,7 @@ void Checkpointer::leader_started() {
   arm_timer(next_due_ns_.load(), ms);
 }
 
-// Saves a vCPU's state into the state slot of `version`. `synced`: the
-// registers KVM left in its run area, valid only on the vCPU's own thread.
+// Saves a vCPU's state (CPU and LAPIC) into the state slot of `version`.
 void Checkpointer::save_vcpu_state(accel::Vcpu& vcpu, uint64_t version) {
   VcpuState s{};  // every byte defined: this goes into the user's file
   s.cpu = vcpu.get_state();

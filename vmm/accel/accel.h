@@ -81,9 +81,6 @@ class Vcpu {
   virtual void set_lapic(const platform::LapicState& s) = 0;
 };
 
-// An interrupt line of the VM's interrupt controller (IOAPIC pin / GSI).
-class IrqLine : public hsls::IrqLine {};
-
 // How the VM is to track dirty pages (the checkpointer asks before any vCPU exists).
 struct DirtyLogRequest {
   bool enabled = false;

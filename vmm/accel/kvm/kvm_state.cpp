@@ -87,15 +87,31 @@ kvm_segment from_neutral(const Segment& s) {
   return o;
 }
 
+namespace {
+
+// kvm_regs' general registers, in CpuState's (the hardware's) order.
+constexpr __u64 kvm_regs::*kGprs[16] = {&kvm_regs::rax, &kvm_regs::rcx, &kvm_regs::rdx, &kvm_regs::rbx,
+                                           &kvm_regs::rsp, &kvm_regs::rbp, &kvm_regs::rsi, &kvm_regs::rdi,
+                                           &kvm_regs::r8,  &kvm_regs::r9,  &kvm_regs::r10, &kvm_regs::r11,
+                                           &kvm_regs::r12, &kvm_regs::r13, &kvm_regs::r14, &kvm_regs::r15};
+
+// The segment registers, each side's member.
+struct SegmentPair {
+  Segment CpuState::*neutral;
+  kvm_segment kvm_sregs::*kvm;
+};
+constexpr SegmentPair kSegments[] = {{&CpuState::cs, &kvm_sregs::cs}, {&CpuState::ds, &kvm_sregs::ds},
+                                     {&CpuState::es, &kvm_sregs::es}, {&CpuState::fs, &kvm_sregs::fs},
+                                     {&CpuState::gs, &kvm_sregs::gs}, {&CpuState::ss, &kvm_sregs::ss},
+                                     {&CpuState::tr, &kvm_sregs::tr}, {&CpuState::ldt, &kvm_sregs::ldt}};
+
+}  // namespace
+
 void to_neutral(const kvm_regs& r, const kvm_sregs& s, CpuState& o) {
-  o.gpr[rax] = r.rax; o.gpr[rcx] = r.rcx; o.gpr[rdx] = r.rdx; o.gpr[rbx] = r.rbx;
-  o.gpr[rsp] = r.rsp; o.gpr[rbp] = r.rbp; o.gpr[rsi] = r.rsi; o.gpr[rdi] = r.rdi;
-  o.gpr[r8] = r.r8; o.gpr[r9] = r.r9; o.gpr[r10] = r.r10; o.gpr[r11] = r.r11;
-  o.gpr[r12] = r.r12; o.gpr[r13] = r.r13; o.gpr[r14] = r.r14; o.gpr[r15] = r.r15;
+  for (unsigned i = 0; i < 16; ++i) o.gpr[i] = r.*kGprs[i];
   o.rip = r.rip;
   o.rflags = r.rflags;
-  o.cs = to_neutral(s.cs); o.ds = to_neutral(s.ds); o.es = to_neutral(s.es); o.fs = to_neutral(s.fs);
-  o.gs = to_neutral(s.gs); o.ss = to_neutral(s.ss); o.tr = to_neutral(s.tr); o.ldt = to_neutral(s.ldt);
+  for (const auto& p : kSegments) o.*p.neutral = to_neutral(s.*p.kvm);
   o.gdt.base = s.gdt.base; o.gdt.limit = s.gdt.limit;
   o.idt.base = s.idt.base; o.idt.limit = s.idt.limit;
   o.cr0 = s.cr0; o.cr2 = s.cr2; o.cr3 = s.cr3; o.cr4 = s.cr4; o.cr8 = s.cr8;
@@ -105,15 +121,11 @@ void to_neutral(const kvm_regs& r, const kvm_sregs& s, CpuState& o) {
 
 void from_neutral(const CpuState& o, kvm_regs& r, kvm_sregs& s) {
   r = {};
-  r.rax = o.gpr[rax]; r.rcx = o.gpr[rcx]; r.rdx = o.gpr[rdx]; r.rbx = o.gpr[rbx];
-  r.rsp = o.gpr[rsp]; r.rbp = o.gpr[rbp]; r.rsi = o.gpr[rsi]; r.rdi = o.gpr[rdi];
-  r.r8 = o.gpr[r8]; r.r9 = o.gpr[r9]; r.r10 = o.gpr[r10]; r.r11 = o.gpr[r11];
-  r.r12 = o.gpr[r12]; r.r13 = o.gpr[r13]; r.r14 = o.gpr[r14]; r.r15 = o.gpr[r15];
+  for (unsigned i = 0; i < 16; ++i) r.*kGprs[i] = o.gpr[i];
   r.rip = o.rip;
   r.rflags = o.rflags;
   s = {};
-  s.cs = from_neutral(o.cs); s.ds = from_neutral(o.ds); s.es = from_neutral(o.es); s.fs = from_neutral(o.fs);
-  s.gs = from_neutral(o.gs); s.ss = from_neutral(o.ss); s.tr = from_neutral(o.tr); s.ldt = from_neutral(o.ldt);
+  for (const auto& p : kSegments) s.*p.kvm = from_neutral(o.*p.neutral);
   s.gdt.base = o.gdt.base; s.gdt.limit = o.gdt.limit;
   s.idt.base = o.idt.base; s.idt.limit = o.idt.limit;
   s.cr0 = o.cr0; s.cr2 = o.cr2; s.cr3 = o.cr3; s.cr4 = o.cr4; s.cr8 = o.cr8;
