@@ -3,11 +3,14 @@
 
 #include "vmm/accel/kvm/kvm_vm.h"
 #include "vmm/accel/tcg/tcg_vm.h"
+#include "vmm/core/clock.h"
 #include "vmm/core/error.h"
 
 #include <fmt/format.h>
 
 namespace hsls::accel {
+
+uint64_t Vm::guest_time_ns() const { return monotonic_ns(); }
 
 std::string unowned_access(bool pio, uint64_t addr, unsigned size, bool write) {
   return fmt::format("unowned {} {} at {:#x} size {}", pio ? "I/O port" : "MMIO", write ? "write" : "read", addr, size);

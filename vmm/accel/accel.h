@@ -120,6 +120,11 @@ class Vm {
   // sure a store that still comes does not crash the VMM.
   virtual void power_lost(uint8_t* /*ram*/, uint64_t /*bytes*/) {}
 
+  // The machine's clock in nanoseconds, as the guest's clock device reads
+  // it (vmm/devices/guest_clock.h): virtual (guest work executed) on a
+  // deterministic machine, else the host's monotonic clock.
+  virtual uint64_t guest_time_ns() const;
+
   // The VM-wide interrupt/timer platform state; only while every vCPU is parked.
   virtual platform::PlatformState get_platform() = 0;
   virtual void set_platform(const platform::PlatformState& s) = 0;

@@ -14,7 +14,7 @@ uint32_t chars(const char* s) {
 
 }  // namespace
 
-CpuidResult cpuid(uint32_t leaf, uint32_t subleaf, unsigned apic_id, unsigned vcpus) {
+CpuidResult cpuid(uint32_t leaf, uint32_t subleaf, unsigned apic_id, unsigned vcpus, bool virtual_clock) {
   (void)subleaf;
   CpuidResult r;
   switch (leaf) {
@@ -34,6 +34,15 @@ CpuidResult cpuid(uint32_t leaf, uint32_t subleaf, unsigned apic_id, unsigned vc
       break;
     case 0xb:  // no topology leaf beyond the APIC ID
       r.edx = apic_id;
+      break;
+    case 0x40000000:  // hypervisor leaves: up to 0x40000001, "HyperSLS-VMM"
+      r.eax = 0x40000001;
+      r.ebx = chars("Hype");
+      r.ecx = chars("rSLS");
+      r.edx = chars("-VMM");
+      break;
+    case 0x40000001:
+      r.eax = virtual_clock ? kCpuidVirtualClock : 0;
       break;
     case 0x80000000:
       r.eax = 0x80000008;
