@@ -52,7 +52,8 @@ Checkpointer::Checkpointer(MachineView& machine, nvm::Store& store, const Settin
       hotness_(store.layout().pages, settings.tuning.history, settings.tuning.hot_threshold),
       lease_(store.layout().pages),
       committed_(committed),
-      writable_(store.layout().pages) {
+      writable_(store.layout().pages),
+      deterministic_(machine.vm().deterministic()) {
   dirty_log_ = machine.vm().create_dirty_log();
   if (!dirty_log_) throw Error("checkpoints need a dirty log, and the " + machine.vm().name() + " VM has none");
   wp_ = std::make_unique<WriteProtect>(store.ram(), store.layout().memory_bytes);
@@ -69,6 +70,12 @@ Checkpointer::Checkpointer(MachineView& machine, nvm::Store& store, const Settin
 Checkpointer::~Checkpointer() { stop(); }
 
 void Checkpointer::start() {
+  if (deterministic_) {
+    // Epochs in guest time, before any vCPU runs: the alarm starts them (on_alarm).
+    double ms = settings().interval_ms;
+    plan_next(epoch_now() + uint64_t(ms * 1e6), ms);
+    arm_alarm();
+  }
   // Forked first, while the fewest threads run: a host CPU no vCPU uses can share the copying.
   long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
   if (settings_.copier && machine_.vcpu_count() == 1 && cpus > 1) {
@@ -141,6 +148,7 @@ void Checkpointer::arm_timer(uint64_t due_ns, double ms) {
 }
 
 void Checkpointer::leader_started() {
+  if (deterministic_) return;  // start() set the alarm
   double ms = settings().interval_ms;
   plan_next(now_ns() + uint64_t(ms * 1e6), ms);
   arm_timer(next_due_ns_.load(), ms);
@@ -215,6 +223,46 @@ void Checkpointer::follow(accel::Vcpu& self) {
     }
   }
   resumed_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+uint64_t Checkpointer::epoch_now() const { return deterministic_ ? machine_.vm().guest_time_ns() : now_ns(); }
+
+// Deterministic machine: the next alarm in guest time, the checkpoint or,
+// first, the precopy half-way through the epoch.
+void Checkpointer::arm_alarm() {
+  uint64_t due = next_due_ns_.load(), pre = precopy_due_ns_.load();
+  if (pre && pre < due) due = pre;
+  machine_.vm().set_alarm(due, [this] { on_alarm(); });
+}
+
+// Deterministic machine: guest time reached the alarm. No guest code runs
+// and no vCPU holds the CPU, so this thread takes the checkpoint itself,
+// at a point fixed in guest time (the pause's order of work is this
+// thread's alone: crash points are reached in the same order every run).
+void Checkpointer::on_alarm() {
+  if (machine_.stopped() || store_.persist().power_lost()) return;
+  uint64_t te = epoch_now();
+  uint64_t pre = precopy_due_ns_.load();
+  if (pre && te >= pre && te < next_due_ns_.load()) {
+    precopy_due_ns_ = 0;
+    precopy();
+    arm_alarm();
+    return;
+  }
+  try {
+    checkpoint_parked();
+  } catch (const nvm::PowerFailure&) {
+    return;  // the machine is stopping
+  } catch (const std::exception& e) {
+    log::get("ckpt")->error("checkpoint failed: {}", e.what());
+    machine_.fail(std::string("checkpoint failed: ") + e.what());
+    return;
+  }
+  Settings s = settings();
+  uint64_t interval_ns = uint64_t(s.interval_ms * 1e6);
+  plan_next(te + interval_ns, s.interval_ms);
+  if (s.policy == Policy::precopy) precopy_due_ns_ = te + interval_ns / 2;
+  arm_alarm();
 }
 
 uint64_t Checkpointer::checkpoint_parked() {
@@ -463,7 +511,7 @@ void Checkpointer::fault_loop() {
   try {
     for (;;) {
       int timeout_ms = -1;
-      if (settings().policy == Policy::precopy) {
+      if (settings().policy == Policy::precopy && !deterministic_) {
         uint64_t due = precopy_due_ns_.load(), t = now_ns();
         if (due && t >= due) {
           precopy_due_ns_ = 0;

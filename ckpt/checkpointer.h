@@ -65,7 +65,8 @@ class Checkpointer {
   // Called on vCPU 0's thread before it first runs: arms the epoch timer there.
   void leader_started();
   // True on vCPU 0 when a checkpoint is due.
-  bool due() const { return now_ns() >= next_due_ns_.load(std::memory_order_relaxed); }
+  // (Never on a deterministic machine: the VM's alarm starts checkpoints there.)
+  bool due() const { return !deterministic_ && now_ns() >= next_due_ns_.load(std::memory_order_relaxed); }
   void lead(accel::Vcpu& self);
   void follow(accel::Vcpu& self);
 
@@ -87,6 +88,10 @@ class Checkpointer {
 
  private:
   void arm_timer(uint64_t due_ns, double ms);
+  // The clock epochs are planned on: the guest's on a deterministic machine, else the host's.
+  uint64_t epoch_now() const;
+  void arm_alarm();
+  void on_alarm();
   void fault_loop();
   // precopy: mid-epoch, copy the pages the last epoch wrote while the guest runs.
   void precopy();
@@ -142,6 +147,7 @@ class Checkpointer {
   // The pause copier (Settings::copier), if it runs.
   std::unique_ptr<PauseCopier> copier_;
   void plan_next(uint64_t due_ns, double interval_ms);
+  const bool deterministic_;  // epochs in guest time, started by the VM's alarm
 };
 
 }  // namespace hsls::ckpt

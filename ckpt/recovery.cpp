@@ -34,7 +34,9 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
     throw Error(where + "the saved state of checkpoint " + std::to_string(g) + " has a bad header");
   if (h.version != MachineStateHeader::kVersion)
     throw Error(where + "the saved state of checkpoint " + std::to_string(g) + " has format version " +
-                std::to_string(h.version) + (h.version < 3 ? " (KVM's own structs, before the neutral state of format 3)" : "") +
+                std::to_string(h.version) + (h.version < 3   ? " (KVM's own structs, before the neutral state of format 3)"
+                 : h.version == 3 ? " (before the saved clock of format 4)"
+                                  : "") +
                 "; this vmm reads format " + std::to_string(MachineStateHeader::kVersion) + " (pass --fresh to start over)");
   if (h.vcpus != vcpus)
     throw Error(where + "checkpoint " + std::to_string(g) + " holds " + std::to_string(h.vcpus) +

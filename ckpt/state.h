@@ -35,9 +35,10 @@ static_assert(std::has_unique_object_representations_v<VcpuState> && sizeof(Vcpu
 // the bytes; today: virtio-net with the frames it holds) follow in this order.
 struct MachineStateHeader {
   static constexpr uint64_t kMagic = 0x5441545353534c48ull;  // "HLSSSTAT"
-  // 3: backend-neutral parts and the accelerator's name. 1-2 held KVM's own
-  // structs and are refused by name.
-  static constexpr uint32_t kVersion = 3;
+  // 4: the platform state carries the clock (and a deterministic
+  // machine's schedule). 3: backend-neutral parts and the accelerator's
+  // name. 1-2 held KVM's own structs. Older formats are refused by name.
+  static constexpr uint32_t kVersion = 4;
   uint64_t magic = kMagic;
   uint32_t version = kVersion;
   uint32_t vcpus = 0;

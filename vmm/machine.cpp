@@ -62,7 +62,9 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   // Everything that can be refused without side effects comes first.
   std::string why;
   std::string accel = accel::resolve(cfg.accel, why);
+  if (cfg.deterministic && cfg.accel == "auto") accel = "tcg";
   vm_ = accel::create_vm(accel, cfg.vcpus);
+  if (cfg.deterministic) vm_->make_deterministic(cfg.seed, cfg.det_paced);
   stamp("VM created");
   auto image = boot::read_image_file(cfg.image);
   auto plan = boot::plan_load(image, layout_ram(cfg.memory_bytes), cfg.image);
@@ -156,7 +158,9 @@ void Machine::start_checkpointer(const std::optional<ckpt::Recovered>& recovered
   s.policy = *ckpt::policy_from_name(cfg_.ckpt_policy);
   s.tuning = {cfg_.ckpt_history, cfg_.ckpt_hot_threshold, cfg_.ckpt_neighbours, cfg_.ckpt_hot_lease};
   s.verify = cfg_.verify;
-  s.copier = cfg_.ckpt_copier && !cfg_.vcpu_cpus.empty();  // only where it cannot spin on the vCPU's CPU
+  // Only where it cannot spin on the vCPU's CPU; never on a deterministic
+  // machine, whose pause does its work on one thread in a fixed order.
+  s.copier = cfg_.ckpt_copier && !cfg_.vcpu_cpus.empty() && !cfg_.deterministic;
   ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
                                                recovered.has_value(), oracle_.get());
 }
@@ -487,7 +491,33 @@ void Machine::arm_power_fail(nvm::CrashPoint point, uint64_t nth, bool restart) 
   store_->persist().arm(point, nth, [this, restart](nvm::CrashPoint p) { on_crash_point(p, restart); });
 }
 
+void Machine::power_fail_at_block(uint64_t block, bool restart) {
+  vm_->at_block(block, [this, block, restart] { power_fail("at block " + std::to_string(block), restart); });
+}
+
+void Machine::power_fail_external(bool restart) {
+  vm_->post_external([this, restart](uint64_t block) {
+    power_fail("from the monitor, at block " + std::to_string(block) + " (replay: powerfail at-block=" + std::to_string(block) + ")",
+               restart);
+  });
+}
+
+size_t Machine::type_serial(const std::string& bytes) {
+  if (!vm_->deterministic()) return serial_->push_input(bytes);
+  vm_->post_external([this, bytes](uint64_t block) {
+    size_t queued = serial_->push_input(bytes);
+    log::get("vmm")->info("deterministic: serial input of {} bytes ({} queued) at block {}", bytes.size(), queued, block);
+  });
+  return bytes.size();
+}
+
 void Machine::power_fail_after(double ms, bool restart) {
+  if (vm_->deterministic()) {
+    // In guest work: blocks from now (the count read here is where the monitor found it).
+    uint64_t block = vm_->blocks_executed() + uint64_t(ms * 1e6) / accel::kDeterministicNsPerBlock + 1;
+    log::get("vmm")->info("deterministic: power fails at block {}", block);
+    return power_fail_at_block(block, restart);
+  }
   std::lock_guard lock(power_timer_mu_);
   if (power_timer_.joinable()) return;
   power_timer_ = std::thread([this, ms, restart] {

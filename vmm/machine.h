@@ -105,6 +105,15 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   void arm_power_fail(nvm::CrashPoint point, uint64_t nth, bool restart);
   // Fails power after `ms` milliseconds.
   void power_fail_after(double ms, bool restart);
+  // Deterministic machine: power fails once `block` blocks have executed.
+  void power_fail_at_block(uint64_t block, bool restart);
+  // Deterministic machine: power fails at the next point of the schedule
+  // (logged with its block count, to replay it with at-block=).
+  void power_fail_external(bool restart);
+  // Input for the guest's UART; on a deterministic machine it arrives at
+  // the next point of the schedule (logged with its block count). Returns
+  // the bytes queued.
+  size_t type_serial(const std::string& bytes);
   bool power_failed() const { return power_failed_.load(); }
   bool restart_after_power_fail() const { return restart_.load(); }
 

@@ -31,6 +31,7 @@ struct RunFlags {
   std::optional<double> ckpt_interval;
   std::optional<bool> pin_vcpus, copier;
   std::optional<std::string> accel;
+  std::optional<std::string> deterministic;
   std::optional<std::string> ckpt_policy, persistence, dirty_log;
   bool no_console = false;
   bool fresh = false;
@@ -39,6 +40,19 @@ struct RunFlags {
   bool power_restart = false;
   bool no_external_sync = false;
 };
+
+// A seed: decimal or 0x-hex, the whole string.
+std::optional<uint64_t> parse_seed(const std::string& text) {
+  if (text.empty() || text[0] == '-' || text[0] == '+') return std::nullopt;
+  try {
+    size_t used = 0;
+    uint64_t v = std::stoull(text, &used, 0);
+    if (used != text.size()) return std::nullopt;
+    return v;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
 
 // Builds the effective configuration: defaults < config file < flags.
 Config build_config(const RunFlags& f) {
@@ -65,6 +79,14 @@ Config build_config(const RunFlags& f) {
   if (f.hot_lease) cfg.ckpt_hot_lease = *f.hot_lease;
   if (f.pin_vcpus) cfg.pin_vcpus = *f.pin_vcpus;
   if (f.accel) cfg.accel = *f.accel;
+  if (f.deterministic) {
+    cfg.deterministic = true;
+    if (!f.deterministic->empty()) {
+      auto seed = parse_seed(*f.deterministic);
+      if (!seed) throw Error("--deterministic: '" + *f.deterministic + "' is not a seed (an integer >= 0)");
+      cfg.seed = *seed;
+    }
+  }
   if (f.copier) cfg.ckpt_copier = *f.copier;
   if (f.verify) cfg.verify = true;
   if (f.no_ckpt) cfg.ckpt_enabled = false;
@@ -212,6 +234,11 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--accel", f.accel,
                       "accelerator: kvm (needs /dev/kvm), tcg (software CPU, Unicorn) or auto = kvm when /dev/kvm opens, else tcg (machine.accel)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  run_cmd->add_option("--deterministic", f.deterministic,
+                      "Guest time virtual, vCPUs interleaved in a fixed order: a run is a function of image, config and SEED "
+                      "(default 0; software CPU only; machine.deterministic)")
+      ->expected(0, 1)
+      ->option_text("[=SEED]");
   run_cmd->add_option("--pin-vcpus", f.pin_vcpus, "A host CPU of its own per vCPU thread when one is to spare: true/false (machine.pin_vcpus)");
   run_cmd->add_option("--copier", f.copier, "With 1 pinned vCPU and a spare CPU, a forked process shares the pause's copying at intervals >= 5 ms (default true): true/false (ckpt.copier)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");

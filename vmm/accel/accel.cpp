@@ -12,6 +12,14 @@ namespace hsls::accel {
 
 uint64_t Vm::guest_time_ns() const { return monotonic_ns(); }
 
+void Vm::make_deterministic(uint64_t, bool) {
+  throw Error("deterministic mode needs the software CPU (--accel tcg); " + name() + " cannot run deterministically");
+}
+
+void Vm::set_alarm(uint64_t, std::function<void()>) { throw Error("set_alarm: not a deterministic machine"); }
+
+void Vm::at_block(uint64_t, std::function<void()>) { throw Error("at_block: not a deterministic machine"); }
+
 std::string unowned_access(bool pio, uint64_t addr, unsigned size, bool write) {
   return fmt::format("unowned {} {} at {:#x} size {}", pio ? "I/O port" : "MMIO", write ? "write" : "read", addr, size);
 }

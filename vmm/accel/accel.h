@@ -7,6 +7,7 @@
 // place that knows both.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -88,6 +89,9 @@ struct DirtyLogRequest {
   bool want_untrack = false;  // hot leases: pages may be left untracked
 };
 
+// A deterministic machine's guest time per block executed (det_schedule.h).
+constexpr uint64_t kDeterministicNsPerBlock = 10;
+
 class Vm {
  public:
   virtual ~Vm() = default;
@@ -124,6 +128,26 @@ class Vm {
   // it (vmm/devices/guest_clock.h): virtual (guest work executed) on a
   // deterministic machine, else the host's monotonic clock.
   virtual uint64_t guest_time_ns() const;
+
+  // --- the deterministic machine (issue 16; the software CPU only) ---
+  // Makes guest time virtual (it advances with guest work executed) and the
+  // vCPUs' interleaving fixed, from `seed`; `paced`: guest time never runs
+  // ahead of the host's. Before the platform and the vCPUs are created.
+  // Backends that cannot: a one-line Error.
+  virtual void make_deterministic(uint64_t seed, bool paced);
+  virtual bool deterministic() const { return false; }
+  // Deterministic: `fn` runs on a vCPU thread when guest time reaches
+  // `due_ns`, while no guest code runs and no vCPU holds the CPU (it may
+  // read and write every vCPU's state); replaces the previous alarm.
+  virtual void set_alarm(uint64_t due_ns, std::function<void()> fn);
+  // Deterministic: `fn` runs likewise once `block` blocks have executed since boot.
+  virtual void at_block(uint64_t block, std::function<void()> fn);
+  // Input from outside (any thread): on a deterministic machine `fn` runs
+  // at the next point the schedule allows, with the block count it runs at
+  // (to log it for a replay); otherwise at once, with 0.
+  virtual void post_external(std::function<void(uint64_t block)> fn) { fn(0); }
+  // Deterministic: blocks executed since boot (0 otherwise).
+  virtual uint64_t blocks_executed() const { return 0; }
 
   // The VM-wide interrupt/timer platform state; only while every vCPU is parked.
   virtual platform::PlatformState get_platform() = 0;

@@ -16,7 +16,7 @@ namespace {
 
 // The keys a config file may hold, by table.
 const std::set<std::string> kKnownKeys = {
-    "machine.memory", "machine.vcpus", "machine.pin_vcpus", "machine.accel", "guest.image",    "guest.cmdline", "nvm.path",
+    "machine.memory", "machine.vcpus", "machine.pin_vcpus", "machine.accel", "machine.deterministic", "guest.image",    "guest.cmdline", "nvm.path",
     "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
     "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours", "ckpt.hot_lease", "ckpt.copier",
     "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "power.restart", "power.restart_delay_ms",
@@ -417,6 +417,16 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
   }
   read_bool(root, "machine", "pin_vcpus", cfg.pin_vcpus, source);
   read_string(root, "machine", "accel", cfg.accel, source);
+  if (auto node = root["machine"]["deterministic"]) {
+    if (auto b = node.value_exact<bool>()) {
+      cfg.deterministic = *b;
+    } else if (auto i = node.value_exact<int64_t>(); i && *i >= 0) {
+      cfg.deterministic = true;
+      cfg.seed = uint64_t(*i);
+    } else {
+      throw Error(source + ": machine.deterministic must be true, false or a seed (an integer >= 0)");
+    }
+  }
   read_path(root, "guest", "image", cfg.image, base_dir, source);
   read_string(root, "guest", "cmdline", cfg.cmdline, source);
   read_path(root, "nvm", "path", cfg.nvm_path, base_dir, source);
@@ -506,6 +516,10 @@ void validate(const Config& cfg) {
     throw Error("ckpt.persistence: '" + cfg.persistence + "' is not allowed (allowed: eadr, adr)");
   if (cfg.accel != "auto" && cfg.accel != "kvm" && cfg.accel != "tcg")
     throw Error("machine.accel: '" + cfg.accel + "' is not allowed (allowed: auto, kvm, tcg)");
+  if (cfg.deterministic && cfg.accel == "kvm")
+    throw Error("machine.deterministic needs the software CPU: KVM runs on the host's clock (use --accel tcg or auto)");
+  if (cfg.deterministic && !cfg.net_tap.empty())
+    throw Error("machine.deterministic: the network (net.tap) is input from outside that a deterministic run cannot replay; leave net.tap empty");
   if (cfg.ckpt_dirty_log != "auto" && cfg.ckpt_dirty_log != "bitmap" && cfg.ckpt_dirty_log != "ring")
     throw Error("ckpt.dirty_log: '" + cfg.ckpt_dirty_log + "' is not allowed (allowed: auto, ring, bitmap)");
   if (!(cfg.power_restart_delay_ms >= 0 && cfg.power_restart_delay_ms <= 60000))

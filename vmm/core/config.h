@@ -17,6 +17,11 @@ struct Config {
   unsigned vcpus = 1;                    // machine.vcpus
   bool pin_vcpus = true;                 // machine.pin_vcpus: a host CPU per vCPU thread when one is to spare
   std::string accel = "auto";            // machine.accel: "auto" (kvm if /dev/kvm is usable, else tcg) | "kvm" | "tcg"
+  // machine.deterministic: false, true (seed 0) or a seed: guest time
+  // virtual and a fixed interleaving of vCPUs (software CPU only; issue 16)
+  bool deterministic = false;
+  uint64_t seed = 0;
+  bool det_paced = true;                 // not a key: guest time never runs ahead of the host's (off for crashtest)
   std::vector<int> vcpu_cpus;            // not a key: the CPU of each vCPU thread as `vmm run` planned it (empty: unpinned)
   // [guest]
   std::string image;                     // guest.image

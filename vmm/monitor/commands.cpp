@@ -212,7 +212,7 @@ json cmd_xi(Machine& m, const Words& w) {
 json cmd_serial(Machine& m, const Words& w, const std::string& line) {
   auto text = serial_text(line);
   if (w.size() < 2 || !text) return error("usage: serial TEXT (sends TEXT and a newline to the guest console)");
-  size_t queued = m.serial().push_input(*text + "\n");
+  size_t queued = m.type_serial(*text + "\n");
   if (queued < text->size() + 1) return error("serial: the guest's receive buffer is full; sent " + std::to_string(queued) + " bytes");
   return ok({{"sent", queued}});
 }
@@ -220,6 +220,7 @@ json cmd_serial(Machine& m, const Words& w, const std::string& line) {
 // checkpoint: take one now (the vCPUs are parked for it).
 json cmd_checkpoint(Machine& m, const Words& w) {
   if (w.size() != 1) return error("usage: checkpoint");
+  if (m.vm().deterministic()) return error("checkpoint: a deterministic machine checkpoints at fixed points of guest time only");
   auto* c = m.checkpointer();
   if (!c) return error("checkpoint: checkpoints are off (ckpt.enabled = false)");
   uint64_t version = m.with_vcpus_parked([&] { return c->checkpoint_parked(); });
@@ -251,6 +252,7 @@ json cmd_set(Machine& m, const Words& w) {
   if (w.size() != 3) return error("usage: set ckpt-interval MS | set ckpt-policy NAME");
   auto* c = m.checkpointer();
   if (!c) return error("set: checkpoints are off (ckpt.enabled = false)");
+  if (m.vm().deterministic()) return error("set: a deterministic machine's checkpoint settings are fixed for the run");
   if (w[1] == "ckpt-interval") {
     char* end = nullptr;
     double ms = std::strtod(w[2].c_str(), &end);
@@ -277,6 +279,14 @@ json cmd_powerfail(Machine& m, const Words& w) {
   std::optional<nvm::CrashPoint> point = args.point;
   uint64_t nth = args.nth;
   std::optional<double> after = args.after_ms;
+  if (args.at_block) {
+    if (!m.vm().deterministic()) return error("powerfail: at-block= needs a deterministic machine (--deterministic)");
+    if (*args.at_block <= m.vm().blocks_executed())
+      return error("powerfail: at-block=" + std::to_string(*args.at_block) + " has passed (" +
+                   std::to_string(m.vm().blocks_executed()) + " blocks executed)");
+    m.power_fail_at_block(*args.at_block, restart);
+    return ok({{"at_block", *args.at_block}, {"restart", restart}});
+  }
   if (point && *point == nvm::CrashPoint::restored) {
     set_pending_crash({*point, nth});
     m.power_fail("so that the recovery meets crash point restored#" + std::to_string(nth), true);
@@ -290,6 +300,11 @@ json cmd_powerfail(Machine& m, const Words& w) {
   if (after) {
     m.power_fail_after(*after, restart);
     return ok({{"after_ms", *after}, {"restart", restart}});
+  }
+  if (m.vm().deterministic()) {
+    // At a point of the schedule, logged with its block count for a replay.
+    m.power_fail_external(restart);
+    return ok({{"restart", restart}, {"text", "power fails at the next point of the schedule"}});
   }
   m.power_fail("from the monitor", restart);
   return ok({{"restart", restart}, {"text", restart ? "power failed; powering back on" : "power failed"}});
@@ -307,7 +322,7 @@ const std::map<std::string, Command>& commands() {
       {"info", {"info status|vcpus|ckpt|guest|net", "machine state / vCPU registers / checkpoints / the guest's object tree / network", cmd_info}},
       {"checkpoint", {"checkpoint", "take a checkpoint now", cmd_checkpoint}},
       {"set", {"set ckpt-interval MS|ckpt-policy NAME", "change checkpointing at run time", cmd_set}},
-      {"powerfail", {"powerfail [restart] [at=POINT[#N]] [after=MS]", "lose power now, at a crash point, or later", cmd_powerfail}},
+      {"powerfail", {"powerfail [restart] [at=POINT[#N]] [at-block=N] [after=MS]", "lose power now, at a crash point, at a block count (deterministic), or later", cmd_powerfail}},
       {"pause", {"pause", "stop every vCPU", cmd_pause}},
       {"resume", {"resume", "let the vCPUs run again", cmd_resume}},
       {"x", {"x ADDR N", "hex dump N bytes of guest-physical memory", cmd_x}},

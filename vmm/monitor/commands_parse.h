@@ -54,6 +54,7 @@ struct PowerfailArgs {
   std::optional<nvm::CrashPoint> point;
   uint64_t nth = 1;
   std::optional<double> after_ms;
+  std::optional<uint64_t> at_block;  // deterministic machine: when this many blocks have executed
 };
 
 // Parses the words of a powerfail command (words[0] is "powerfail");
@@ -76,15 +77,20 @@ inline std::variant<PowerfailArgs, std::string> parse_powerfail(const std::vecto
       }
       out.point = nvm::crash_point_from_name(spec);
       if (!out.point) return "powerfail: unknown crash point '" + spec + "' (allowed: " + nvm::crash_point_names() + ")";
+    } else if (a.rfind("at-block=", 0) == 0) {
+      auto n = parse_number(a.substr(9));
+      if (!n) return "powerfail: '" + a + "' is not a block count (at-block=N, N blocks executed since boot)";
+      out.at_block = *n;
     } else if (a.rfind("after=", 0) == 0) {
       auto ms = parse_delay_ms(std::string_view(a).substr(6));
       if (!ms) return "powerfail: '" + a + "' is not a delay (allowed: after=MS, 0 to 3600000 ms, e.g. after=250 or after=0.5)";
       out.after_ms = *ms;
     } else {
-      return "powerfail: unknown argument '" + a + "' (usage: powerfail [restart] [at=POINT[#N]] [after=MS])";
+      return "powerfail: unknown argument '" + a + "' (usage: powerfail [restart] [at=POINT[#N]] [at-block=N] [after=MS])";
     }
   }
-  if (out.point && out.after_ms) return std::string("powerfail: give at= or after=, not both");
+  if (int(out.point.has_value()) + int(out.after_ms.has_value()) + int(out.at_block.has_value()) > 1)
+    return std::string("powerfail: give one of at=, at-block= and after=");
   return out;
 }
 

@@ -81,14 +81,28 @@ struct PitState {
   uint64_t elapsed_ns = 0;
 };
 
+// The machine's clock and, on a deterministic machine, where its schedule
+// stood (vmm/accel/tcg/det_schedule.h), so that a resumed run goes on
+// exactly as the uninterrupted one would have.
+struct ClockState {
+  static constexpr uint32_t kVersion = 1;
+  uint32_t version = kVersion;
+  uint32_t turn = 0;            // deterministic: the vCPU whose turn it was
+  uint64_t guest_ns = 0;        // the guest's clock (virtual on a deterministic machine)
+  uint64_t blocks = 0;          // deterministic: blocks executed since boot
+  uint64_t quantum_left = 0;    // deterministic: blocks left in that turn
+  uint64_t deterministic = 0;   // 1: written by a deterministic machine
+};
+
 // The whole interrupt/timer platform of a VM except the per-vCPU APICs.
 struct PlatformState {
-  static constexpr uint32_t kVersion = 1;
+  static constexpr uint32_t kVersion = 2;  // 2: the clock
   uint32_t version = kVersion;
   uint32_t pad = 0;
   IoapicState ioapic;
   PicState pic;
   PitState pit;
+  ClockState clock;
 };
 
 // Written byte for byte: no implicit padding anywhere.
@@ -96,9 +110,10 @@ static_assert(std::has_unique_object_representations_v<LapicState>);
 static_assert(std::has_unique_object_representations_v<IoapicState>);
 static_assert(std::has_unique_object_representations_v<PicChipState>);
 static_assert(std::has_unique_object_representations_v<PicState>);
+static_assert(std::has_unique_object_representations_v<ClockState>);
 static_assert(std::has_unique_object_representations_v<PitState>);
 static_assert(std::has_unique_object_representations_v<PlatformState>);
 static_assert(sizeof(LapicState) == 1040 && sizeof(IoapicState) == 208 && sizeof(PicState) == 40 &&
-              sizeof(PitState) == 24 && sizeof(PlatformState) == 280);
+              sizeof(PitState) == 24 && sizeof(ClockState) == 40 && sizeof(PlatformState) == 320);
 
 }  // namespace hsls::platform

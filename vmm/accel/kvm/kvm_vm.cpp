@@ -71,6 +71,7 @@ std::unique_ptr<DirtyLog> KvmVm::create_dirty_log() {
 platform::PlatformState KvmVm::get_platform() {
   platform::PlatformState s;
   save_platform(vm_.fd(), s);
+  s.clock.guest_ns = guest_time_ns();
   return s;
 }
 

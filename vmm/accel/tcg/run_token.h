@@ -14,6 +14,10 @@
 
 namespace hsls::accel::tcg {
 
+// futex helpers on a 32-bit atomic (wait returns on a change, a wake, a signal or the timeout).
+void futex_wait(const std::atomic<uint32_t>& word, uint32_t expected, int64_t timeout_ns = -1);
+void futex_wake(const std::atomic<uint32_t>& word, int count = 1 << 30);
+
 class RunToken {
  public:
   // Takes the token for vCPU `who`; returns false, without it, as soon as
@@ -28,6 +32,10 @@ class RunToken {
   // The same from a signal handler on a waiter's own thread: no wake
   // needed, the interrupted wait sees the change (async-signal-safe).
   void poke_from_signal() { epoch_.fetch_add(1, std::memory_order_release); }
+  // What waiters sleep on: it changes at each release, wake and poke.
+  uint32_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+  // Sleeps until the epoch moves from `seen` or `timeout_ns` passes (or a signal).
+  void wait_epoch(uint32_t seen, int64_t timeout_ns) const { futex_wait(epoch_, seen, timeout_ns); }
   // Whether some vCPU waits for the token (the holder's turn should end).
   bool contended() const { return waiting_.load(std::memory_order_relaxed) != 0; }
 
@@ -38,8 +46,5 @@ class RunToken {
   std::atomic<uint32_t> handovers_{0};  // bumped at each acquire: a releaser waits for it to move
 };
 
-// futex helpers on a 32-bit atomic (wait returns on a change, a wake, a signal or the timeout).
-void futex_wait(const std::atomic<uint32_t>& word, uint32_t expected, int64_t timeout_ns = -1);
-void futex_wake(const std::atomic<uint32_t>& word, int count = 1 << 30);
 
 }  // namespace hsls::accel::tcg

@@ -2,6 +2,8 @@
 
 #include <x86intrin.h>
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "vmm/accel/kick.h"
@@ -101,6 +103,13 @@ void TcgVcpu::kicked_by_signal() {
 }
 
 void TcgVcpu::interrupt_posted() {
+  if (vm_.det()) {
+    // Posted by the turn holder at a fixed point: only the holder itself
+    // stops (at its next block) to take it; the others see it when the
+    // schedule looks at whom to run next.
+    if (vm_.current() == this) vm_.stop_engine();
+    return;
+  }
   wake_.fetch_add(1, std::memory_order_release);
   futex_wake(wake_);
   // The running vCPU stops at its next block: to take the interrupt, or to
@@ -288,8 +297,20 @@ void TcgVcpu::fail_stop(std::string why) {
   uc_emu_stop(vm_.engine());
 }
 
+// An INIT or start-up IPI posted since the last turn (token held).
+void TcgVcpu::take_init_sipi() {
+  if (init_pending_.exchange(false)) {
+    run_state_ = RunState::wait_for_sipi;
+    std::lock_guard lock(vm_.platform_mutex());
+    lapic_->reset();
+  }
+  int page = sipi_pending_.exchange(-1);
+  if (page >= 0 && run_state_ == RunState::wait_for_sipi) start_from_sipi(uint8_t(page));
+}
+
 // One turn: the vCPU's thread needs the CPU back for a halt, a kick, a pause or a failure.
 Exit TcgVcpu::run() {
+  if (vm_.det()) return run_det();
   if (kicked_.exchange(false)) return Exit{};
   bool wakes = init_pending_.load() || sipi_pending_.load() >= 0;
   if (!wakes && run_state_ != RunState::running) {
@@ -309,13 +330,7 @@ Exit TcgVcpu::run() {
   }
   vm_.set_current(this);
   load(true);
-  if (init_pending_.exchange(false)) {
-    run_state_ = RunState::wait_for_sipi;
-    std::lock_guard lock(vm_.platform_mutex());
-    lapic_->reset();
-  }
-  int page = sipi_pending_.exchange(-1);
-  if (page >= 0 && run_state_ == RunState::wait_for_sipi) start_from_sipi(uint8_t(page));
+  take_init_sipi();
   yielded_ = false;
   Exit e = run_state_ == RunState::wait_for_sipi ? Exit{} : run_turn();
   give_engine(yielded_);
@@ -323,7 +338,6 @@ Exit TcgVcpu::run() {
 }
 
 Exit TcgVcpu::run_turn() {
-  uc_engine* uc = vm_.engine();
   for (;;) {
     vm_.clear_stop();
     if (kicked_.exchange(false)) return Exit{};
@@ -335,42 +349,52 @@ Exit TcgVcpu::run_turn() {
       h.kind = Exit::Kind::halt;
       return h;
     }
-    if (stop_ == Stop::yield) clear_exception_in_flight();
-    stop_ = Stop::none;
-    uint64_t rip = reg_read(uc, UC_X86_REG_RIP);
-    uc_err err = uc_emu_start(uc, rip, kNowhere, 0, 0);
-    skip_blocks_ = 0;
-    if (err == UC_ERR_INSN_INVALID) stop_ = Stop::invalid_insn;  // stops the run whatever the hook says
-    if (err != UC_ERR_OK && stop_ != Stop::invalid_insn)
-      return failed(!failure_.empty() ? failure_
-                                      : fmt::format("software CPU error: {} at rip {:#x}", uc_strerror(err),
-                                                    reg_read(uc, UC_X86_REG_RIP)));
-    (void)rip;
-    switch (stop_) {
-      case Stop::none: run_state_ = RunState::halted; break;  // hlt: RIP is past it
-      case Stop::yield:
-        if (kicked_.load()) return Exit{};
-        if (vm_.token().contended()) {
-          yielded_ = true;
-          return Exit{};
-        }
-        break;
-      case Stop::failed: return failed(failure_);
-      case Stop::invalid_insn: {
-        Event ev;
-        ev.vector = 6;  // #UD, at the instruction
-        ev.kind = Event::Kind::exception;
-        if (!deliver(ev)) return failed(failure_);
-        break;
+    if (auto failure = run_engine()) return *failure;
+    if (stop_ == Stop::yield) {
+      if (kicked_.load()) return Exit{};
+      if (vm_.token().contended()) {
+        yielded_ = true;
+        return Exit{};
       }
     }
   }
 }
 
+// Runs the engine until it stops; a failure as an Exit, else nothing
+// (stop_ says why it stopped; a halt leaves the vCPU halted).
+std::optional<Exit> TcgVcpu::run_engine() {
+  uc_engine* uc = vm_.engine();
+  if (stop_ == Stop::yield) clear_exception_in_flight();
+  stop_ = Stop::none;
+  uint64_t rip = reg_read(uc, UC_X86_REG_RIP);
+  uc_err err = uc_emu_start(uc, rip, kNowhere, 0, 0);
+  skip_blocks_ = 0;
+  if (err == UC_ERR_INSN_INVALID) stop_ = Stop::invalid_insn;  // stops the run whatever the hook says
+  if (err != UC_ERR_OK && stop_ != Stop::invalid_insn)
+    return failed(!failure_.empty() ? failure_
+                                    : fmt::format("software CPU error: {} at rip {:#x}", uc_strerror(err),
+                                                  reg_read(uc, UC_X86_REG_RIP)));
+  switch (stop_) {
+    case Stop::none: run_state_ = RunState::halted; break;  // hlt: RIP is past it
+    case Stop::yield: break;
+    case Stop::failed: return failed(failure_);
+    case Stop::invalid_insn: {
+      Event ev;
+      ev.vector = 6;  // #UD, at the instruction
+      ev.kind = Event::Kind::exception;
+      if (!deliver(ev)) return failed(failure_);
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
 // --- engine hooks ---
 
 void TcgVcpu::on_block() {
-  if (!vm_.stop_requested()) return;
+  DetSchedule* det = vm_.det();
+  bool due = det && det->tick();
+  if (!due && !vm_.stop_requested()) return;
   if (skip_blocks_) {
     --skip_blocks_;
     return;
@@ -462,7 +486,8 @@ void TcgVcpu::on_mmio_write(uint64_t addr, unsigned size, uint64_t value) {
 
 void TcgVcpu::on_cpuid() {
   uc_engine* uc = vm_.engine();
-  auto r = cpuid(uint32_t(reg_read(uc, UC_X86_REG_RAX)), uint32_t(reg_read(uc, UC_X86_REG_RCX)), index_, vm_.vcpu_count());
+  auto r = cpuid(uint32_t(reg_read(uc, UC_X86_REG_RAX)), uint32_t(reg_read(uc, UC_X86_REG_RCX)), index_, vm_.vcpu_count(),
+                 vm_.det() != nullptr);
   reg_write(uc, UC_X86_REG_RAX, r.eax);
   reg_write(uc, UC_X86_REG_RBX, r.ebx);
   reg_write(uc, UC_X86_REG_RCX, r.ecx);
@@ -512,7 +537,7 @@ CpuState TcgVcpu::read_engine() {
   for (int i = 0; i < 8; ++i) s.dr[i] = reg_read(uc, UC_X86_REG_DR0 + i);
   for (const auto& m : kMsrs) s.*m.field = msr_read(uc, m.index);
   s.tsc_aux = 0;
-  s.tsc = __rdtsc();  // the engine's rdtsc is the host's
+  s.tsc = vm_.det() ? vm_.now_ns() : __rdtsc();  // the engine's rdtsc is the host's; a deterministic guest uses the clock device
   s.apic_base = 0xfee00000 | 0x800 | (index_ == 0 ? 0x100 : 0);
   s.xcr0 = 3;
   // FPU/SSE in the FXSAVE layout.

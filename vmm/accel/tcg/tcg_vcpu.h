@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "vmm/accel/accel.h"
@@ -55,10 +56,20 @@ class TcgVcpu : public Vcpu {
   void on_mmio_write(uint64_t addr, unsigned size, uint64_t value);
   void on_cpuid();
   void on_block();
+  // Deterministic: whether this vCPU could run now if given the turn (it is parked).
+  bool det_runnable();
 
  private:
   enum class Stop { none, yield, failed, invalid_insn };
   Exit run_turn();
+  std::optional<Exit> run_engine();
+  // The deterministic machine's run (tcg_vcpu_det.cpp).
+  Exit run_det();
+  Exit det_turn();
+  bool det_service();
+  bool det_next_turn();
+  template <typename Fn>
+  void det_call_outside(Fn&& fn);
   void load(bool to_run = false);  // this vCPU's bytes -> engine (token held)
   void store();  // engine -> this vCPU's bytes (token held)
   void take_engine();
@@ -69,6 +80,7 @@ class TcgVcpu : public Vcpu {
   bool interrupt_ready(bool& blocked_by_shadow);
   void idle_wait();
   void start_from_sipi(uint8_t page);
+  void take_init_sipi();
   void fail_stop(std::string why);
   void clear_exception_in_flight();
   CpuState read_engine();

@@ -115,7 +115,7 @@ TcgVm::~TcgVm() {
   if (uc_) uc_close(uc_);
 }
 
-uint64_t TcgVm::now_ns() const { return monotonic_ns(); }
+uint64_t TcgVm::now_ns() const { return det_ ? det_->now_ns() : monotonic_ns(); }
 
 void TcgVm::map_ram(GuestMemory& mem, const DirtyLogRequest& dirty) {
   mem_ = &mem;
@@ -155,7 +155,7 @@ void TcgVm::create_platform() {
   ioapic_ = std::make_unique<platform::Ioapic>(*this);
   pic_ = std::make_unique<platform::Pic>();
   pit_ = std::make_unique<platform::Pit>([this] { return now_ns(); });
-  timer_ = std::thread([this] { timer_loop(); });
+  if (!det_) timer_ = std::thread([this] { timer_loop(); });  // a deterministic machine fires timers in guest time
 }
 
 std::unique_ptr<Vcpu> TcgVm::create_vcpu(unsigned index, IoHandler& io) {
@@ -296,6 +296,13 @@ platform::PlatformState TcgVm::get_platform() {
   s.ioapic = ioapic_->save();
   s.pic = pic_->save();
   s.pit = pit_->save();
+  s.clock.guest_ns = now_ns();
+  if (det_) {
+    s.clock.deterministic = 1;
+    s.clock.blocks = det_->blocks();
+    s.clock.turn = det_->turn();
+    s.clock.quantum_left = det_->quantum_left();
+  }
   return s;
 }
 
@@ -303,9 +310,59 @@ void TcgVm::set_platform(const platform::PlatformState& s) {
   if (s.version != platform::PlatformState::kVersion)
     throw Error("platform state version " + std::to_string(s.version) + " is not supported");
   std::lock_guard lock(mu_);
+  if (s.clock.version != platform::ClockState::kVersion)
+    throw Error("clock state version " + std::to_string(s.clock.version) + " is not supported");
+  if (det_) {
+    // A state from a deterministic run goes on where it stood; any other starts a schedule at its clock.
+    if (s.clock.deterministic) det_->restore(s.clock.guest_ns, s.clock.blocks, s.clock.turn, s.clock.quantum_left);
+    else det_->restore(s.clock.guest_ns, 0, 0, 0);
+  }
   ioapic_->restore(s.ioapic);
   pic_->restore(s.pic);
   pit_->restore(s.pit);
+  if (det_) det_update_deadline_locked();
+}
+
+void TcgVm::make_deterministic(uint64_t seed, bool paced) {
+  if (ioapic_) throw Error("make_deterministic: the platform exists already");
+  det_ = std::make_unique<DetSchedule>(seed, paced, nvcpus_);
+}
+
+void TcgVm::set_alarm(uint64_t due_ns, std::function<void()> fn) {
+  if (!det_) Vm::set_alarm(due_ns, std::move(fn));
+  else det_->set_alarm(due_ns, std::move(fn));
+}
+
+void TcgVm::at_block(uint64_t block, std::function<void()> fn) {
+  if (!det_) return Vm::at_block(block, std::move(fn));
+  det_->at_block(block, std::move(fn));
+  stop_engine();  // the running vCPU takes it into account at its next block
+  token_.wake_waiters();
+}
+
+void TcgVm::post_external(std::function<void(uint64_t)> fn) {
+  if (!det_) return fn(0);
+  det_->post_external(std::move(fn));
+  stop_engine();
+  token_.wake_waiters();
+}
+
+void TcgVm::det_fire_timers() {
+  std::lock_guard lock(mu_);
+  uint64_t now = now_ns();
+  for (auto* v : vcpus_) {
+    if (v->lapic().timer_deadline() <= now) {
+      v->lapic().tick();
+      if (v->lapic().pending() >= 0) v->interrupt_posted();
+    }
+  }
+  det_update_deadline_locked();
+}
+
+void TcgVm::det_update_deadline_locked() {
+  uint64_t next = DetSchedule::kNever;
+  for (auto* v : vcpus_) next = std::min(next, v->lapic().timer_deadline());
+  det_->set_timer_deadline(next);
 }
 
 void TcgVm::power_lost(uint8_t* ram, uint64_t bytes) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "vmm/accel/accel.h"
+#include "vmm/accel/tcg/det_schedule.h"
 #include "vmm/accel/tcg/run_token.h"
 #include "vmm/platform/ioapic.h"
 #include "vmm/platform/pic.h"
@@ -44,6 +45,21 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   platform::PlatformState get_platform() override;
   void set_platform(const platform::PlatformState& s) override;
   void power_lost(uint8_t* ram, uint64_t bytes) override;
+  uint64_t guest_time_ns() const override { return now_ns(); }
+
+  // The deterministic machine (det_schedule.h).
+  void make_deterministic(uint64_t seed, bool paced) override;
+  bool deterministic() const override { return det_ != nullptr; }
+  void set_alarm(uint64_t due_ns, std::function<void()> fn) override;
+  void at_block(uint64_t block, std::function<void()> fn) override;
+  void post_external(std::function<void(uint64_t block)> fn) override;
+  uint64_t blocks_executed() const override { return det_ ? det_->blocks() : 0; }
+  DetSchedule* det() const { return det_.get(); }
+  // Deterministic: fires the LAPIC timers that are due and tells the
+  // schedule the next deadline (the turn holder; takes the platform lock).
+  void det_fire_timers();
+  // The vCPU with APIC ID (= index) `i`, or null.
+  TcgVcpu* vcpu_at(unsigned i) { return vcpu_by_apic(i); }
 
   // platform::ApicBus / InterruptSink (called with the platform lock held)
   void send_ipi(unsigned from_apic, const platform::Ipi& ipi) override;
@@ -69,7 +85,10 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   bool stop_requested() const { return stop_.load(std::memory_order_relaxed); }
   void clear_stop() { stop_.store(false, std::memory_order_relaxed); }
   // A LAPIC timer was programmed: the timer thread looks again (platform lock held).
-  void timer_changed() { timer_cv_.notify_all(); }
+  void timer_changed() {
+    if (det_) det_update_deadline_locked();
+    else timer_cv_.notify_all();
+  }
   // Port I/O of the platform devices (PIC, PIT); false if not theirs.
   bool platform_pio(uint16_t port, uint8_t* data, unsigned size, bool write);
   // The memory the VMM itself writes bypasses the store hook: nothing to do
@@ -100,6 +119,9 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   std::thread timer_;
   bool timer_stop_ = false;
   std::vector<uc_hook> hooks_;
+  std::unique_ptr<DetSchedule> det_;
+  // Deterministic: the next LAPIC deadline to the schedule (platform lock held).
+  void det_update_deadline_locked();
 };
 
 }  // namespace hsls::accel::tcg
