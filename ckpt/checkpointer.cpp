@@ -1,6 +1,7 @@
 #include "ckpt/checkpointer.h"
 
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -8,6 +9,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+
+#include <fmt/format.h>
 
 #include "vmm/accel/kick.h"
 #include "vmm/core/clock.h"
@@ -59,6 +62,10 @@ Checkpointer::Checkpointer(MachineView& machine, nvm::Store& store, const Settin
   wp_ = std::make_unique<WriteProtect>(store.ram(), store.layout().memory_bytes);
   work_ = std::make_unique<PauseWork>(store, *wp_);
   stop_fd_ = Fd(::eventfd(0, EFD_CLOEXEC));
+  if (!settings.commit_log.empty()) {
+    commit_log_ = Fd(::open(settings.commit_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!commit_log_) throw Error(errno_text("opening the commit log " + settings.commit_log));
+  }
   if (recovered) {
     // A new mapping: protecting it all is cheap, and every page is clean.
     wp_->protect(0, store.layout().pages);
@@ -223,6 +230,17 @@ void Checkpointer::follow(accel::Vcpu& self) {
     }
   }
   resumed_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+// One line per commit: where in guest time it happened and what it holds
+// (the memory digest needs --verify's oracle; 0 without it). Two runs of a
+// deterministic machine with one seed give the same lines.
+void Checkpointer::log_commit(uint64_t version, uint64_t state_sum) {
+  auto& vm = machine_.vm();
+  std::string line = fmt::format("commit {} block {} guest_ns {} memory {:016x} state {:016x}\n", version, vm.blocks_executed(),
+                                 vm.guest_time_ns(), oracle_ ? oracle_->memory_digest() : 0, state_sum);
+  ssize_t ignored = ::write(commit_log_.get(), line.data(), line.size());
+  (void)ignored;
 }
 
 uint64_t Checkpointer::epoch_now() const { return deterministic_ ? machine_.vm().guest_time_ns() : now_ns(); }
@@ -408,6 +426,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   committed_.store(version);
   machine_.devices_committed(version);  // external synchrony: the epoch's frames may leave
   st.commit_ns = now_ns() - t;
+  if (commit_log_) log_commit(version, state_sum);
 
   st.cow_faults = epoch_faults_;
   st.cow_fault_ns = epoch_fault_ns_;

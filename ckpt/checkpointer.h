@@ -45,6 +45,7 @@ struct Settings {
   PolicyTuning tuning;
   bool verify = false;
   bool copier = false;            // 1 vCPU and a spare CPU: a forked process shares the pause's copying
+  std::string commit_log;         // appends a line per commit (version, block count, guest time, digests)
 };
 
 class Checkpointer {
@@ -143,6 +144,8 @@ class Checkpointer {
   timer_t timer_{};
   std::atomic<bool> timer_armed_{false};  // set on vCPU 0's thread, read by the monitor's `set`
   Fd stop_fd_;
+  Fd commit_log_;  // Settings::commit_log, if any
+  void log_commit(uint64_t version, uint64_t state_sum);
   std::thread fault_thread_;
   // The pause copier (Settings::copier), if it runs.
   std::unique_ptr<PauseCopier> copier_;

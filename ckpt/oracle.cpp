@@ -51,6 +51,8 @@ void DigestOracle::update(const std::vector<uint64_t>& pages) {
     if (p < pages_) current_[p] = page_digest(ram_ + p * 4096);
 }
 
+uint64_t DigestOracle::memory_digest() const { return bytes_digest(current_.data(), current_.size() * 8); }
+
 void DigestOracle::record(uint64_t version, uint64_t state_digest) {
   unsigned slot = unsigned(version % 2);
   std::memcpy(digests(slot), current_.data(), pages_ * 8);

@@ -22,6 +22,8 @@ class DigestOracle {
   void update(const std::vector<uint64_t>& pages);
   // Makes the current digests those of checkpoint `version`.
   void record(uint64_t version, uint64_t state_digest);
+  // One digest of every page's current digest (the whole memory).
+  uint64_t memory_digest() const;
   // Checks RAM and a state digest against what was recorded for `version`.
   // Returns "" if they match, else a report naming mismatching pages.
   std::string verify(uint64_t version, uint64_t state_digest);

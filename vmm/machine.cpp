@@ -161,6 +161,7 @@ void Machine::start_checkpointer(const std::optional<ckpt::Recovered>& recovered
   // Only where it cannot spin on the vCPU's CPU; never on a deterministic
   // machine, whose pause does its work on one thread in a fixed order.
   s.copier = cfg_.ckpt_copier && !cfg_.vcpu_cpus.empty() && !cfg_.deterministic;
+  s.commit_log = cfg_.commit_log;
   ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
                                                recovered.has_value(), oracle_.get());
 }
@@ -493,6 +494,10 @@ void Machine::arm_power_fail(nvm::CrashPoint point, uint64_t nth, bool restart) 
 
 void Machine::power_fail_at_block(uint64_t block, bool restart) {
   vm_->at_block(block, [this, block, restart] { power_fail("at block " + std::to_string(block), restart); });
+}
+
+void Machine::stop_at_block(uint64_t block) {
+  vm_->at_block(block, [this, block] { request_stop(StopReason::quit, 0, "stopped at block " + std::to_string(block)); });
 }
 
 void Machine::power_fail_external(bool restart) {

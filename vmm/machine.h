@@ -110,6 +110,8 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   // Deterministic machine: power fails at the next point of the schedule
   // (logged with its block count, to replay it with at-block=).
   void power_fail_external(bool restart);
+  // Deterministic machine: quits (exit 0) once `block` blocks have executed.
+  void stop_at_block(uint64_t block);
   // Input for the guest's UART; on a deterministic machine it arrives at
   // the next point of the schedule (logged with its block count). Returns
   // the bytes queued.

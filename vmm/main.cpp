@@ -15,6 +15,7 @@
 #include "vmm/core/cpu_placement.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
+#include "vmm/crashtest/explorer.h"
 #include "vmm/machine.h"
 #include "vmm/monitor/monitor.h"
 
@@ -32,6 +33,8 @@ struct RunFlags {
   std::optional<bool> pin_vcpus, copier;
   std::optional<std::string> accel;
   std::optional<std::string> deterministic;
+  std::string commit_log;
+  std::optional<uint64_t> stop_at_block, powerfail_at_block;
   std::optional<std::string> ckpt_policy, persistence, dirty_log;
   bool no_console = false;
   bool fresh = false;
@@ -79,6 +82,9 @@ Config build_config(const RunFlags& f) {
   if (f.hot_lease) cfg.ckpt_hot_lease = *f.hot_lease;
   if (f.pin_vcpus) cfg.pin_vcpus = *f.pin_vcpus;
   if (f.accel) cfg.accel = *f.accel;
+  cfg.commit_log = f.commit_log;
+  cfg.stop_at_block = f.stop_at_block;
+  cfg.powerfail_at_block = f.powerfail_at_block;
   if (f.deterministic) {
     cfg.deterministic = true;
     if (!f.deterministic->empty()) {
@@ -156,6 +162,8 @@ int run(const RunFlags& flags) {
   for (;;) {
     monitor.attach(machine.get());
     if (!machine->recovery().is_null()) monitor.broadcast(machine->recovery());
+    if (cfg.stop_at_block) machine->stop_at_block(*cfg.stop_at_block);
+    if (cfg.powerfail_at_block) machine->power_fail_at_block(*std::exchange(cfg.powerfail_at_block, std::nullopt), cfg.power_restart);
     machine->start();
     code = machine->wait();
     monitor.attach(nullptr);
@@ -239,6 +247,12 @@ int main(int argc, char** argv) {
                       "(default 0; software CPU only; machine.deterministic)")
       ->expected(0, 1)
       ->option_text("[=SEED]");
+  run_cmd->add_option("--commit-log", f.commit_log,
+                      "Append a line per committed checkpoint to FILE: version, block count, guest time, memory and state digests "
+                      "(the memory digest needs --verify)");
+  run_cmd->add_option("--stop-at-block", f.stop_at_block, "Deterministic: quit (exit 0) once N blocks have executed since boot");
+  run_cmd->add_option("--powerfail-at-block", f.powerfail_at_block,
+                      "Deterministic: lose power once N blocks have executed since boot (replays a failure; power.restart applies)");
   run_cmd->add_option("--pin-vcpus", f.pin_vcpus, "A host CPU of its own per vCPU thread when one is to spare: true/false (machine.pin_vcpus)");
   run_cmd->add_option("--copier", f.copier, "With 1 pinned vCPU and a spare CPU, a forked process shares the pause's copying at intervals >= 5 ms (default true): true/false (ckpt.copier)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");
@@ -251,6 +265,27 @@ int main(int argc, char** argv) {
       "or a failed verification; 99 after a power failure (monitor 'powerfail') without restart;\n"
       "(a report with registers and disassembly is logged); 128+N after signal N; 1 if the start was refused.\n"
       "The monitor reads commands from the terminal (when stdin is one) and from --monitor; type 'help'.");
+
+  // vmm crashtest: the crash explorer (vmm/crashtest/explorer.h).
+  crashtest::Options ct;
+  std::optional<uint64_t> ct_segment, ct_replay;
+  std::optional<unsigned> ct_combo;
+  auto* crash_cmd = app.add_subcommand(
+      "crashtest", "Explore crash states on a deterministic machine: power fails at crash points and block counts, each recovery "
+                   "checked by the digest oracle and the guest's ledger (docs/reliability.md)");
+  crash_cmd->add_option("--config", ct.config_path, "TOML config of the machine (its guest must run the ledger)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  crash_cmd->add_option("--seed", ct.seed, "Seed of every choice (default 1)");
+  crash_cmd->add_option("--states", ct.max_states, "Stop after this many crash states");
+  crash_cmd->add_option("--seconds", ct.max_seconds, "Stop after this many seconds");
+  crash_cmd->add_option("--per-segment", ct.states_per_segment, "States chained after one boot (default 40)")
+      ->check(CLI::Range(1u, 100000u));
+  crash_cmd->add_option("--combo", ct_combo, "Only this combination of policy, vCPUs and persistence (0-15)")
+      ->check(CLI::Range(0u, crashtest::kCombos - 1));
+  crash_cmd->add_option("--jobs", ct.jobs, "Worker processes (default 1)")->check(CLI::Range(1u, 64u));
+  crash_cmd->add_option("--segment", ct_segment, "Replay: the segment of a failure line");
+  crash_cmd->add_option("--replay", ct_replay, "Replay: states 0..N of --segment, each printed, then stop");
 
   // vmm bench: the checkpoint benchmark (tools/bench/bench.py) drives
   // `vmm run` processes; every argument goes to it (`vmm bench --help`).
@@ -266,6 +301,16 @@ int main(int argc, char** argv) {
   try {
     if (run_cmd->parsed()) return run(f);
     if (bench_cmd->parsed()) return bench(bench_cmd->remaining());
+    if (crash_cmd->parsed()) {
+      if (ct_replay.has_value() != ct_segment.has_value()) throw Error("crashtest: --replay and --segment go together");
+      if (!ct.max_states && ct.max_seconds <= 0 && !ct_replay) throw Error("crashtest: give a budget: --states N or --seconds S");
+      load_config_file(ct.base, ct.config_path);
+      validate(ct.base);
+      ct.only_combo = ct_combo;
+      ct.replay_segment = ct_segment;
+      ct.replay_state = ct_replay;
+      return crashtest::explore(ct);
+    }
   } catch (const Error& e) {
     std::fprintf(stderr, "vmm: error: %s\n", e.what());
     return 1;
