@@ -32,4 +32,9 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus);
 // The pages the version rule restores for version G (for tests and tools).
 std::vector<uint64_t> pages_to_restore(const nvm::Store& store, uint64_t version);
 
+// Testing the tests: from now on every recovery in this process "forgets"
+// to restore the pages it should, a bug the digest oracle must catch
+// (`vmm crashtest --inject-bug`, tests/integration/test_crashtest.py).
+void inject_skipped_restore(bool on);
+
 }  // namespace hsls::ckpt

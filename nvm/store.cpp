@@ -1,5 +1,7 @@
 #include "nvm/store.h"
 
+#include <algorithm>
+
 #include <chrono>
 
 #include "vmm/core/error.h"
@@ -33,6 +35,17 @@ void Store::format(uint32_t vcpus) {
   formatted_ = true;
   log::get("nvm")->info("formatted {}: {} MiB guest memory, {} MiB file", region_->path(), layout_.memory_bytes >> 20,
                         layout_.file_bytes >> 20);
+}
+
+void Store::clear_for_boot() {
+  static const uint8_t zeros[1 << 16] = {};
+  auto clear = [&](uint8_t* at, uint64_t bytes) {
+    for (uint64_t off = 0; off < bytes; off += sizeof zeros)
+      persist_.write(at + off, zeros, std::min<uint64_t>(sizeof zeros, bytes - off));
+    persist_.persist(at, bytes);
+  };
+  clear(file() + layout_.tags, layout_.pages * 2 * 8);
+  clear(ram(), layout_.memory_bytes);
 }
 
 }  // namespace hsls::nvm

@@ -26,6 +26,11 @@ class Store {
   const std::string& path() const { return region_->path(); }
   // True if this open formatted the file (nothing to recover).
   bool formatted() const { return formatted_; }
+  // No checkpoint to resume on a used file: makes it what formatting makes
+  // (zeroed RAM, no backup tags), so that the boot starts from a new
+  // machine's memory and no tag of a checkpoint that never committed
+  // survives into the new run's numbering.
+  void clear_for_boot();
   // The machine came up; keep a file this open created.
   void keep() { region_->keep(); }
 

@@ -89,6 +89,8 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
       [this](int code) { request_stop(StopReason::poweroff, code, "guest powered off with code " + std::to_string(code)); });
   pio_.add(Serial::kBase, Serial::kSize, serial_.get());
   pio_.add(PowerOff::kPort, PowerOff::kSize, poweroff_.get());
+  clock_ = std::make_unique<GuestClock>([this] { return vm_->guest_time_ns(); });
+  pio_.add(GuestClock::kPort, GuestClock::kSize, clock_.get());
   dma_ = std::make_unique<Dma>(*memory_, device_dirty_);
   stamp("devices created");
 
@@ -113,6 +115,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
       recovery_["verified"] = true;
     }
   } else {
+    if (!store_->formatted()) store_->clear_for_boot();  // a used file whose first checkpoint never committed
     boot_image(plan, image, cmdline);
   }
   stamp("state loaded");

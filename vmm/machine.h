@@ -27,6 +27,7 @@
 #include "vmm/core/guest_memory.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/dma.h"
+#include "vmm/devices/guest_clock.h"
 #include "vmm/devices/poweroff.h"
 #include "vmm/devices/serial.h"
 #include "vmm/devices/virtio/net.h"
@@ -199,6 +200,7 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   std::unique_ptr<SerialIrq> serial_irq_;
   std::unique_ptr<Serial> serial_;
   std::unique_ptr<PowerOff> poweroff_;
+  std::unique_ptr<GuestClock> clock_;
   DeviceDirtyLog device_dirty_;
   std::unique_ptr<Dma> dma_;
   std::unique_ptr<IrqEdge> net_irq_;

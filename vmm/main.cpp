@@ -284,6 +284,8 @@ int main(int argc, char** argv) {
   crash_cmd->add_option("--combo", ct_combo, "Only this combination of policy, vCPUs and persistence (0-15)")
       ->check(CLI::Range(0u, crashtest::kCombos - 1));
   crash_cmd->add_option("--jobs", ct.jobs, "Worker processes (default 1)")->check(CLI::Range(1u, 64u));
+  crash_cmd->add_flag("--inject-bug", ct.inject_bug,
+                     "Testing the explorer: every recovery skips the pages it should restore (the oracle must catch it)");
   crash_cmd->add_option("--segment", ct_segment, "Replay: the segment of a failure line");
   crash_cmd->add_option("--replay", ct_replay, "Replay: states 0..N of --segment, each printed, then stop");
 

@@ -139,6 +139,7 @@ extern "C" [[noreturn]] void bsp_main(u32 start_info) {
 // reports in and idles.
 extern "C" [[noreturn]] void ap_main(unsigned id) {
   cpus[id].init_local(id);
+  Clock::setup_cpu();
   Lapic::init(false);
   Lapic::start_timer(Clock::tick_count());
   Smp::ap_arrived();

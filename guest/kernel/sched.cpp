@@ -105,7 +105,7 @@ void Sched::tick_everywhere(bool on) {
 }
 
 void Sched::tick(bool from_user) {
-  u64 now = x86::rdtsc();
+  u64 now = Clock::now();
   while (sleepers_ && i64(now - sleepers_->wake_at) >= 0) {
     Thread* t = sleepers_;
     sleep_remove(t);

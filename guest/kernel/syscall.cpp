@@ -289,6 +289,8 @@ extern "C" void user_trap(Frame* f) {
     syscall(t);
   } else if (v == 14) {
     if (!t->vms->fault(fault_addr, f->error & 2)) kill_faulting(f, v, fault_addr);
+  } else if (v == 13 && Clock::emulate_user_tsc(f)) {
+    // rdtsc/rdtscp on a virtual clock: answered
   } else if (v < 32) {
     kill_faulting(f, v, 0);
   } else if (v == VEC_TIMER_SLOW) {

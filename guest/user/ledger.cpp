@@ -114,7 +114,11 @@ void appender(void* arg) {
       u64 cap = u::tsc_hz / 10;
       if (rel > cap && (due >> 16) < rel - cap) due = (rel - cap) << 16;
       if ((due >> 16) > rel) {
-        asm volatile("pause");
+        // Ahead of the rate: sleep rather than spin (the kernel wakes
+        // sleepers at its tick; the appends behind schedule then come in a
+        // burst). A spin would keep the CPU busy, and on a deterministic
+        // machine each rdtsc is a trap.
+        u::sleep_us(((due >> 16) - rel) / u::tsc_per_us + 1);
         continue;
       }
       due += step;

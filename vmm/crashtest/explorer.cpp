@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "ckpt/recovery.h"
 #include "nvm/persist.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
@@ -147,8 +149,11 @@ class SegmentRun {
     bool answered = false;
     uint64_t answered_at = 0;
     uint64_t epoch_blocks = uint64_t(cfg_.ckpt_interval_ms * 1e6) / accel::kDeterministicNsPerBlock;
+    std::deque<std::string> tail;  // the guest's last lines, for a failure's report
     m.serial().on_line([&](const std::string& line) {
       std::lock_guard lock(mu);
+      tail.push_back(line);
+      if (tail.size() > 6) tail.pop_front();
       if (line.rfind("ledger CORRUPT", 0) == 0 && corrupt.empty()) corrupt = line;
       if (answered || line.rfind("ledger ok", 0) != 0) return;
       // The guest's own check passed: aim the failure (on the vCPU thread, at a fixed block).
@@ -180,8 +185,11 @@ class SegmentRun {
     {
       std::lock_guard lock(mu);
       if (!corrupt.empty()) return "the guest's ledger is corrupt after recovery: " + corrupt;
-      if (!answered) return "the ledger did not answer within " + std::to_string(400 * epoch_blocks) + " blocks (" + stop_detail + ")";
-      if (!failed_power) return "the machine stopped without a power failure: " + stop_detail;
+      std::string said;
+      for (auto& l : tail) said += (said.empty() ? "" : " | ") + l;
+      if (!answered)
+        return "the ledger did not answer within " + std::to_string(400 * epoch_blocks) + " blocks (" + stop_detail + "); guest: " + said;
+      if (!failed_power) return "the machine stopped without a power failure: " + stop_detail + "; guest: " + said;
       t.ledger_answers++;
       t.kinds[stop_detail.find("crash point") != std::string::npos ? "crash point" : plan.at_point ? "block (point not reached)" : "block"]++;
     }
@@ -207,9 +215,11 @@ class SegmentRun {
   bool fail(Tally& t, uint64_t state, const Plan& plan, const std::string& what) {
     ++t.failures;
     std::string line = fmt::format(
-        "FAIL segment {} ({}) state {} ({}): {}\n  replay: vmm crashtest --config {} --seed {} --segment {} --replay {}{}",
+        "FAIL segment {} ({}) state {} ({}): {}\n  replay: vmm crashtest --config {} --seed {} --segment {} --replay {}{}{}{}",
         segment_, combo_.name(), state, plan.describe(), what, opt_.config_path, opt_.seed, segment_, state,
-        opt_.only_combo ? fmt::format(" --combo {}", *opt_.only_combo) : "");
+        opt_.only_combo ? fmt::format(" --combo {}", *opt_.only_combo) : "",
+        opt_.states_per_segment != Options{}.states_per_segment ? fmt::format(" --per-segment {}", opt_.states_per_segment) : "",
+        opt_.inject_bug ? " --inject-bug" : "");
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
     t.failure_lines.push_back(line);
@@ -253,6 +263,7 @@ Combo combo(unsigned i) {
 }
 
 int explore(const Options& opt) {
+  ckpt::inject_skipped_restore(opt.inject_bug);
   if (!opt.replay_segment) log::set_level("error");  // one line per failure and the summary; the machines' own logs would drown them
   if (opt.replay_segment) {
     Tally t;

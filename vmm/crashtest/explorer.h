@@ -31,6 +31,7 @@ struct Options {
   std::optional<uint64_t> replay_segment;    // replay: this segment ...
   std::optional<uint64_t> replay_state;      // ... up to this state, then stop
   unsigned jobs = 1;                         // worker processes
+  bool inject_bug = false;                   // testing the explorer: recoveries restore nothing (ckpt::inject_skipped_restore)
 };
 
 // One combination of what the explorer varies between segments.

@@ -9,6 +9,13 @@ namespace x86 {
 // Writes a byte to an I/O port.
 inline void outb(u16 port, u8 v) { asm volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 
+// Reads a 32-bit I/O port.
+inline u32 inl(u16 port) {
+  u32 v;
+  asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+
 // Writes a 32-bit value to an I/O port.
 inline void outl(u16 port, u32 v) { asm volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
 
@@ -35,6 +42,14 @@ inline u64 rdtsc() {
   asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
   return (u64(hi) << 32) | lo;
 }
+
+// Reads / writes CR4.
+inline u64 read_cr4() {
+  u64 v;
+  asm volatile("mov %%cr4, %0" : "=r"(v));
+  return v;
+}
+inline void write_cr4(u64 v) { asm volatile("mov %0, %%cr4" : : "r"(v) : "memory"); }
 
 // Executes CPUID leaf `leaf`, subleaf 0.
 inline void cpuid(u32 leaf, u32& a, u32& b, u32& c, u32& d) {
