@@ -133,7 +133,11 @@ TEST_CASE("parse_powerfail: restart, at=POINT#N, and what is refused") {
   CHECK(powerfail_refusal({"powerfail", "at=committed#0"}).find("the count after # must be 1 or more") != std::string::npos);
   CHECK(powerfail_refusal({"powerfail", "at=committed#"}).find("the count after # must be 1 or more") != std::string::npos);
   CHECK(powerfail_refusal({"powerfail", "at=nowhere"}).find("unknown crash point 'nowhere'") != std::string::npos);
-  CHECK(powerfail_refusal({"powerfail", "at=stopped", "after=5"}) == "powerfail: give at= or after=, not both");
+  CHECK(powerfail_refusal({"powerfail", "at=stopped", "after=5"}) == "powerfail: give one of at=, at-block= and after=");
+  CHECK(powerfail_refusal({"powerfail", "at-block=9", "after=5"}) == "powerfail: give one of at=, at-block= and after=");
+  CHECK(powerfail_args({"powerfail", "at-block=123456789"}).at_block == 123456789u);
+  CHECK(powerfail_refusal({"powerfail", "at-block="}).find("is not a block count") != std::string::npos);
+  CHECK(powerfail_refusal({"powerfail", "at-block=12x"}).find("is not a block count") != std::string::npos);
   CHECK(powerfail_refusal({"powerfail", "later"}).find("unknown argument 'later'") != std::string::npos);
 }
 
