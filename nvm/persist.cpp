@@ -42,30 +42,76 @@ Persist::~Persist() {
 }
 
 void Persist::copy(void* dst, const void* src, size_t len, bool counted) {
-  if (power_lost()) return;
-  pmem_memcpy_nodrain(dst, src, len);
+  if (unfenced_) {
+    std::lock_guard lock(unfenced_mu_);
+    if (power_lost()) return;
+    unfenced_->before_store(dst, len, true);
+    pmem_memcpy_nodrain(dst, src, len);
+  } else {
+    if (power_lost()) return;
+    pmem_memcpy_nodrain(dst, src, len);
+  }
   if (counted) count_bytes(len);
 }
 
 void Persist::write(void* dst, const void* src, size_t len) {
-  if (power_lost()) return;
-  std::memcpy(dst, src, len);
+  if (unfenced_) {
+    std::lock_guard lock(unfenced_mu_);
+    if (power_lost()) return;
+    unfenced_->before_store(dst, len, false);
+    std::memcpy(dst, src, len);
+  } else {
+    if (power_lost()) return;
+    std::memcpy(dst, src, len);
+  }
   count_bytes(len);
 }
 
 bool Persist::store64(uint64_t* dst, uint64_t value) {
-  if (power_lost()) return false;
-  __atomic_store_n(dst, value, __ATOMIC_RELEASE);
+  if (unfenced_) {
+    std::lock_guard lock(unfenced_mu_);
+    if (power_lost()) return false;
+    unfenced_->before_store(dst, 8, false);
+    __atomic_store_n(dst, value, __ATOMIC_RELEASE);
+  } else {
+    if (power_lost()) return false;
+    __atomic_store_n(dst, value, __ATOMIC_RELEASE);
+  }
   count_bytes(8);
   return true;
 }
 
 void Persist::flush(const void* addr, size_t len) {
-  if (adr_ && !power_lost()) pmem_flush(addr, len);
+  if (!adr_ || power_lost()) return;
+  if (unfenced_) {
+    std::lock_guard lock(unfenced_mu_);
+    pmem_flush(addr, len);
+    unfenced_->flushed(addr, len);
+    return;
+  }
+  pmem_flush(addr, len);
 }
 
 void Persist::fence() {
+  if (unfenced_) {
+    std::lock_guard lock(unfenced_mu_);  // no store slips in between the fence and its record
+    if (power_lost()) return;
+    pmem_drain();
+    unfenced_->fenced();
+    return;
+  }
   if (!power_lost()) pmem_drain();
+}
+
+void Persist::lose_power() {
+  shared_->power_lost.store(true);
+  if (!unfenced_) return;
+  std::lock_guard lock(unfenced_mu_);  // no write is half done: each checks the power under this lock
+  dropped_ += unfenced_->drop();
+}
+
+void Persist::track_unfenced(uint64_t seed, UnfencedLines::Policy policy) {
+  unfenced_ = std::make_unique<UnfencedLines>(seed, policy);
 }
 
 void Persist::point(CrashPoint p) {

@@ -12,10 +12,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "nvm/unfenced_lines.h"
 
 namespace hsls::nvm {
 
@@ -91,10 +94,19 @@ class Persist {
   // Arrivals at `p` since this object was made.
   uint64_t count(CrashPoint p) const { return counts_[unsigned(p)].load(std::memory_order_relaxed); }
 
-  // From now on every write is dropped (power is gone).
-  void lose_power() { shared_->power_lost.store(true); }
+  // From now on every write is dropped (power is gone). With the unfenced-
+  // line model on, the lines not yet durable survive or not, line by line.
+  void lose_power();
   bool power_lost() const { return shared_->power_lost.load(std::memory_order_relaxed); }
   uint64_t bytes_written() const { return shared_->bytes.load(std::memory_order_relaxed); }
+
+  // ADR, for the crash explorer: from now on remember every store not yet
+  // durable (unfenced_lines.h), and at the power failure let each such line
+  // survive or not, by a generator seeded with `seed`. Every write must come
+  // through this object then (a forked pause copier's would escape it).
+  void track_unfenced(uint64_t seed, UnfencedLines::Policy policy = UnfencedLines::Policy::random);
+  // Lines the model put back to their old bytes at the power failure.
+  size_t lines_dropped() const { return dropped_; }
 
  private:
   bool adr_;
@@ -108,6 +120,9 @@ class Persist {
   std::atomic<int> armed_point_{-1};
   uint64_t armed_at_ = 0;
   std::function<void(CrashPoint)> on_fail_;
+  std::unique_ptr<UnfencedLines> unfenced_;  // null unless track_unfenced()
+  std::mutex unfenced_mu_;                   // a write and its record in the model are one step
+  size_t dropped_ = 0;
 };
 
 }  // namespace hsls::nvm

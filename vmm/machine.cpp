@@ -79,6 +79,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
 
   // From here on a file may be created; Region removes it unless keep() is reached.
   store_ = std::make_unique<nvm::Store>(cfg.nvm_path, cfg.memory_bytes, cfg.vcpus, cfg.fresh, cfg.persistence == "adr");
+  if (cfg.unfenced_seed && cfg.persistence == "adr") store_->persist().track_unfenced(*cfg.unfenced_seed);
   if (crash) arm_power_fail(crash->point, crash->nth, true);
   memory_ = std::make_unique<GuestMemory>(store_->ram(), cfg.memory_bytes);
   create_vm_and_vcpus(t_start);

@@ -24,6 +24,7 @@ struct Config {
   std::string commit_log;                // not a key (--commit-log): a line per commit, for comparing runs
   std::optional<uint64_t> stop_at_block;       // not a key (--stop-at-block): deterministic, quit there
   std::optional<uint64_t> powerfail_at_block;  // not a key (--powerfail-at-block): deterministic, lose power there
+  std::optional<uint64_t> unfenced_seed;      // not a key (crashtest, ADR): lines not yet durable may be lost at a failure
   bool det_paced = true;                 // not a key: guest time never runs ahead of the host's (off for crashtest)
   std::vector<int> vcpu_cpus;            // not a key: the CPU of each vCPU thread as `vmm run` planned it (empty: unpinned)
   // [guest]

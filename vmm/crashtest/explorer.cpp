@@ -79,6 +79,7 @@ Plan plan_state(uint64_t segment_seed, uint64_t state, const Combo& c, double in
 
 struct Tally {
   uint64_t states = 0, failures = 0, ledger_answers = 0;
+  uint64_t lines_dropped = 0;  // ADR: unfenced lines put back to their old bytes at failures
   std::map<std::string, uint64_t> kinds;  // how the power failed
   std::vector<std::string> failure_lines;
 };
@@ -108,6 +109,7 @@ class SegmentRun {
     cfg_.vcpus = combo_.vcpus;
     cfg_.persistence = combo_.adr ? "adr" : "eadr";
     cfg_.nvm_path = fmt::format("/dev/shm/hsls-crashtest-{}-{}.nvm", ::getpid(), job);
+    cfg_.unfenced_seed.reset();
   }
   ~SegmentRun() {
     machine_.reset();
@@ -121,6 +123,7 @@ class SegmentRun {
     try {
       Config boot = cfg_;
       boot.fresh = true;
+      if (combo_.adr) boot.unfenced_seed = mix(cfg_.seed, 0x11e5);
       machine_ = std::make_unique<Machine>(boot);
     } catch (const std::exception& e) {
       return fail(t, 0, Plan{}, std::string("boot: ") + e.what());
@@ -129,7 +132,7 @@ class SegmentRun {
     for (uint64_t k = 0; !last || k <= *last; ++k) {
       if (!last && !more()) return true;
       Plan plan = plan_state(cfg_.seed, k, combo_, cfg_.ckpt_interval_ms);
-      std::string what = run_state(t, plan, fresh);
+      std::string what = run_state(t, plan, fresh, k);
       fresh = false;
       if (verbose) std::printf("segment %lu (%s) state %lu: %s: %s\n", segment_, combo_.name().c_str(), k,
                                plan.describe().c_str(), what.empty() ? "ok" : what.c_str());
@@ -142,7 +145,7 @@ class SegmentRun {
 
  private:
   // One state: run until the ledger answers, arm the failure, run into it, recover.
-  std::string run_state(Tally& t, const Plan& plan, bool fresh) {
+  std::string run_state(Tally& t, const Plan& plan, bool fresh, uint64_t state_index) {
     Machine& m = *machine_;
     std::mutex mu;
     std::string corrupt, stop_detail;
@@ -194,8 +197,10 @@ class SegmentRun {
       t.kinds[stop_detail.find("crash point") != std::string::npos ? "crash point" : plan.at_point ? "block (point not reached)" : "block"]++;
     }
     machine_.reset();
+    t.lines_dropped += m.store().persist().lines_dropped();
     Config again = cfg_;
     again.fresh = false;
+    if (combo_.adr) again.unfenced_seed = mix(cfg_.seed, 0x11e5 + state_index);
     std::optional<PendingCrash> crash;
     if (plan.restored_nth) crash = PendingCrash{nvm::CrashPoint::restored, *plan.restored_nth};
     for (int tries = 0; tries < 2; ++tries) {
@@ -288,7 +293,7 @@ int explore(const Options& opt) {
       if (pid == 0) {
         ::close(fds[0]);
         Tally t = work(opt, j, jobs);
-        std::string out = fmt::format("{} {} {}\n", t.states, t.failures, t.ledger_answers);
+        std::string out = fmt::format("{} {} {} {}\n", t.states, t.failures, t.ledger_answers, t.lines_dropped);
         for (auto& [k, n] : t.kinds) out += fmt::format("{}\t{}\n", k, n);
         ssize_t ignored = ::write(fds[1], out.data(), out.size());
         (void)ignored;
@@ -305,9 +310,9 @@ int explore(const Options& opt) {
       ::close(fd);
       int status = 0;
       ::waitpid(pid, &status, 0);
-      uint64_t s = 0, f = 0, a = 0;
+      uint64_t s = 0, f = 0, a = 0, l = 0;
       auto nl = in.find('\n');
-      if (nl == std::string::npos || std::sscanf(in.c_str(), "%lu %lu %lu", &s, &f, &a) != 3) {
+      if (nl == std::string::npos || std::sscanf(in.c_str(), "%lu %lu %lu %lu", &s, &f, &a, &l) != 4) {
         std::printf("FAIL worker %d ended without a report (status %d)\n", int(pid), status);
         ++total.failures;
         continue;
@@ -315,6 +320,7 @@ int explore(const Options& opt) {
       total.states += s;
       total.failures += f;
       total.ledger_answers += a;
+      total.lines_dropped += l;
       for (size_t pos = nl + 1; pos < in.size();) {
         auto end = in.find('\n', pos), tab = in.find('\t', pos);
         if (end == std::string::npos || tab == std::string::npos || tab > end) break;
@@ -327,9 +333,9 @@ int explore(const Options& opt) {
   std::string kinds;
   for (auto& [k, n] : total.kinds) kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", k, n);
   std::printf("crashtest: %lu states in %.1f s (%.1f states/s, %.0f per hour) with %u job(s), seed %lu: %lu failure(s); "
-              "ledger verified after every recovery (%lu answers); power failed: %s\n",
+              "ledger verified after every recovery (%lu answers); power failed: %s; ADR: %lu unfenced lines lost\n",
               total.states, secs, total.states / std::max(secs, 1e-9), total.states / std::max(secs, 1e-9) * 3600, jobs, opt.seed,
-              total.failures, total.ledger_answers, kinds.c_str());
+              total.failures, total.ledger_answers, kinds.c_str(), total.lines_dropped);
   return total.failures ? 1 : 0;
 }
 
