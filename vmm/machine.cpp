@@ -23,6 +23,7 @@ uint64_t process_start_ns() { return g_process_start_ns; }
 
 namespace {
 std::atomic<bool> g_built_one{false};  // a machine was already built in this process
+std::atomic<unsigned> g_power_ons{0};  // machines built in this process (the input log's power-on number)
 }  // namespace
 
 void set_pending_crash(PendingCrash crash) {
@@ -58,6 +59,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   auto log = log::get("vmm");
   uint64_t t_start = ckpt::now_ns();
   const bool first_in_process = !g_built_one.exchange(true);
+  power_on_ = g_power_ons.fetch_add(1);
   auto stamp = [&](const char* what) { log->debug("start-up: {} at {:.2f} ms", what, double(ckpt::now_ns() - t_start) / 1e6); };
   // Everything that can be refused without side effects comes first.
   std::string why;
@@ -65,6 +67,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   if (cfg.deterministic && cfg.accel == "auto") accel = "tcg";
   vm_ = accel::create_vm(accel, cfg.vcpus);
   if (cfg.deterministic) vm_->make_deterministic(cfg.seed, cfg.det_paced);
+  if (cfg.deterministic && !cfg.record_input.empty()) input_log_ = std::make_unique<InputLog>(cfg.record_input);
   stamp("VM created");
   auto image = boot::read_image_file(cfg.image);
   auto plan = boot::plan_load(image, layout_ram(cfg.memory_bytes), cfg.image);
@@ -506,6 +509,7 @@ void Machine::stop_at_block(uint64_t block) {
 
 void Machine::power_fail_external(bool restart) {
   vm_->post_external([this, restart](uint64_t block) {
+    record_input("powerfail", restart ? "restart" : "halt");
     power_fail("from the monitor, at block " + std::to_string(block) + " (replay: powerfail at-block=" + std::to_string(block) + ")",
                restart);
   });
@@ -514,10 +518,41 @@ void Machine::power_fail_external(bool restart) {
 size_t Machine::type_serial(const std::string& bytes) {
   if (!vm_->deterministic()) return serial_->push_input(bytes);
   vm_->post_external([this, bytes](uint64_t block) {
+    record_input("serial", bytes);
     size_t queued = serial_->push_input(bytes);
-    log::get("vmm")->info("deterministic: serial input of {} bytes ({} queued) at block {}", bytes.size(), queued, block);
+    log::get("vmm")->info("deterministic: serial input of {} bytes ({} queued) at block {} guest_ns {}", bytes.size(), queued, block,
+                          vm_->guest_time_ns());
   });
   return bytes.size();
+}
+
+// On the vCPU thread, at the point of the schedule the input is applied at.
+void Machine::record_input(const std::string& kind, const std::string& data) {
+  if (!input_log_) return;
+  input_log_->append({power_on_, vm_->blocks_executed(), vm_->guest_time_ns(), kind, data});
+}
+
+void Machine::replay_inputs(const std::vector<InputLog::Entry>& entries) {
+  unsigned n = 0;
+  for (const auto& e : entries) {
+    if (e.power_on != power_on_) continue;
+    ++n;
+    if (e.kind == "serial") {
+      vm_->at_block(e.block, [this, e] {
+        record_input("serial", e.data);
+        serial_->push_input(e.data);
+        log::get("vmm")->debug("deterministic: replayed serial input at block {} guest_ns {} (recorded at {} {})",
+                               vm_->blocks_executed(), vm_->guest_time_ns(), e.block, e.guest_ns);
+      }, e.guest_ns);
+    } else {
+      bool restart = e.data == "restart";
+      vm_->at_block(e.block, [this, e, restart] {
+        record_input("powerfail", e.data);
+        power_fail("replayed from the input log, at block " + std::to_string(e.block), restart);
+      }, e.guest_ns);
+    }
+  }
+  if (n) log::get("vmm")->info("deterministic: {} input(s) of power-on {} to replay", n, power_on_);
 }
 
 void Machine::power_fail_after(double ms, bool restart) {

@@ -28,6 +28,7 @@
 #include "vmm/devices/bus.h"
 #include "vmm/devices/dma.h"
 #include "vmm/devices/guest_clock.h"
+#include "vmm/input_log.h"
 #include "vmm/devices/poweroff.h"
 #include "vmm/devices/serial.h"
 #include "vmm/devices/virtio/net.h"
@@ -117,6 +118,9 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   // the next point of the schedule (logged with its block count). Returns
   // the bytes queued.
   size_t type_serial(const std::string& bytes);
+  // Deterministic machine: schedules the entries of an input log recorded
+  // for this power-on (the process's machines are counted from 0).
+  void replay_inputs(const std::vector<InputLog::Entry>& entries);
   bool power_failed() const { return power_failed_.load(); }
   bool restart_after_power_fail() const { return restart_.load(); }
 
@@ -201,6 +205,9 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   std::unique_ptr<Serial> serial_;
   std::unique_ptr<PowerOff> poweroff_;
   std::unique_ptr<GuestClock> clock_;
+  std::unique_ptr<InputLog> input_log_;  // --record-input
+  unsigned power_on_ = 0;
+  void record_input(const std::string& kind, const std::string& data);
   DeviceDirtyLog device_dirty_;
   std::unique_ptr<Dma> dma_;
   std::unique_ptr<IrqEdge> net_irq_;

@@ -35,6 +35,7 @@ struct RunFlags {
   std::optional<std::string> deterministic;
   std::string commit_log;
   std::optional<uint64_t> stop_at_block, powerfail_at_block;
+  std::string record_input, replay_input;
   std::optional<std::string> ckpt_policy, persistence, dirty_log;
   bool no_console = false;
   bool fresh = false;
@@ -85,6 +86,8 @@ Config build_config(const RunFlags& f) {
   cfg.commit_log = f.commit_log;
   cfg.stop_at_block = f.stop_at_block;
   cfg.powerfail_at_block = f.powerfail_at_block;
+  cfg.record_input = f.record_input;
+  cfg.replay_input = f.replay_input;
   if (f.deterministic) {
     cfg.deterministic = true;
     if (!f.deterministic->empty()) {
@@ -131,6 +134,8 @@ int run(const RunFlags& flags) {
   // A machine that refuses to start takes the socket away again. Declared
   // in this order so that the monitor stops before the machine goes.
   std::unique_ptr<Machine> machine;
+  const std::vector<InputLog::Entry> replayed = cfg.replay_input.empty() ? std::vector<InputLog::Entry>{}
+                                                                          : InputLog::read(cfg.replay_input);
   Monitor monitor(cfg.monitor_path, isatty(STDIN_FILENO) == 1);
   machine = std::make_unique<Machine>(cfg);
   std::atomic<bool> done{false};
@@ -163,6 +168,7 @@ int run(const RunFlags& flags) {
     monitor.attach(machine.get());
     if (!machine->recovery().is_null()) monitor.broadcast(machine->recovery());
     if (cfg.stop_at_block) machine->stop_at_block(*cfg.stop_at_block);
+    machine->replay_inputs(replayed);
     if (cfg.powerfail_at_block) machine->power_fail_at_block(*std::exchange(cfg.powerfail_at_block, std::nullopt), cfg.power_restart);
     machine->start();
     code = machine->wait();
@@ -253,6 +259,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--stop-at-block", f.stop_at_block, "Deterministic: quit (exit 0) once N blocks have executed since boot");
   run_cmd->add_option("--powerfail-at-block", f.powerfail_at_block,
                       "Deterministic: lose power once N blocks have executed since boot (replays a failure; power.restart applies)");
+  run_cmd->add_option("--record-input", f.record_input,
+                      "Deterministic: append every input from outside (serial, powerfail) to FILE with the point it was applied at");
+  run_cmd->add_option("--replay-input", f.replay_input, "Deterministic: apply the inputs of a --record-input FILE at their points");
   run_cmd->add_option("--pin-vcpus", f.pin_vcpus, "A host CPU of its own per vCPU thread when one is to spare: true/false (machine.pin_vcpus)");
   run_cmd->add_option("--copier", f.copier, "With 1 pinned vCPU and a spare CPU, a forked process shares the pause's copying at intervals >= 5 ms (default true): true/false (ckpt.copier)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");

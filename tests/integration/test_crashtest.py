@@ -45,7 +45,7 @@ check(m and int(m.group(1)) == 80 and m.group(2) == "0", f"unexpected summary: {
 print(summary[0])
 
 # 2. An injected recovery bug is found, and every failure replays exactly.
-code, out, err = crashtest("--states", "12", "--per-segment", "3", "--seed", "5", "--inject-bug")
+code, out, err = crashtest("--states", "40", "--per-segment", "30", "--seed", "5", "--inject-bug")
 check(code == 1, f"--inject-bug: the explorer found nothing (exit {code})\n{out}\n{err[-2000:]}")
 fails = re.findall(r"^FAIL segment (\d+) \(([^)]*)\) state (\d+) \(([^)]*)\): (.*)\n  replay: vmm (.*)$", out, re.M)
 check(fails, f"--inject-bug: no failure line with a replay command\n{out}")

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import check, tmpdir  # noqa: E402
+from harness import Monitor, check, tmpdir  # noqa: E402
 
 vmm, guest = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 d = tmpdir()
@@ -76,6 +76,52 @@ check(early.count(b"hypersls guest:") == 2, f"early power failure: the guest did
 check(b"fault:" not in early and early.count(b"ledger ok") == 2,
       f"early power failure: the second boot went wrong:\n{early.decode(errors='replace')}")
 print("power failure before the first commit: the second boot is clean")
+
+# An interactive session (serial input and a power failure from the monitor,
+# at host-timed moments) recorded with --record-input replays exactly with
+# --replay-input: the same serial output and commits.
+log = os.path.join(d, "inputs.log")
+sock = os.path.join(d, "mon.sock")
+nvm = f"/dev/shm/hsls-det-{os.getpid()}-rec.nvm"
+common = [vmm, "run", guest, "--accel", "tcg", "--vcpus", "2", "--memory", "64M", "--verify", "--no-console",
+          "--ckpt-interval", "2", "--cmdline", CMDLINE, "--power-restart", "--nvm", nvm, "--fresh",
+          "--stop-at-block", "40000000"]
+try:
+    rec = subprocess.Popen(common + ["--deterministic=9", "--monitor", sock, "--record-input", log,
+                                     "--serial-log", f"{d}/rec.serial", "--commit-log", f"{d}/rec.commits"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    m = Monitor(sock, timeout=30)
+    import time
+    time.sleep(0.3)
+    check(m.cmd("serial ledger verify")["ok"], "serial ledger verify refused")
+    time.sleep(0.2)
+    check(m.cmd("powerfail")["ok"], "powerfail refused")
+    time.sleep(0.5)
+    m2 = Monitor(sock, timeout=30)
+    check(m2.cmd("serial ledger verify")["ok"], "serial ledger verify (after the restart) refused")
+    _, rec_err = rec.communicate(timeout=120)
+    check(rec.returncode == 0, f"recording run exited {rec.returncode}\n{rec_err[-3000:]}")
+    with open(log) as f:
+        entries = f.read().splitlines()
+    check(len(entries) == 3 and [e.split()[3] for e in entries] == ["serial", "powerfail", "serial"],
+          f"the input log holds {entries}")
+    rep = subprocess.run(common + ["--deterministic=9", "--replay-input", log, "--serial-log", f"{d}/rep.serial",
+                                   "--commit-log", f"{d}/rep.commits"],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    check(rep.returncode == 0, f"replay run exited {rep.returncode}\n{rep.stderr[-3000:]}")
+finally:
+    for f in (nvm, nvm + ".digests"):
+        if os.path.exists(f):
+            os.unlink(f)
+with open(f"{d}/rec.serial", "rb") as f:
+    rec_out = f.read()
+with open(f"{d}/rep.serial", "rb") as f:
+    rep_out = f.read()
+check(rec_out.count(b"(asked)") == 2, f"the recorded session's two 'ledger verify' were not answered:\n{rec_out[-2000:]!r}")
+check(rec_out == rep_out, f"replayed serial output differs:\n{rec_out[-1500:]!r}\n---\n{rep_out[-1500:]!r}")
+with open(f"{d}/rec.commits") as f, open(f"{d}/rep.commits") as g:
+    check(f.read() == g.read(), "replayed commit log differs")
+print(f"recorded session ({len(entries)} inputs, a power failure among them) replayed exactly")
 
 # KVM cannot run deterministically: one line, nothing created.
 p = subprocess.run([vmm, "run", guest, "--accel", "kvm", "--deterministic", "--nvm", f"{d}/never.nvm"],

@@ -18,7 +18,7 @@ void Vm::make_deterministic(uint64_t, bool) {
 
 void Vm::set_alarm(uint64_t, std::function<void()>) { throw Error("set_alarm: not a deterministic machine"); }
 
-void Vm::at_block(uint64_t, std::function<void()>) { throw Error("at_block: not a deterministic machine"); }
+void Vm::at_block(uint64_t, std::function<void()>, uint64_t) { throw Error("at_block: not a deterministic machine"); }
 
 std::string unowned_access(bool pio, uint64_t addr, unsigned size, bool write) {
   return fmt::format("unowned {} {} at {:#x} size {}", pio ? "I/O port" : "MMIO", write ? "write" : "read", addr, size);

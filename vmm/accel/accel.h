@@ -140,8 +140,9 @@ class Vm {
   // `due_ns`, while no guest code runs and no vCPU holds the CPU (it may
   // read and write every vCPU's state); replaces the previous alarm.
   virtual void set_alarm(uint64_t due_ns, std::function<void()> fn);
-  // Deterministic: `fn` runs likewise once `block` blocks have executed since boot.
-  virtual void at_block(uint64_t block, std::function<void()> fn);
+  // Deterministic: `fn` runs likewise once `block` blocks have executed
+  // since boot and guest time is at least `not_before_ns`.
+  virtual void at_block(uint64_t block, std::function<void()> fn, uint64_t not_before_ns = 0);
   // Input from outside (any thread): on a deterministic machine `fn` runs
   // at the next point the schedule allows, with the block count it runs at
   // (to log it for a replay); otherwise at once, with 0.

@@ -516,8 +516,8 @@ void validate(const Config& cfg) {
     throw Error("ckpt.persistence: '" + cfg.persistence + "' is not allowed (allowed: eadr, adr)");
   if (cfg.accel != "auto" && cfg.accel != "kvm" && cfg.accel != "tcg")
     throw Error("machine.accel: '" + cfg.accel + "' is not allowed (allowed: auto, kvm, tcg)");
-  if (!cfg.deterministic && (cfg.stop_at_block || cfg.powerfail_at_block))
-    throw Error("--stop-at-block and --powerfail-at-block count blocks of a deterministic machine: add --deterministic");
+  if (!cfg.deterministic && (cfg.stop_at_block || cfg.powerfail_at_block || !cfg.record_input.empty() || !cfg.replay_input.empty()))
+    throw Error("--stop-at-block, --powerfail-at-block, --record-input and --replay-input belong to a deterministic machine: add --deterministic");
   if (cfg.deterministic && cfg.accel == "kvm")
     throw Error("machine.deterministic needs the software CPU: KVM runs on the host's clock (use --accel tcg or auto)");
   if (cfg.deterministic && !cfg.net_tap.empty())

@@ -25,6 +25,8 @@ struct Config {
   std::optional<uint64_t> stop_at_block;       // not a key (--stop-at-block): deterministic, quit there
   std::optional<uint64_t> powerfail_at_block;  // not a key (--powerfail-at-block): deterministic, lose power there
   std::optional<uint64_t> unfenced_seed;      // not a key (crashtest, ADR): lines not yet durable may be lost at a failure
+  std::string record_input;              // not a key (--record-input): deterministic, log input from outside
+  std::string replay_input;              // not a key (--replay-input): deterministic, apply a recorded log
   bool det_paced = true;                 // not a key: guest time never runs ahead of the host's (off for crashtest)
   std::vector<int> vcpu_cpus;            // not a key: the CPU of each vCPU thread as `vmm run` planned it (empty: unpinned)
   // [guest]

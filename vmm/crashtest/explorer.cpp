@@ -49,6 +49,8 @@ std::vector<nvm::CrashPoint> points_for(const std::string& policy) {
   return v;
 }
 
+constexpr uint64_t kSystematicRounds = 3;  // crash points enumerated at their 1st..3rd arrival
+
 // What one state does, drawn from (segment seed, state number).
 struct Plan {
   bool at_point = false;
@@ -64,6 +66,9 @@ struct Plan {
   }
 };
 
+// The first states of a segment go through every crash point at its 1st,
+// 2nd and 3rd arrival after the ledger's answer (every point of each of the
+// next three checkpoints, in order); the rest are drawn at random.
 Plan plan_state(uint64_t segment_seed, uint64_t state, const Combo& c, double interval_ms) {
   Rng r{mix(segment_seed, state + 1)};
   Plan p;
@@ -72,6 +77,11 @@ Plan plan_state(uint64_t segment_seed, uint64_t state, const Combo& c, double in
   p.at_point = r.below(100) < 60;
   p.point = points[r.below(points.size())];
   p.nth = 1 + r.below(3);
+  if (state < kSystematicRounds * points.size()) {
+    p.at_point = true;
+    p.point = points[state % points.size()];
+    p.nth = 1 + state / points.size();
+  }
   p.delta_blocks = 1 + r.below(3 * epoch_blocks);
   if (r.below(100) < 15) p.restored_nth = 1 + r.below(16);
   return p;

@@ -51,18 +51,25 @@ std::function<void()> DetSchedule::take_due_alarm() {
   return fn;
 }
 
-void DetSchedule::at_block(uint64_t block, std::function<void()> fn) {
+void DetSchedule::at_block(uint64_t block, std::function<void()> fn, uint64_t not_before_ns) {
   std::lock_guard lock(mu_);
-  block_events_.emplace(block, std::move(fn));
-  first_block_event_ = block_events_.begin()->first;
+  block_events_.emplace(std::make_pair(block, not_before_ns), std::move(fn));
+  first_block_event_ = block_events_.begin()->first.first;
+  first_block_ns_ = block_events_.begin()->first.second;
 }
 
 std::function<void()> DetSchedule::take_due_block_event() {
   std::lock_guard lock(mu_);
-  if (block_events_.empty() || block_events_.begin()->first > blocks()) return {};
+  if (block_events_.empty()) return {};
+  auto [block, not_before] = block_events_.begin()->first;
+  if (block > blocks() || not_before > now_ns()) {
+    recompute();  // reached by count but not by time: wait for the time, not at every block
+    return {};
+  }
   auto fn = std::move(block_events_.begin()->second);
   block_events_.erase(block_events_.begin());
-  first_block_event_ = block_events_.empty() ? kNever : block_events_.begin()->first;
+  first_block_event_ = block_events_.empty() ? kNever : block_events_.begin()->first.first;
+  first_block_ns_ = block_events_.empty() ? 0 : block_events_.begin()->first.second;
   recompute();
   return fn;
 }
@@ -79,7 +86,14 @@ std::deque<std::function<void(uint64_t)>> DetSchedule::take_external() {
   return std::exchange(external_, {});
 }
 
-uint64_t DetSchedule::next_deadline() const { return std::min(timer_ns_, alarm_ns_); }
+uint64_t DetSchedule::next_deadline() {
+  uint64_t next = std::min(timer_ns_, alarm_ns_);
+  std::lock_guard lock(mu_);
+  // An event whose block count is reached waits for its time: that is a deadline too.
+  if (!block_events_.empty() && block_events_.begin()->first.first <= blocks())
+    next = std::min(next, std::max(block_events_.begin()->first.second, now_ns()));
+  return next;
+}
 
 bool DetSchedule::jump_to(uint64_t ns, const std::function<bool()>& interrupted) {
   if (paced_ && ns > pace_ns_) {
@@ -115,7 +129,10 @@ void DetSchedule::restore(uint64_t ns, uint64_t blocks, unsigned turn, uint64_t 
 
 void DetSchedule::recompute() {
   next_ns_ = std::min(timer_ns_, alarm_ns_);
-  next_block_ = std::min(quantum_end_, first_block_event_.load());
+  next_block_ = quantum_end_;
+  uint64_t b = first_block_event_.load();
+  if (b > blocks()) next_block_ = std::min(next_block_, b);
+  else next_ns_ = std::min(next_ns_, first_block_ns_.load());  // counted out: its time is what it waits for
 }
 
 }  // namespace hsls::accel::tcg

@@ -18,6 +18,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <utility>
 #include <mutex>
 
 #include "vmm/accel/accel.h"
@@ -65,8 +66,10 @@ class DetSchedule {
   // The alarm's function if guest time reached it (taken: it rings once).
   std::function<void()> take_due_alarm();
   uint64_t alarm_ns() const { return alarm_ns_; }
-  // `fn` runs when `block` blocks have executed since boot.
-  void at_block(uint64_t block, std::function<void()> fn);
+  // `fn` runs when `block` blocks have executed since boot and guest time
+  // is at least `not_before_ns` (an input replayed where it first came: at
+  // an idle point the block count stands still while time moves on).
+  void at_block(uint64_t block, std::function<void()> fn, uint64_t not_before_ns = 0);
   std::function<void()> take_due_block_event();
   // Input from outside, applied at the next service point; any thread.
   void post_external(std::function<void(uint64_t block)> fn);
@@ -75,7 +78,7 @@ class DetSchedule {
 
   // Every vCPU idles: the next point in guest time something happens
   // (kNever: nothing ever will without input from outside).
-  uint64_t next_deadline() const;
+  uint64_t next_deadline();
   // Jumps the clock to `ns` (idle); with pacing, first waits until the
   // host's clock allows it or `interrupted` says to stop waiting (then
   // returns false without jumping).
@@ -97,11 +100,12 @@ class DetSchedule {
   uint64_t timer_ns_ = kNever;
   uint64_t alarm_ns_ = kNever;
   std::function<void()> alarm_fn_;
-  std::multimap<uint64_t, std::function<void()>> block_events_;
+  std::multimap<std::pair<uint64_t, uint64_t>, std::function<void()>> block_events_;  // (block, not before ns)
   std::mutex mu_;  // external input and block events (posted from other threads)
   std::deque<std::function<void(uint64_t)>> external_;
   std::atomic<bool> external_pending_{false};
   std::atomic<uint64_t> first_block_event_{kNever};
+  std::atomic<uint64_t> first_block_ns_{0};
   // pacing: guest time `pace_ns_` corresponds to host time `pace_host_ns_`
   uint64_t pace_ns_ = 0, pace_host_ns_ = 0;
 };

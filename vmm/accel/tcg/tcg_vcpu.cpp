@@ -391,14 +391,18 @@ std::optional<Exit> TcgVcpu::run_engine() {
 
 // --- engine hooks ---
 
+// A block starts: count it (deterministic machine) and stop if something
+// is due or asked for. The block after an interrupt shadow always runs
+// (its skip is consumed whether a stop is pending or not, so that where a
+// vCPU stops never depends on when another thread asked).
 void TcgVcpu::on_block() {
   DetSchedule* det = vm_.det();
   bool due = det && det->tick();
-  if (!due && !vm_.stop_requested()) return;
   if (skip_blocks_) {
     --skip_blocks_;
     return;
   }
+  if (!due && !vm_.stop_requested()) return;
   stop_ = Stop::yield;
   uc_emu_stop(vm_.engine());
 }

@@ -49,10 +49,15 @@ Exit TcgVcpu::run_det() {
 Exit TcgVcpu::det_turn() {
   DetSchedule& d = *vm_.det();
   for (;;) {
-    vm_.clear_stop();
     if (kicked_.exchange(false)) return Exit{};
     if (!failure_.empty()) return failed_exit(failure_);
     if (!det_service()) return Exit{};
+    // What the service asked of the engine (an interrupt for this vCPU,
+    // input from outside) is answered below; a stop left pending would end
+    // the next run after one block, and where it ends must not depend on
+    // how an event arrived (posted from outside or replayed from a log).
+    vm_.clear_stop();
+    if (kicked_.load()) continue;
     bool can_run = false;
     if (run_state_ != RunState::wait_for_sipi) {
       inject_pending();

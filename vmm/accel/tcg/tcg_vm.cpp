@@ -333,9 +333,9 @@ void TcgVm::set_alarm(uint64_t due_ns, std::function<void()> fn) {
   else det_->set_alarm(due_ns, std::move(fn));
 }
 
-void TcgVm::at_block(uint64_t block, std::function<void()> fn) {
-  if (!det_) return Vm::at_block(block, std::move(fn));
-  det_->at_block(block, std::move(fn));
+void TcgVm::at_block(uint64_t block, std::function<void()> fn, uint64_t not_before_ns) {
+  if (!det_) return Vm::at_block(block, std::move(fn), not_before_ns);
+  det_->at_block(block, std::move(fn), not_before_ns);
   stop_engine();  // the running vCPU takes it into account at its next block
   token_.wake_waiters();
 }

@@ -51,7 +51,7 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   void make_deterministic(uint64_t seed, bool paced) override;
   bool deterministic() const override { return det_ != nullptr; }
   void set_alarm(uint64_t due_ns, std::function<void()> fn) override;
-  void at_block(uint64_t block, std::function<void()> fn) override;
+  void at_block(uint64_t block, std::function<void()> fn, uint64_t not_before_ns = 0) override;
   void post_external(std::function<void(uint64_t block)> fn) override;
   uint64_t blocks_executed() const override { return det_ ? det_->blocks() : 0; }
   DetSchedule* det() const { return det_.get(); }
