@@ -24,6 +24,22 @@ constexpr uint64_t kPage = 4096;
 
 inline void cpu_relax() { __builtin_ia32_pause(); }
 
+// How long the leader waits for the other vCPUs to stop or to go again: far
+// beyond anything seen (microseconds), but bounded, so that a vCPU that
+// never comes stops the machine with a line instead of hanging it.
+constexpr uint64_t kVcpuWaitLimitNs = 10'000'000'000;
+
+// Spins until `done()`; false once `limit_ns` passed first.
+template <typename Done>
+bool spin_until(Done done, uint64_t limit_ns) {
+  uint64_t t0 = monotonic_ns();
+  for (unsigned n = 1; !done(); ++n) {
+    cpu_relax();
+    if (n % 1024 == 0 && monotonic_ns() - t0 > limit_ns) return false;
+  }
+  return true;
+}
+
 uint64_t unix_ns() {
   return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
@@ -182,7 +198,9 @@ void Checkpointer::lead(accel::Vcpu& self) {
   try {
     save_vcpu_state(self, committed_.load() + 1);
     // A vCPU that sees the machine stopping leaves without parking: give up then.
-    while (parked_.load(std::memory_order_acquire) < others && !machine_.stopped()) cpu_relax();
+    if (!spin_until([&] { return parked_.load(std::memory_order_acquire) >= others || machine_.stopped(); }, kVcpuWaitLimitNs))
+      throw Error(fmt::format("{} of {} other vCPU(s) did not stop for checkpoint {} within {} s", others - parked_.load(), others,
+                              committed_.load() + 1, kVcpuWaitLimitNs / 1'000'000'000));
     if (machine_.stopped()) throw nvm::PowerFailure{nvm::CrashPoint::stopped};
     auto quiesced = machine_.quiesce_devices();  // after the followers parked: their pending I/O is done
     st.stop_ns = now_ns() - t0;
@@ -202,7 +220,11 @@ void Checkpointer::lead(accel::Vcpu& self) {
   release_gen_.store(gen, std::memory_order_release);
   release_gen_.notify_all();
   if (failed) return;
-  while (resumed_.load(std::memory_order_acquire) < others) cpu_relax();
+  if (!spin_until([&] { return resumed_.load(std::memory_order_acquire) >= others || machine_.stopped(); }, kVcpuWaitLimitNs)) {
+    machine_.fail(fmt::format("{} of {} other vCPU(s) did not go on after checkpoint {} within {} s", others - resumed_.load(), others,
+                              committed_.load(), kVcpuWaitLimitNs / 1'000'000'000));
+    return;
+  }
   uint64_t t_end = now_ns();
   st.resume_ns = t_end - t_release;
   st.pause_ns = t_end - t0;

@@ -359,9 +359,29 @@ void Machine::request_stop(StopReason reason, int exit_code, const std::string& 
   emit({{"event", "stopped"}, {"reason", detail}, {"exit_code", exit_code}});
 }
 
+// vCPU 0 leads a checkpoint only while no pause is asked for, and a pause
+// is asked for only once no checkpoint is being led: otherwise a vCPU could
+// park for the pause while the leader waits for it to follow (a deadlock
+// the leader's bounded wait turned into a failed machine).
+bool Machine::begin_lead() {
+  std::lock_guard lock(mu_);
+  if (pause_requested_) return false;
+  leading_ = true;
+  return true;
+}
+
+void Machine::end_lead() {
+  {
+    std::lock_guard lock(mu_);
+    leading_ = false;
+  }
+  cv_.notify_all();
+}
+
 void Machine::pause() {
   std::unique_lock lock(mu_);
   if (pause_depth_++ == 0) {
+    cv_.wait(lock, [&] { return !leading_ || running_ == 0; });  // the checkpoint being led ends first
     pause_requested_ = true;
     lock.unlock();
     kick_all();
@@ -411,9 +431,10 @@ bool Machine::vcpu_checkpoint(VcpuRunner& runner) {
     if (ckpt_->stw_active()) {
       vcpu.complete_pending_io();
       ckpt_->follow(vcpu);
-    } else if (vcpu.index() == 0 && !pause_requested_ && ckpt_->due()) {
+    } else if (vcpu.index() == 0 && ckpt_->due() && begin_lead()) {
       vcpu.complete_pending_io();
       ckpt_->lead(vcpu);
+      end_lead();
     }
     if (stop_requested_) return false;
   }

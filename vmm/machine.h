@@ -217,6 +217,9 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<bool> pause_requested_{false};
+  bool leading_ = false;  // vCPU 0 leads a checkpoint (under mu_)
+  bool begin_lead();
+  void end_lead();
   unsigned pause_depth_ = 0;
   std::mutex user_pause_mu_;
   bool user_paused_ = false;

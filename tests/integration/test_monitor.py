@@ -6,7 +6,7 @@ import struct
 import sys
 import time
 
-from harness import Monitor, Vmm, check, require_accel, tmpdir
+from harness import Monitor, Vmm, check, ready_cmd, require_accel, tmpdir
 
 require_accel()
 vmm, guest = sys.argv[1], sys.argv[2]
@@ -104,7 +104,8 @@ for f in ("nvm",):
 v = Vmm(vmm, ["--fresh", "--nvm", f"{d}/nvm2", "--memory", "64M", "--monitor", sock, guest])
 try:
     m = Monitor(sock, timeout=30)
-    check(m.cmd("pause")["ok"], "pause")
+    r = ready_cmd(m, "pause")  # the socket answers before the machine is attached to it
+    check(r["ok"], f"pause: {r}")
     check(m.cmd("powerfail at=stopped")["ok"], "arm powerfail at=stopped")
     r = m.cmd("checkpoint")
     check(not r["ok"] and "power" in r.get("error", ""), f"checkpoint into a power failure: {r}")

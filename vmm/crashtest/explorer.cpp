@@ -206,8 +206,8 @@ class SegmentRun {
       t.ledger_answers++;
       t.kinds[stop_detail.find("crash point") != std::string::npos ? "crash point" : plan.at_point ? "block (point not reached)" : "block"]++;
     }
-    machine_.reset();
     t.lines_dropped += m.store().persist().lines_dropped();
+    machine_.reset();  // `m` is gone from here on
     Config again = cfg_;
     again.fresh = false;
     if (combo_.adr) again.unfenced_seed = mix(cfg_.seed, 0x11e5 + state_index);
