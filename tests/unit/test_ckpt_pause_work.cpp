@@ -88,30 +88,26 @@ TEST_CASE("a parked vCPU and a spare thread share the work; the spare one only c
   std::vector<PauseWork::Range> ranges;
   for (uint64_t i = 0; i < 40; ++i) ranges.emplace_back(1200 + 2 * i, 1);
   const uint64_t gen = 7;
-  std::atomic<bool> go{false};
-  std::atomic<int> spare_did{-1};
-  std::thread spare([&] {
-    while (!go.load()) std::this_thread::yield();
-    // Only protects are left once the copies are gone: it must not take them.
-    spare_did = r.work.help(gen, PauseWork::Role::spare) ? 1 : 0;
-  });
-  std::thread vcpu([&] {
-    while (!go.load()) std::this_thread::yield();
-    r.work.help(gen, PauseWork::Role::vcpu);
-  });
   r.work.publish(gen, ranges, pages, 0);
   CHECK(r.work.published(gen));
   CHECK_FALSE(r.work.published(gen + 1));
-  go = true;
-  r.work.copy();
-  r.work.finish();
+  // The spare thread first, on its own: it copies every page and protects nothing.
+  bool spare_did = false, vcpu_did = false;
+  std::thread spare([&] { spare_did = r.work.help(gen, PauseWork::Role::spare); });
   spare.join();
-  vcpu.join();
-  CHECK_FALSE(r.work.published(gen));
-  CHECK(spare_did.load() >= 0);
+  CHECK(spare_did);
   for (uint64_t p : pages) CHECK(r.backed_up(p, 0));
+  for (auto [first, n] : ranges) CHECK_FALSE(uffd_protected(r.store.ram() + first * kPage));
+  // Then a parked vCPU: the protects are left for it (no copy is).
+  std::thread vcpu([&] { vcpu_did = r.work.help(gen, PauseWork::Role::vcpu); });
+  vcpu.join();
+  CHECK(vcpu_did);
   for (auto [first, n] : ranges) CHECK(uffd_protected(r.store.ram() + first * kPage));
   CHECK_FALSE(uffd_protected(r.store.ram() + 1201 * kPage));
+  // The leader finds everything done.
+  r.work.copy();
+  r.work.finish();
+  CHECK_FALSE(r.work.published(gen));
 }
 
 TEST_CASE("a late helper takes nothing of a finished pause") {
