@@ -105,7 +105,7 @@ TcgVm::TcgVm(unsigned vcpus) : nvcpus_(vcpus) {
 }
 
 TcgVm::~TcgVm() {
-  if (mem_ && g_lost_ram.load() == mem_->host_base()) g_lost_ram = nullptr;  // that RAM goes with this VM
+  if (ram_base_ && g_lost_ram.load() == ram_base_) g_lost_ram = nullptr;  // that RAM goes with this VM (mem_ may be gone already)
   {
     std::lock_guard lock(mu_);
     timer_stop_ = true;
@@ -119,6 +119,7 @@ uint64_t TcgVm::now_ns() const { return det_ ? det_->now_ns() : monotonic_ns(); 
 
 void TcgVm::map_ram(GuestMemory& mem, const DirtyLogRequest& dirty) {
   mem_ = &mem;
+  ram_base_ = mem.host_base();
   for (const auto& r : mem.ranges())
     check(uc_mem_map_ptr(uc_, r.gpa, r.size, UC_PROT_ALL, mem.host_base() + r.host_offset),
           fmt::format("mapping RAM at {:#x}", r.gpa));

@@ -104,6 +104,7 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   unsigned nvcpus_;
   uc_engine* uc_ = nullptr;
   GuestMemory* mem_ = nullptr;
+  uint8_t* ram_base_ = nullptr;  // mem_'s mapping, kept for the destructor (the machine may destroy mem_ first)
   RunToken token_;
   std::atomic<TcgVcpu*> current_{nullptr};
   std::atomic<bool> stop_{false};
