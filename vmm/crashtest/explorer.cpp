@@ -195,19 +195,25 @@ class SegmentRun {
     log::get("crashtest")->info("state: started at block {}, ledger answered at {}, stopped at {} after {:.1f} ms: {}", start, answered_at,
                                 m.vm().blocks_executed(),
                                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - h0).count(), stop_detail);
+    std::string failure;
     {
       std::lock_guard lock(mu);
-      if (!corrupt.empty()) return "the guest's ledger is corrupt after recovery: " + corrupt;
       std::string said;
       for (auto& l : tail) said += (said.empty() ? "" : " | ") + l;
-      if (!answered)
-        return "the ledger did not answer within " + std::to_string(400 * epoch_blocks) + " blocks (" + stop_detail + "); guest: " + said;
-      if (!failed_power) return "the machine stopped without a power failure: " + stop_detail + "; guest: " + said;
-      t.ledger_answers++;
-      t.kinds[stop_detail.find("crash point") != std::string::npos ? "crash point" : plan.at_point ? "block (point not reached)" : "block"]++;
+      if (!corrupt.empty()) {
+        failure = "the guest's ledger is corrupt after recovery: " + corrupt;
+      } else if (!answered) {
+        failure = "the ledger did not answer within " + std::to_string(400 * epoch_blocks) + " blocks (" + stop_detail + "); guest: " + said;
+      } else if (!failed_power) {
+        failure = "the machine stopped without a power failure: " + stop_detail + "; guest: " + said;
+      } else {
+        t.ledger_answers++;
+        t.kinds[stop_detail.find("crash point") != std::string::npos ? "crash point" : plan.at_point ? "block (point not reached)" : "block"]++;
+      }
     }
     t.lines_dropped += m.store().persist().lines_dropped();
-    machine_.reset();  // `m` is gone from here on
+    machine_.reset();  // before leaving: its callbacks refer to this frame; `m` is gone from here on
+    if (!failure.empty()) return failure;
     Config again = cfg_;
     again.fresh = false;
     if (combo_.adr) again.unfenced_seed = mix(cfg_.seed, 0x11e5 + state_index);
