@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -177,4 +178,34 @@ TEST_CASE("the pause copier sits out short intervals; killed, the leader copies 
   r.work.copy([&] { return copier->alive(); });
   r.work.finish();
   for (uint64_t p : pages) CHECK(r.backed_up(p, 1));
+}
+
+TEST_CASE("a helper that dies in the middle of its chunk: the leader copies the whole list again") {
+  Rig r;
+  auto pages = every_third_page(40, 64);
+  std::vector<PauseWork::Range> none;
+  r.work.publish(21, none, pages, 1);
+  // The helper claims the first chunk (the cursor lives in shared memory)
+  // and dies on its first copy: its view of that backup page is read-only.
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::signal(SIGSEGV, SIG_DFL);  // no sanitizer report: just die
+    auto* backup = const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(r.store.backup(pages[0], 1)));
+    ::mprotect(backup, kPage, PROT_READ);
+    r.work.help(21, PauseWork::Role::spare);
+    ::_exit(0);  // not reached: the copy faults
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK_FALSE(r.backed_up(pages[0], 1));  // the dead helper's chunk was never copied
+  bool asked = false;
+  r.work.copy([&] {
+    asked = true;
+    return false;  // the helper is dead
+  });
+  r.work.finish();
+  CHECK(asked);
+  for (uint64_t p : pages) CHECK(r.backed_up(p, 1));  // its chunk too: copied again by the leader
 }
