@@ -229,6 +229,7 @@ void Checkpointer::lead(accel::Vcpu& self) {
   st.resume_ns = t_end - t_release;
   st.pause_ns = t_end - t0;
   stats_.add(st);
+  machine_.devices_resumed();
   arm_timer(next_due_ns_.load(), settings().interval_ms);
   if (settings().policy == Policy::precopy) precopy_due_ns_ = t0 + interval_ns / 2;
 }
@@ -309,12 +310,15 @@ uint64_t Checkpointer::checkpoint_parked() {
   uint64_t t0 = now_ns();
   CheckpointStats st;
   uint64_t version = committed_.load() + 1;
-  auto quiesced = machine_.quiesce_devices();
-  for (unsigned i = 0; i < machine_.vcpu_count(); ++i) save_vcpu_state(machine_.vcpu(i), version);
-  st.stop_ns = now_ns() - t0;
-  body(st, t0);
+  {
+    auto quiesced = machine_.quiesce_devices();
+    for (unsigned i = 0; i < machine_.vcpu_count(); ++i) save_vcpu_state(machine_.vcpu(i), version);
+    st.stop_ns = now_ns() - t0;
+    body(st, t0);
+  }
   st.pause_ns = now_ns() - t0;
   stats_.add(st);
+  machine_.devices_resumed();
   return committed_.load();
 }
 

@@ -32,6 +32,8 @@ class MachineView {
   virtual void collect_device_dirty(std::vector<uint64_t>& out) = 0;
   // Checkpoint `version` committed (quiesced).
   virtual void devices_committed(uint64_t version) = 0;
+  // The pause is over (no longer quiesced): devices may move what the commit let go.
+  virtual void devices_resumed() = 0;
 
   // Whether the machine is stopping (a power failure, a quit, a crash).
   virtual bool stopped() const = 0;

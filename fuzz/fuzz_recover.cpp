@@ -211,7 +211,6 @@ void load(const std::vector<uint8_t>& st, unsigned vcpus) {
   Dma dma(mem, dirty);
   NoEdge edge;
   virtio::NetConfig cfg;
-  cfg.tap = "fuzz0";
   cfg.mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
   virtio::VirtioNet net(cfg, std::make_unique<net::Tap>("fuzz0"), dma, edge, kG + 1);
   try {

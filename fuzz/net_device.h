@@ -62,7 +62,6 @@ struct Guest {
 
 inline virtio::NetConfig net_config(bool external_sync, unsigned max_held) {
   virtio::NetConfig cfg;
-  cfg.tap = "fuzz0";
   cfg.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
   cfg.external_sync = external_sync;
   cfg.max_held = max_held;
@@ -70,7 +69,7 @@ inline virtio::NetConfig net_config(bool external_sync, unsigned max_held) {
 }
 
 inline std::unique_ptr<virtio::VirtioNet> make_net(Guest& g, const virtio::NetConfig& cfg, uint64_t epoch) {
-  return std::make_unique<virtio::VirtioNet>(cfg, std::make_unique<net::Tap>(cfg.tap), g.dma, g.irq, epoch);
+  return std::make_unique<virtio::VirtioNet>(cfg, std::make_unique<net::Tap>("fuzz0"), g.dma, g.irq, epoch);
 }
 
 // One pass of the I/O thread's loop body, as io_loop runs it (lock held).

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libpmem.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,7 +25,27 @@ std::string fresh_name(const std::string& target) {
   return target + ".fresh-" + std::to_string(::getpid()) + "-" + std::to_string(seq++);
 }
 
+// The mapping a Region left behind for the next one (reuse_mappings).
+struct WarmMapping {
+  bool on = false;
+  uint8_t* base = nullptr;
+  uint64_t size = 0;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool is_pmem = false;
+  void drop() {
+    if (base) pmem_unmap(base, size);
+    base = nullptr;
+  }
+};
+WarmMapping g_warm;
+
 }  // namespace
+
+void Region::reuse_mappings(bool on) {
+  g_warm.on = on;
+  if (!on) g_warm.drop();
+}
 
 Region::Region(const std::string& path, uint64_t size, Mode mode) : path_(path), size_(size), map_path_(path) {
   const std::string what = "NVM file " + path;
@@ -82,6 +103,19 @@ Region::Region(const std::string& path, uint64_t size, Mode mode) : path_(path),
     throw give_up("is too small (" + std::to_string(st.st_size) + " bytes, need " + std::to_string(size) +
                   "); pass --fresh to recreate it");
   }
+  if (g_warm.base && new_fd < 0 && !created_ && g_warm.dev == st.st_dev && g_warm.ino == st.st_ino &&
+      g_warm.size == uint64_t(st.st_size) && g_warm.size >= size) {
+    // The same file, mapped by the machine before: take its mapping over
+    // (a power failure left it read-only).
+    if (::mprotect(g_warm.base, g_warm.size, PROT_READ | PROT_WRITE) != 0) throw give_up(errno_text("cannot be remapped"));
+    base_ = g_warm.base;
+    size_ = g_warm.size;
+    is_pmem_ = g_warm.is_pmem;
+    g_warm.base = nullptr;
+    lock_fd_ = fd;
+    return;
+  }
+  g_warm.drop();
   size_t mapped = 0;
   int is_pmem = 0;
   void* base = pmem_map_file(map_path_.c_str(), 0, 0, 0, &mapped, &is_pmem);
@@ -123,7 +157,13 @@ void Region::keep() {
 }
 
 Region::~Region() {
-  if (base_) pmem_unmap(base_, size_);
+  struct stat st{};
+  if (base_ && g_warm.on && keep_ && reusable_ && old_fd_ < 0 && ::fstat(lock_fd_, &st) == 0) {
+    g_warm.drop();
+    g_warm = WarmMapping{true, base_, size_, st.st_dev, st.st_ino, is_pmem_};
+  } else if (base_) {
+    pmem_unmap(base_, size_);
+  }
   if (created_ && !keep_) ::unlink(path_.c_str());
   if (old_fd_ >= 0) {  // a fresh start that never came up: the old file stays as it was
     if (!anonymous_) ::unlink(map_path_.c_str());

@@ -39,6 +39,18 @@ class Region {
   // Error if the file cannot be replaced.
   void keep();
 
+  // The crash explorer rebuilds a machine on the same file after every power
+  // failure. A new mapping costs a page fault per page at first touch (tens
+  // of ms for 32 MiB on this host), so with this on the last mapping of a
+  // kept file stays mapped when its Region goes, and the next Region of that
+  // same file (same inode, kept content) takes it over: the same shared
+  // mapping of the same file, so the same bytes. Off by default; turning it
+  // off unmaps what is kept (do so before removing the file).
+  static void reuse_mappings(bool on);
+  // This mapping may not be reused: pages of it were replaced (a store
+  // after a power failure lands in scratch memory instead of the file).
+  void forbid_reuse() { reusable_ = false; }
+
  private:
   std::string path_;
   uint64_t size_ = 0;
@@ -51,6 +63,7 @@ class Region {
   bool is_pmem_ = false;
   bool created_ = false;
   bool keep_ = false;
+  bool reusable_ = true;
 };
 
 }  // namespace hsls::nvm

@@ -33,6 +33,8 @@ class Store {
   void clear_for_boot();
   // The machine came up; keep a file this open created.
   void keep() { region_->keep(); }
+  // The mapping shows something else than the file in places (Region::forbid_reuse).
+  void forbid_mapping_reuse() { region_->forbid_reuse(); }
 
   uint8_t* file() const { return region_->base(); }
   uint8_t* ram() const { return file() + layout_.ram; }

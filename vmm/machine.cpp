@@ -6,6 +6,7 @@
 #include "vmm/core/log.h"
 #include "vmm/accel/kick.h"
 #include "vmm/debug/inspect.h"
+#include "vmm/net/tap.h"
 
 #include <sys/mman.h>
 
@@ -55,7 +56,14 @@ class Machine::SerialIrq : public IrqLine {
   bool level_ = false;
 };
 
-Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cfg) {
+net::KvPeer::Options kv_peer_options(const Config& cfg) {
+  net::KvPeer::Options o;
+  o.seed = cfg.deterministic ? cfg.seed : 1;
+  o.guest_mac = *parse_mac(cfg.net_mac);
+  return o;
+}
+
+Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash, std::shared_ptr<net::Link> link) : cfg_(cfg) {
   auto log = log::get("vmm");
   uint64_t t_start = ckpt::now_ns();
   const bool first_in_process = !g_built_one.exchange(true);
@@ -72,11 +80,9 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   auto image = boot::read_image_file(cfg.image);
   auto plan = boot::plan_load(image, layout_ram(cfg.memory_bytes), cfg.image);
   std::string cmdline = boot::guest_cmdline(cfg.cmdline, cfg.vcpus);
-  std::unique_ptr<net::Tap> tap;
-  if (!cfg.net_tap.empty()) {
-    tap = std::make_unique<net::Tap>(cfg.net_tap);
-    cmdline += " " + virtio::VirtioNet::cmdline_entry();
-  }
+  if (!link && !cfg.net_tap.empty()) link = std::make_shared<net::Tap>(cfg.net_tap);
+  if (!link && cfg.net_peer == "kv") link = std::make_shared<net::KvPeer>(kv_peer_options(cfg));
+  if (link) cmdline += " " + virtio::VirtioNet::cmdline_entry();
   if (cmdline.size() > boot::kCmdlineMax) throw Error("guest.cmdline: too long for the boot area");
   stamp("image checked");
 
@@ -101,7 +107,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash) : cfg_(cf
   std::optional<ckpt::Recovered> recovered;
   if (!store_->formatted()) recovered = ckpt::recover(*store_, cfg.vcpus);
   stamp("memory recovered");
-  if (tap) add_net(std::move(tap), (recovered ? recovered->version : store_->journal().committed()) + 1);
+  if (link) add_net(std::move(link), (recovered ? recovered->version : store_->journal().committed()) + 1);
   if (cfg.verify) oracle_ = std::make_unique<ckpt::DigestOracle>(cfg.nvm_path, store_->ram(), store_->layout().pages);
   if (recovered) {
     load_state(*recovered);
@@ -174,21 +180,22 @@ void Machine::start_checkpointer(const std::optional<ckpt::Recovered>& recovered
 }
 
 // The virtio-net device on its MMIO window, with the fastest interrupt and notification paths the VM has.
-void Machine::add_net(std::unique_ptr<net::Tap> tap, uint64_t epoch) {
+void Machine::add_net(std::shared_ptr<net::Link> link, uint64_t epoch) {
   virtio::NetConfig nc;
-  nc.tap = cfg_.net_tap;
   nc.mac = *parse_mac(cfg_.net_mac);
   nc.external_sync = cfg_.net_external_sync && cfg_.ckpt_enabled;
   nc.max_held = cfg_.net_max_held;
   if (cfg_.net_external_sync && !cfg_.ckpt_enabled)
     log::get("net")->info("checkpoints are off: frames are sent at once (no external synchrony)");
   net_irq_ = vm_->irq_edge(virtio::VirtioNet::kGsi);
-  net_ = std::make_unique<virtio::VirtioNet>(nc, std::move(tap), *dma_, *net_irq_, epoch);
+  std::string name = link->name();
+  net_ = std::make_unique<virtio::VirtioNet>(nc, std::move(link), *dma_, *net_irq_, epoch);
   mmio_.add(virtio::VirtioNet::kMmioBase, virtio::VirtioMmio::kWindow, &net_->transport());
   uint64_t notify = virtio::VirtioNet::kMmioBase + virtio::kQueueNotify;
   bool fast = true;
-  for (unsigned q = 0; q < net_->queue_count(); ++q) fast = vm_->bind_mmio_event(notify, q, net_->notify_event(q).fd()) && fast;
-  log::get("net")->info("virtio-net on tap {} at {:#x} (GSI {}), MAC {}, external synchrony {}{}", cfg_.net_tap,
+  for (unsigned q = 0; q < net_->queue_count(); ++q)
+    if (const EventFd* ev = net_->notify_event(q)) fast = vm_->bind_mmio_event(notify, q, ev->fd()) && fast;
+  log::get("net")->info("virtio-net on {} at {:#x} (GSI {}), MAC {}, external synchrony {}{}", name,
                         virtio::VirtioNet::kMmioBase, virtio::VirtioNet::kGsi, cfg_.net_mac, nc.external_sync ? "on" : "off",
                         fast ? "" : " (queue notifications as MMIO accesses)");
 }
@@ -205,6 +212,10 @@ void Machine::collect_device_dirty(std::vector<uint64_t>& out) { device_dirty_.c
 
 void Machine::devices_committed(uint64_t version) {
   if (net_) net_->committed(version);
+}
+
+void Machine::devices_resumed() {
+  if (net_) net_->resumed();
 }
 
 // A fresh boot: the image and the boot information go into guest memory.
@@ -282,7 +293,7 @@ void Machine::load_state(const ckpt::Recovered& r) {
   std::memcpy(&device_bytes, r.state.data() + sl.devices(n), sizeof device_bytes);  // size checked by recover()
   if (device_bytes && !net_)
     throw Error("checkpoint " + std::to_string(r.version) +
-                " has a virtio-net device: give net.tap (--net-tap) to resume it, or --fresh to start over");
+                " has a virtio-net device: give net.tap (--net-tap) or net.peer to resume it, or --fresh to start over");
   if (net_ && device_bytes) net_->restore(std::span<const uint8_t>(r.state.data() + sl.devices(n) + 8, device_bytes));
 }
 
@@ -318,6 +329,7 @@ Machine::~Machine() {
   // Close the userfaultfd before the VM: KVM's async page-fault work may be
   // blocked on a write-protected page, and destroying the VM waits for it.
   ckpt_.reset();
+  if (store_ && vm_ && vm_->ram_pages_replaced()) store_->forbid_mapping_reuse();
 }
 
 void Machine::start() {

@@ -32,6 +32,7 @@
 #include "vmm/devices/poweroff.h"
 #include "vmm/devices/serial.h"
 #include "vmm/devices/virtio/net.h"
+#include "vmm/net/kv_peer.h"
 #include "vmm/devices/virtio/virtio.h"
 #include "vmm/vcpu_runner.h"
 
@@ -60,14 +61,21 @@ uint64_t process_start_ns();
 void set_pending_crash(PendingCrash crash);
 std::optional<PendingCrash> take_pending_crash();
 
+// The built-in network peer (net.peer = "kv") for this config: kvd at the
+// guest's MAC, drawing from the machine's seed.
+net::KvPeer::Options kv_peer_options(const Config& cfg);
+
 class Machine : public ckpt::MachineView, public accel::IoHandler {
  public:
   // Builds the whole machine from a validated config; throws Error with one
   // line if anything is refused. Nothing is left behind on failure.
   // If the NVM file holds a committed checkpoint, the machine is recovered
   // from it instead of booting the image. `crash` arms a power failure
-  // before recovery runs (tests aim one at the recovery itself).
-  explicit Machine(const Config& cfg, std::optional<PendingCrash> crash = std::nullopt);
+  // before recovery runs (tests aim one at the recovery itself). `link`:
+  // the far end of the network cable when the caller keeps one across
+  // machines (the crash explorer's peer); else net.tap or net.peer makes it.
+  explicit Machine(const Config& cfg, std::optional<PendingCrash> crash = std::nullopt,
+                   std::shared_ptr<net::Link> link = nullptr);
   ~Machine() override;
 
   // Starts the vCPU threads.
@@ -132,7 +140,7 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   // The accelerator the machine runs on ("kvm" or "tcg").
   std::string accel_name() const { return vm_->name(); }
 
-  // The virtio-net device (null without net.tap).
+  // The virtio-net device (null without net.tap or net.peer).
   virtio::VirtioNet* net() { return net_.get(); }
 
   // --- checkpoint hooks for the devices the VMM runs threads for ---
@@ -143,6 +151,7 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   void save_devices(std::vector<uint8_t>& out) override;
   void collect_device_dirty(std::vector<uint64_t>& out) override;
   void devices_committed(uint64_t version) override;
+  void devices_resumed() override;
 
   // --- the buses (accel::IoHandler): false if nothing owns the address ---
   bool pio(uint16_t port, uint8_t* data, unsigned size, bool write) override;
@@ -184,7 +193,7 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   void boot_image(const boot::LoadPlan& plan, const std::vector<uint8_t>& image, const std::string& cmdline);
   void start_checkpointer(const std::optional<ckpt::Recovered>& recovered);
   void load_state(const ckpt::Recovered& r);
-  void add_net(std::unique_ptr<net::Tap> tap, uint64_t epoch);
+  void add_net(std::shared_ptr<net::Link> link, uint64_t epoch);
   void on_crash_point(nvm::CrashPoint p, bool restart);
   void kick_all();
 

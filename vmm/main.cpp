@@ -27,7 +27,7 @@ using namespace hsls;
 struct RunFlags {
   std::string config;
   std::string image;
-  std::optional<std::string> memory, nvm, cmdline, monitor, serial_log, log_level, net_tap;
+  std::optional<std::string> memory, nvm, cmdline, monitor, serial_log, log_level, net_tap, net_peer;
   std::optional<unsigned> vcpus, hot_lease;
   std::optional<double> ckpt_interval;
   std::optional<bool> pin_vcpus, copier;
@@ -101,6 +101,7 @@ Config build_config(const RunFlags& f) {
   if (f.no_ckpt) cfg.ckpt_enabled = false;
   if (f.power_restart) cfg.power_restart = true;
   if (f.net_tap) cfg.net_tap = *f.net_tap;
+  if (f.net_peer) cfg.net_peer = *f.net_peer;
   if (f.no_external_sync) cfg.net_external_sync = false;
   validate(cfg);
   return cfg;
@@ -267,6 +268,7 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");
   run_cmd->add_flag("--power-restart", f.power_restart, "After a power failure, power back on and recover (power.restart)");
   run_cmd->add_option("--net-tap", f.net_tap, "Attach a virtio-net device to this tap (net.tap; docs/virtio-net.md)");
+  run_cmd->add_option("--net-peer", f.net_peer, "Attach a virtio-net device to a built-in peer instead: kv, a kvd client (net.peer)");
   run_cmd->add_flag("--no-external-sync", f.no_external_sync,
                     "Send the guest's frames at once instead of after their checkpoint commits (net.external_sync=false)");
   run_cmd->footer(

@@ -25,7 +25,7 @@ def boot(ns, vmm, guest, d, tag, cmdline=f"init={KVD}", extra=(), fresh=True, re
 def info_net(m, v=None):
     r = m.cmd("info net")
     check(r.get("ok") is True, f"info net: {r}" + (f"\n{v.dump()}" if v else ""))
-    for k in ("tap", "external_sync", "held", "released", "dropped_powerfail", "tx_frames", "rx_frames",
+    for k in ("link", "external_sync", "held", "released", "dropped_powerfail", "tx_frames", "rx_frames",
               "needs_reset", "malformed", "hold_us"):
         check(k in r, f"info net lacks {k!r}: {r}")
     return r

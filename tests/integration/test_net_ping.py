@@ -90,7 +90,7 @@ try:
     # 1. External synchrony on (the default).
     v, m = boot(ns, vmm, guest, d, "sync")
     n = info_net(m, v)
-    check(n["tap"] == "tap0" and n["external_sync"] is True, f"info net: {n}")
+    check(n["link"] == "tap tap0" and n["external_sync"] is True, f"info net: {n}")
     rtts, p = ns.ping(count=5, interval=0.2, wait=2)
     check(len(rtts) == 5, f"{len(rtts)}/5 ping replies with external synchrony\n{p.stdout}{p.stderr}\n{v.dump()}")
     held_rtts, p = ns.ping(count=50, interval=0.02, wait=2)

@@ -123,6 +123,9 @@ class Vm {
   // read-only and no guest store may reach it any more; the backend makes
   // sure a store that still comes does not crash the VMM.
   virtual void power_lost(uint8_t* /*ram*/, uint64_t /*bytes*/) {}
+  // After power_lost: whether a store since then replaced pages of guest
+  // memory's mapping with scratch memory (that mapping no longer shows the file).
+  virtual bool ram_pages_replaced() const { return false; }
 
   // The machine's clock in nanoseconds, as the guest's clock device reads
   // it (vmm/devices/guest_clock.h): virtual (guest work executed) on a

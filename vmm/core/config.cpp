@@ -20,7 +20,7 @@ const std::set<std::string> kKnownKeys = {
     "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
     "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours", "ckpt.hot_lease", "ckpt.copier",
     "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "power.restart", "power.restart_delay_ms",
-    "net.tap", "net.mac", "net.external_sync", "net.max_held",
+    "net.tap", "net.peer", "net.mac", "net.external_sync", "net.max_held",
 };
 
 // "0x0a": a byte as the messages name it.
@@ -452,6 +452,7 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
   read_bool(root, "power", "restart", cfg.power_restart, source);
   read_number(root, "power", "restart_delay_ms", cfg.power_restart_delay_ms, source);
   read_string(root, "net", "tap", cfg.net_tap, source);
+  read_string(root, "net", "peer", cfg.net_peer, source);
   read_string(root, "net", "mac", cfg.net_mac, source);
   read_bool(root, "net", "external_sync", cfg.net_external_sync, source);
   read_uint(root, "net", "max_held", cfg.net_max_held, source);
@@ -481,6 +482,7 @@ void validate(const Config& cfg) {
                             {"ckpt.dirty_log", &cfg.ckpt_dirty_log},
                             {"ckpt.persistence", &cfg.persistence},
                             {"net.tap", &cfg.net_tap},
+                            {"net.peer", &cfg.net_peer},
                             {"net.mac", &cfg.net_mac}})
     check_text(key, *value);
   if (cfg.memory_bytes < kMinMemory || cfg.memory_bytes > kMaxMemory || cfg.memory_bytes % (2u << 20) != 0)
@@ -521,7 +523,11 @@ void validate(const Config& cfg) {
   if (cfg.deterministic && cfg.accel == "kvm")
     throw Error("machine.deterministic needs the software CPU: KVM runs on the host's clock (use --accel tcg or auto)");
   if (cfg.deterministic && !cfg.net_tap.empty())
-    throw Error("machine.deterministic: the network (net.tap) is input from outside that a deterministic run cannot replay; leave net.tap empty");
+    throw Error("machine.deterministic: the network (net.tap) is input from outside that a deterministic run cannot replay; leave net.tap empty (net.peer = \"kv\" is a network the run can replay)");
+  if (!cfg.net_peer.empty() && cfg.net_peer != "kv")
+    throw Error("net.peer: '" + cfg.net_peer + "' is not allowed (allowed: kv, the built-in kvd client)");
+  if (!cfg.net_peer.empty() && !cfg.net_tap.empty())
+    throw Error("net.peer and net.tap: the device has one cable; give one of them");
   if (cfg.ckpt_dirty_log != "auto" && cfg.ckpt_dirty_log != "bitmap" && cfg.ckpt_dirty_log != "ring")
     throw Error("ckpt.dirty_log: '" + cfg.ckpt_dirty_log + "' is not allowed (allowed: auto, ring, bitmap)");
   if (!(cfg.power_restart_delay_ms >= 0 && cfg.power_restart_delay_ms <= 60000))

@@ -56,6 +56,7 @@ struct Config {
   double power_restart_delay_ms = 0;     // power.restart_delay_ms
   // [net]
   std::string net_tap;                   // net.tap: tap device to attach ("" = no network device)
+  std::string net_peer;                  // net.peer: "kv" = the built-in kvd client on the cable instead of a tap
   std::string net_mac = "52:54:00:12:34:56";  // net.mac
   bool net_external_sync = true;         // net.external_sync: hold frames until their checkpoint commits
   unsigned net_max_held = 256;           // net.max_held: frames held at most (1-256); then the TX ring waits

@@ -16,6 +16,7 @@
 
 #include "ckpt/recovery.h"
 #include "nvm/persist.h"
+#include "nvm/region.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 #include "vmm/machine.h"
@@ -67,8 +68,8 @@ struct Plan {
 };
 
 // The first states of a segment go through every crash point at its 1st,
-// 2nd and 3rd arrival after the ledger's answer (every point of each of the
-// next three checkpoints, in order); the rest are drawn at random.
+// 2nd and 3rd arrival after the guest's checks passed (every point of each
+// of the next three checkpoints); the rest are drawn at random.
 Plan plan_state(uint64_t segment_seed, uint64_t state, const Combo& c, double interval_ms) {
   Rng r{mix(segment_seed, state + 1)};
   Plan p;
@@ -77,10 +78,10 @@ Plan plan_state(uint64_t segment_seed, uint64_t state, const Combo& c, double in
   p.at_point = r.below(100) < 60;
   p.point = points[r.below(points.size())];
   p.nth = 1 + r.below(3);
-  if (state < kSystematicRounds * points.size()) {
+  if (state < kSystematicRounds * points.size()) {  // nth varies fastest: a short segment sees all three
     p.at_point = true;
-    p.point = points[state % points.size()];
-    p.nth = 1 + state / points.size();
+    p.point = points[state / kSystematicRounds];
+    p.nth = 1 + state % kSystematicRounds;
   }
   p.delta_blocks = 1 + r.below(3 * epoch_blocks);
   if (r.below(100) < 15) p.restored_nth = 1 + r.below(16);
@@ -89,6 +90,7 @@ Plan plan_state(uint64_t segment_seed, uint64_t state, const Combo& c, double in
 
 struct Tally {
   uint64_t states = 0, failures = 0, ledger_answers = 0;
+  uint64_t kv_acked = 0, kv_reads = 0;  // the network peer's acknowledged SETs and checked read-backs
   uint64_t lines_dropped = 0;  // ADR: unfenced lines put back to their old bytes at failures
   std::map<std::string, uint64_t> kinds;  // how the power failed
   std::vector<std::string> failure_lines;
@@ -120,9 +122,13 @@ class SegmentRun {
     cfg_.persistence = combo_.adr ? "adr" : "eadr";
     cfg_.nvm_path = fmt::format("/dev/shm/hsls-crashtest-{}-{}.nvm", ::getpid(), job);
     cfg_.unfenced_seed.reset();
+    // The network's far end outlives each machine, as a client would.
+    if (cfg_.net_peer == "kv") peer_ = std::make_shared<net::KvPeer>(kv_peer_options(cfg_));
+    nvm::Region::reuse_mappings(true);  // each recovery maps the file the last machine had mapped
   }
   ~SegmentRun() {
     machine_.reset();
+    nvm::Region::reuse_mappings(false);
     ::unlink(cfg_.nvm_path.c_str());
     ::unlink((cfg_.nvm_path + ".digests").c_str());
   }
@@ -134,7 +140,7 @@ class SegmentRun {
       Config boot = cfg_;
       boot.fresh = true;
       if (combo_.adr) boot.unfenced_seed = mix(cfg_.seed, 0x11e5);
-      machine_ = std::make_unique<Machine>(boot);
+      machine_ = std::make_unique<Machine>(boot, std::nullopt, peer_);
     } catch (const std::exception& e) {
       return fail(t, 0, Plan{}, std::string("boot: ") + e.what());
     }
@@ -153,24 +159,30 @@ class SegmentRun {
     return true;
   }
 
+  // What the network peer saw in this segment.
+  void count_peer(Tally& t) const {
+    if (!peer_) return;
+    auto s = peer_->stats();
+    t.kv_acked += s.sets_acked;
+    t.kv_reads += s.reads_checked;
+  }
+
  private:
   // One state: run until the ledger answers, arm the failure, run into it, recover.
   std::string run_state(Tally& t, const Plan& plan, bool fresh, uint64_t state_index) {
     Machine& m = *machine_;
     std::mutex mu;
     std::string corrupt, stop_detail;
-    bool answered = false;
+    bool answered = false, kv_verified = !peer_ || peer_->verified(), aimed = false;
     uint64_t answered_at = 0;
     uint64_t epoch_blocks = uint64_t(cfg_.ckpt_interval_ms * 1e6) / accel::kDeterministicNsPerBlock;
     std::deque<std::string> tail;  // the guest's last lines, for a failure's report
-    m.serial().on_line([&](const std::string& line) {
-      std::lock_guard lock(mu);
-      tail.push_back(line);
-      if (tail.size() > 6) tail.pop_front();
-      if (line.rfind("ledger CORRUPT", 0) == 0 && corrupt.empty()) corrupt = line;
-      if (answered || line.rfind("ledger ok", 0) != 0) return;
-      // The guest's own check passed: aim the failure (on the vCPU thread, at a fixed block).
-      answered = true;
+    // Once the guest's checks passed (the ledger answered, the network peer
+    // read back what it needed), aim the failure, on the thread that saw
+    // the last of them, at a fixed block.
+    auto aim = [&] {
+      if (aimed || !answered || !kv_verified) return;
+      aimed = true;
       uint64_t now = m.vm().blocks_executed();
       answered_at = now;
       if (plan.at_point) {
@@ -179,6 +191,20 @@ class SegmentRun {
       } else {
         m.power_fail_at_block(now + plan.delta_blocks, false);
       }
+    };
+    m.serial().on_line([&](const std::string& line) {
+      std::lock_guard lock(mu);
+      tail.push_back(line);
+      if (tail.size() > 6) tail.pop_front();
+      if (line.rfind("ledger CORRUPT", 0) == 0 && corrupt.empty()) corrupt = line;
+      if (answered || line.rfind("ledger ok", 0) != 0) return;
+      answered = true;
+      aim();
+    });
+    if (peer_) peer_->on_verified([&] {
+      std::lock_guard lock(mu);
+      kv_verified = true;
+      aim();
     });
     m.on_event([&](const nlohmann::json& ev) {
       if (ev.value("event", "") != "stopped" && ev.value("event", "") != "powerfail") return;
@@ -200,10 +226,14 @@ class SegmentRun {
       std::lock_guard lock(mu);
       std::string said;
       for (auto& l : tail) said += (said.empty() ? "" : " | ") + l;
+      std::string lost = peer_ ? peer_->violation() : "";
       if (!corrupt.empty()) {
         failure = "the guest's ledger is corrupt after recovery: " + corrupt;
-      } else if (!answered) {
-        failure = "the ledger did not answer within " + std::to_string(400 * epoch_blocks) + " blocks (" + stop_detail + "); guest: " + said;
+      } else if (!lost.empty()) {
+        failure = "kvd lost acknowledged data: " + lost;
+      } else if (!answered || !kv_verified) {
+        failure = std::string(!answered ? "the ledger did not answer" : "the network peer's read-back did not complete") + " within " +
+                  std::to_string(400 * epoch_blocks) + " blocks (" + stop_detail + "); guest: " + said;
       } else if (!failed_power) {
         failure = "the machine stopped without a power failure: " + stop_detail + "; guest: " + said;
       } else {
@@ -213,6 +243,7 @@ class SegmentRun {
     }
     t.lines_dropped += m.store().persist().lines_dropped();
     machine_.reset();  // before leaving: its callbacks refer to this frame; `m` is gone from here on
+    if (peer_) peer_->on_verified(nullptr);
     if (!failure.empty()) return failure;
     Config again = cfg_;
     again.fresh = false;
@@ -221,7 +252,7 @@ class SegmentRun {
     if (plan.restored_nth) crash = PendingCrash{nvm::CrashPoint::restored, *plan.restored_nth};
     for (int tries = 0; tries < 2; ++tries) {
       try {
-        machine_ = std::make_unique<Machine>(again, crash);
+        machine_ = std::make_unique<Machine>(again, crash, peer_);
         return "";
       } catch (const nvm::PowerFailure&) {
         t.kinds["during recovery"]++;
@@ -251,6 +282,7 @@ class SegmentRun {
   uint64_t segment_;
   Combo combo_;
   Config cfg_;
+  std::shared_ptr<net::KvPeer> peer_;  // the network's far end (net.peer = "kv"), across the segment's machines
   std::unique_ptr<Machine> machine_;
 };
 
@@ -269,6 +301,7 @@ Tally work(const Options& opt, unsigned job, unsigned jobs) {
     SegmentRun run(opt, seg, job);
     uint64_t room = budget ? budget - t.states : opt.states_per_segment;
     run.run(t, std::min<uint64_t>(opt.states_per_segment, room) - 1, false, more);
+    run.count_peer(t);
     if (t.states == before && t.failures == 0) break;  // nothing explored: do not spin
   }
   return t;
@@ -290,6 +323,8 @@ int explore(const Options& opt) {
     Tally t;
     SegmentRun run(opt, *opt.replay_segment, 0);
     bool ok = run.run(t, opt.replay_state.value_or(0), true, [] { return true; });
+    run.count_peer(t);
+    if (t.kv_acked) std::printf("network peer: %lu SETs acknowledged, %lu read-backs checked\n", t.kv_acked, t.kv_reads);
     return ok ? 0 : 1;
   }
   auto t0 = std::chrono::steady_clock::now();
@@ -309,7 +344,8 @@ int explore(const Options& opt) {
       if (pid == 0) {
         ::close(fds[0]);
         Tally t = work(opt, j, jobs);
-        std::string out = fmt::format("{} {} {} {}\n", t.states, t.failures, t.ledger_answers, t.lines_dropped);
+        std::string out =
+            fmt::format("{} {} {} {} {} {}\n", t.states, t.failures, t.ledger_answers, t.lines_dropped, t.kv_acked, t.kv_reads);
         for (auto& [k, n] : t.kinds) out += fmt::format("{}\t{}\n", k, n);
         ssize_t ignored = ::write(fds[1], out.data(), out.size());
         (void)ignored;
@@ -326,9 +362,9 @@ int explore(const Options& opt) {
       ::close(fd);
       int status = 0;
       ::waitpid(pid, &status, 0);
-      uint64_t s = 0, f = 0, a = 0, l = 0;
+      uint64_t s = 0, f = 0, a = 0, l = 0, ka = 0, kr = 0;
       auto nl = in.find('\n');
-      if (nl == std::string::npos || std::sscanf(in.c_str(), "%lu %lu %lu %lu", &s, &f, &a, &l) != 4) {
+      if (nl == std::string::npos || std::sscanf(in.c_str(), "%lu %lu %lu %lu %lu %lu", &s, &f, &a, &l, &ka, &kr) != 6) {
         std::printf("FAIL worker %d ended without a report (status %d)\n", int(pid), status);
         ++total.failures;
         continue;
@@ -337,6 +373,8 @@ int explore(const Options& opt) {
       total.failures += f;
       total.ledger_answers += a;
       total.lines_dropped += l;
+      total.kv_acked += ka;
+      total.kv_reads += kr;
       for (size_t pos = nl + 1; pos < in.size();) {
         auto end = in.find('\n', pos), tab = in.find('\t', pos);
         if (end == std::string::npos || tab == std::string::npos || tab > end) break;
@@ -349,9 +387,11 @@ int explore(const Options& opt) {
   std::string kinds;
   for (auto& [k, n] : total.kinds) kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", k, n);
   std::printf("crashtest: %lu states in %.1f s (%.1f states/s, %.0f per hour) with %u job(s), seed %lu: %lu failure(s); "
-              "ledger verified after every recovery (%lu answers); power failed: %s; ADR: %lu unfenced lines lost\n",
+              "ledger verified after every recovery (%lu answers); power failed: %s; ADR: %lu unfenced lines lost%s\n",
               total.states, secs, total.states / std::max(secs, 1e-9), total.states / std::max(secs, 1e-9) * 3600, jobs, opt.seed,
-              total.failures, total.ledger_answers, kinds.c_str(), total.lines_dropped);
+              total.failures, total.ledger_answers, kinds.c_str(), total.lines_dropped,
+              total.kv_acked ? fmt::format("; kvd: {} SETs acknowledged through external synchrony, {} read back and checked after "
+                                           "power failures", total.kv_acked, total.kv_reads).c_str() : "");
   return total.failures ? 1 : 0;
 }
 

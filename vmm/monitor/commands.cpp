@@ -103,18 +103,26 @@ json info_ckpt(Machine& m);
 // info net: the virtio-net device and external synchrony.
 json info_net(Machine& m) {
   auto* net = m.net();
-  if (!net) return ok({{"enabled", false}, {"text", "no network device (net.tap is not set)"}});
+  if (!net) return ok({{"enabled", false}, {"text", "no network device (neither net.tap nor net.peer is set)"}});
   json body = net->info();
   body["enabled"] = true;
   const auto& h = body["hold_us"];
   body["text"] = fmt::format(
-      "virtio-net on tap {} (MAC {}), external synchrony {}, driver {}{}\n"
+      "virtio-net on {} (MAC {}), external synchrony {}, driver {}{}\n"
       "frames: tx {} rx {}; held now {}, released {}, dropped at power failures {}; hold p50 {} us, p99 {} us, max {} us\n",
-      body["tap"].get<std::string>(), body["mac"].get<std::string>(), body["external_sync"].get<bool>() ? "on" : "off",
+      body["link"].get<std::string>(), body["mac"].get<std::string>(), body["external_sync"].get<bool>() ? "on" : "off",
       body["driver_ok"].get<bool>() ? "ready" : "not ready", body["needs_reset"].get<bool>() ? ", NEEDS RESET" : "",
       body["tx_frames"].get<uint64_t>(), body["rx_frames"].get<uint64_t>(), body["held"].get<uint64_t>(),
       body["released"].get<uint64_t>(), body["dropped_powerfail"].get<uint64_t>(), h["p50"].get<uint64_t>(),
       h["p99"].get<uint64_t>(), h["max"].get<uint64_t>());
+  if (body.contains("peer")) {
+    const auto& p = body["peer"];
+    body["text"] = body["text"].get<std::string>() +
+                   fmt::format("peer: {} SETs sent, {} acknowledged, {} reads checked, {} resent, {} power failures{}\n",
+                               p["sets_sent"].get<uint64_t>(), p["sets_acked"].get<uint64_t>(), p["reads_checked"].get<uint64_t>(),
+                               p["resends"].get<uint64_t>(), p["power_losses"].get<uint64_t>(),
+                               p["violation"].get<std::string>().empty() ? "" : "; VIOLATION: " + p["violation"].get<std::string>());
+  }
   return ok(body);
 }
 

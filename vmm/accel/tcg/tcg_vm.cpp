@@ -72,6 +72,7 @@ void mmio_write(uc_engine*, uint64_t offset, unsigned size, uint64_t value, void
 // crashing the VMM (and never reaches the NVM file).
 std::atomic<uint8_t*> g_lost_ram{nullptr};
 std::atomic<uint64_t> g_lost_bytes{0};
+std::atomic<uint64_t> g_scratch_pages{0};  // pages replaced since the last power_lost
 struct sigaction g_old_segv{};
 
 void on_segv(int sig, siginfo_t* info, void* uctx) {
@@ -79,7 +80,10 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
   uint8_t* ram = g_lost_ram.load();
   if (ram && addr >= ram && addr < ram + g_lost_bytes.load()) {
     void* page = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(addr) & ~uintptr_t(4095));
-    if (::mmap(page, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) return;
+    if (::mmap(page, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+      g_scratch_pages.fetch_add(1);
+      return;
+    }
   }
   // Not ours: what would have happened without us.
   if (g_old_segv.sa_flags & SA_SIGINFO) {
@@ -367,6 +371,7 @@ void TcgVm::det_update_deadline_locked() {
 }
 
 void TcgVm::power_lost(uint8_t* ram, uint64_t bytes) {
+  g_scratch_pages = 0;
   g_lost_bytes = bytes;
   g_lost_ram = ram;
   static std::once_flag once;
@@ -379,5 +384,7 @@ void TcgVm::power_lost(uint8_t* ram, uint64_t bytes) {
   });
   stop_engine();
 }
+
+bool TcgVm::ram_pages_replaced() const { return g_scratch_pages.load() != 0; }
 
 }  // namespace hsls::accel::tcg

@@ -45,6 +45,7 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   platform::PlatformState get_platform() override;
   void set_platform(const platform::PlatformState& s) override;
   void power_lost(uint8_t* ram, uint64_t bytes) override;
+  bool ram_pages_replaced() const override;
   uint64_t guest_time_ns() const override { return now_ns(); }
 
   // The deterministic machine (det_schedule.h).

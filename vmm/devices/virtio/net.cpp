@@ -24,14 +24,14 @@ enum EpollTag : uint32_t { kTagRx, kTagTx, kTagRelease, kTagStop, kTagTap };
 // power failure ends a machine), so `info net` counts since vmm started.
 std::mutex g_carry_mu;
 nlohmann::json g_carry = nlohmann::json::object();
-constexpr const char* kCounters[] = {"tx_frames", "rx_frames", "tx_dropped", "rx_dropped", "tap_errors",
+constexpr const char* kCounters[] = {"tx_frames", "rx_frames", "tx_dropped", "rx_dropped", "link_errors",
                                      "queued",    "restored",  "released",   "dropped_powerfail"};
 
 }  // namespace
 
-VirtioNet::VirtioNet(const NetConfig& cfg, std::unique_ptr<net::Tap> tap, Dma& dma, IrqEdge& irq, uint64_t epoch)
+VirtioNet::VirtioNet(const NetConfig& cfg, std::shared_ptr<net::Link> link, Dma& dma, IrqEdge& irq, uint64_t epoch)
     : cfg_(cfg),
-      tap_(std::move(tap)),
+      link_(std::move(link)),
       dma_(dma),
       mmio_("virtio-net", *this, dma, irq),
       hold_(cfg.max_held),
@@ -50,7 +50,7 @@ VirtioNet::VirtioNet(const NetConfig& cfg, std::unique_ptr<net::Tap> tap, Dma& d
   add(tx_kick_.fd(), kTagTx, EPOLLIN);
   add(release_kick_.fd(), kTagRelease, EPOLLIN);
   add(stop_kick_.fd(), kTagStop, EPOLLIN);
-  add(tap_->fd(), kTagTap, 0);  // armed while the guest has receive buffers
+  if (!inline_io()) add(link_->fd(), kTagTap, 0);  // armed while the guest has receive buffers
 }
 
 VirtioNet::~VirtioNet() {
@@ -72,11 +72,44 @@ void VirtioNet::read_config(uint64_t offset, uint8_t* data, unsigned len) {
   for (unsigned i = 0; i < len; ++i) data[i] = offset + i < sizeof cfg ? cfg[offset + i] : 0;
 }
 
-void VirtioNet::notify(unsigned q) { (q == kRxQueue ? rx_kick_ : tx_kick_).signal(); }
+const EventFd* VirtioNet::notify_event(unsigned q) const {
+  if (inline_io()) return nullptr;
+  return q == kRxQueue ? &rx_kick_ : &tx_kick_;
+}
+
+void VirtioNet::notify(unsigned q) {
+  if (!inline_io()) return (q == kRxQueue ? rx_kick_ : tx_kick_).signal();
+  std::lock_guard lock(mmio_.mutex());
+  move_frames();
+}
+
+void VirtioNet::resumed() {
+  if (!inline_io()) return;
+  std::lock_guard lock(mmio_.mutex());
+  move_frames();
+}
+
+// One pass over everything that may move (lock held): released frames out,
+// the TX ring into the hold queue, the link's frames into the RX ring.
+void VirtioNet::move_frames() {
+  if (dead_) return;
+  try {
+    send_released();
+    process_tx();
+    process_rx();
+  } catch (const std::exception& e) {
+    log::get("net")->error("{}: {}", link_->name(), e.what());
+  }
+}
 
 void VirtioNet::reset() { set_rx_polling(false); }
 
 void VirtioNet::start() {
+  if (inline_io()) {
+    std::lock_guard lock(mmio_.mutex());
+    move_frames();  // whatever the restored rings or held frames need
+    return;
+  }
   io_ = std::thread([this] { io_loop(); });
   // Whatever the restored rings or held frames need is done at once.
   rx_kick_.signal();
@@ -108,13 +141,14 @@ nlohmann::json VirtioNet::counters() const {
   out["rx_frames"] = rx_frames_;
   out["tx_dropped"] = tx_dropped_;
   out["rx_dropped"] = rx_dropped_;
-  out["tap_errors"] = tap_errors_;
+  out["link_errors"] = link_errors_;
   return out;
 }
 
 void VirtioNet::power_off() {
   dead_ = true;
   stop_kick_.signal();
+  link_->power_lost();
 }
 
 void VirtioNet::set_rx_polling(bool on) {
@@ -122,7 +156,7 @@ void VirtioNet::set_rx_polling(bool on) {
   epoll_event ev{};
   ev.events = on ? uint32_t(EPOLLIN) : 0u;
   ev.data.u32 = kTagTap;
-  ::epoll_ctl(epoll_, EPOLL_CTL_MOD, tap_->fd(), &ev);
+  if (!inline_io()) ::epoll_ctl(epoll_, EPOLL_CTL_MOD, link_->fd(), &ev);
   rx_polling_ = on;
 }
 
@@ -146,18 +180,11 @@ void VirtioNet::io_loop() {
     }
     if (dead_) return;
     std::lock_guard lock(mmio_.mutex());
-    if (dead_) return;
-    try {
-      send_released();
-      process_tx();
-      process_rx();
-    } catch (const std::exception& e) {
-      log::get("net")->error("tap {}: {}", tap_->name(), e.what());
-    }
+    move_frames();
   }
 }
 
-// TX ring -> hold queue (or straight to the tap without external synchrony).
+// TX ring -> hold queue (or straight to the link without external synchrony).
 void VirtioNet::process_tx() {
   if (!mmio_.live(kTxQueue)) return;
   Virtqueue q = mmio_.queue(kTxQueue);
@@ -192,7 +219,7 @@ void VirtioNet::process_tx() {
       }
       std::span<const uint8_t> eth(frame.data() + kNetHdrBytes, frame.size() - kNetHdrBytes);
       if (cfg_.external_sync) hold_.push(epoch_, eth, monotonic_ns());
-      else if (!tap_->write(eth.data(), eth.size())) ++tap_errors_;
+      else if (!link_->write(eth.data(), eth.size())) ++link_errors_;
       ++tx_frames_;
     }
     if (!q.push(c.head, 0)) {
@@ -204,15 +231,15 @@ void VirtioNet::process_tx() {
   if (used && q.wants_interrupt()) mmio_.raise(kIntUsedBuffer);
 }
 
-// Held frames whose checkpoint committed -> tap.
+// Held frames whose checkpoint committed -> link.
 void VirtioNet::send_released() {
   uint64_t upto = cfg_.external_sync ? committed_ : UINT64_MAX;
   hold_.release(upto, monotonic_ns(), [&](const net::HeldFrame& f) {
-    if (!tap_->write(f.bytes.data(), f.bytes.size())) ++tap_errors_;
+    if (!link_->write(f.bytes.data(), f.bytes.size())) ++link_errors_;
   });
 }
 
-// Tap -> RX ring, while the guest has buffers.
+// Link -> RX ring, while the guest has buffers.
 void VirtioNet::process_rx() {
   if (!mmio_.live(kRxQueue)) {
     set_rx_polling(false);
@@ -229,7 +256,7 @@ void VirtioNet::process_rx() {
       set_rx_polling(false);  // until the driver adds buffers
       break;
     }
-    size_t n = tap_->read(buf_.data() + kNetHdrBytes, kRxBuffer);
+    size_t n = link_->read(buf_.data() + kNetHdrBytes, kRxBuffer);
     if (n == 0) {
       set_rx_polling(true);
       break;
@@ -269,7 +296,8 @@ void VirtioNet::process_rx() {
 void VirtioNet::committed(uint64_t version) {
   committed_ = version;
   epoch_ = version + 1;
-  if (hold_.size()) release_kick_.signal();
+  link_->committed(version);
+  if (hold_.size() && !inline_io()) release_kick_.signal();
 }
 
 void VirtioNet::save(std::vector<uint8_t>& out) const {
@@ -309,7 +337,8 @@ nlohmann::json VirtioNet::info() {
     std::lock_guard carry(g_carry_mu);  // since vmm started, across power failures
     for (const char* k : kCounters) out[k] = out[k].get<uint64_t>() + g_carry.value(k, uint64_t(0));
   }
-  out["tap"] = tap_->name();
+  out["link"] = link_->name();
+  if (auto peer = link_->info(); !peer.is_null()) out["peer"] = peer;
   out["mac"] = fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", cfg_.mac[0], cfg_.mac[1], cfg_.mac[2], cfg_.mac[3],
                            cfg_.mac[4], cfg_.mac[5]);
   out["external_sync"] = cfg_.external_sync;

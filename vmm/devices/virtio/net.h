@@ -1,10 +1,12 @@
-// virtio-net (device id 1) on virtio-mmio, backed by a tap device, with
-// external synchrony: transmitted frames wait in a HoldQueue until the
-// checkpoint of the epoch that queued them commits. One I/O thread moves
-// frames (TX ring -> hold queue -> tap, tap -> RX ring); it holds the
-// transport's mutex while it touches guest memory or device state, and the
-// checkpointer takes that mutex (quiesce) for the whole stop-the-world
-// pause, so a checkpoint sees rings, device state and memory agree.
+// virtio-net (device id 1) on virtio-mmio, cabled to a Link (a tap device
+// or the built-in peer), with external synchrony: transmitted frames wait
+// in a HoldQueue until the checkpoint of the epoch that queued them
+// commits. Frames move (TX ring -> hold queue -> link, link -> RX ring) on
+// one I/O thread when the link has a descriptor to wait on, else inline:
+// on the thread that notified a queue and after each checkpoint. Either
+// way they move under the transport's mutex, and the checkpointer takes
+// that mutex (quiesce) for the whole stop-the-world pause, so a checkpoint
+// sees rings, device state and memory agree.
 #pragma once
 #include <array>
 #include <atomic>
@@ -20,12 +22,11 @@
 #include "vmm/devices/virtio/mmio.h"
 #include "vmm/core/event_fd.h"
 #include "vmm/net/hold_queue.h"
-#include "vmm/net/tap.h"
+#include "vmm/net/link.h"
 
 namespace hsls::virtio {
 
 struct NetConfig {
-  std::string tap;
   std::array<uint8_t, 6> mac{};
   bool external_sync = true;
   unsigned max_held = 256;
@@ -49,12 +50,13 @@ class VirtioNet : public VirtioBackend {
   static constexpr unsigned kRxQueue = 0, kTxQueue = 1;
 
   // `epoch`: the version the next checkpoint will commit.
-  VirtioNet(const NetConfig& cfg, std::unique_ptr<net::Tap> tap, Dma& dma, IrqEdge& irq, uint64_t epoch);
+  VirtioNet(const NetConfig& cfg, std::shared_ptr<net::Link> link, Dma& dma, IrqEdge& irq, uint64_t epoch);
   ~VirtioNet() override;
 
   VirtioMmio& transport() { return mmio_; }
-  // The eventfd a notification of queue `q` signals (for an ioeventfd).
-  const EventFd& notify_event(unsigned q) const { return q == kRxQueue ? rx_kick_ : tx_kick_; }
+  // The eventfd a notification of queue `q` signals (for an ioeventfd);
+  // null when frames move inline (a notification must reach notify()).
+  const EventFd* notify_event(unsigned q) const;
   // What to append to the guest command line.
   static std::string cmdline_entry();
 
@@ -70,6 +72,9 @@ class VirtioNet : public VirtioBackend {
   void restore(std::span<const uint8_t> in);
   // Checkpoint `version` committed: its frames may go.
   void committed(uint64_t version);
+  // The checkpoint's pause is over (transport not locked): inline, the
+  // frames it let go leave now, and what the link answered comes in.
+  void resumed();
 
   // Counters since vmm started (across power failures), hold times since this power-on.
   nlohmann::json info();
@@ -84,6 +89,8 @@ class VirtioNet : public VirtioBackend {
 
  private:
   void io_loop();
+  bool inline_io() const { return link_->fd() < 0; }
+  void move_frames();
   void process_tx();
   void process_rx();
   void send_released();
@@ -91,7 +98,7 @@ class VirtioNet : public VirtioBackend {
   nlohmann::json counters() const;
 
   NetConfig cfg_;
-  std::unique_ptr<net::Tap> tap_;
+  std::shared_ptr<net::Link> link_;
   Dma& dma_;
   VirtioMmio mmio_;
   net::HoldQueue hold_;
@@ -105,7 +112,7 @@ class VirtioNet : public VirtioBackend {
   bool rx_polling_ = false;
   std::vector<uint8_t> buf_;
   // Counters (lock held).
-  uint64_t tx_frames_ = 0, rx_frames_ = 0, rx_dropped_ = 0, tx_dropped_ = 0, tap_errors_ = 0;
+  uint64_t tx_frames_ = 0, rx_frames_ = 0, rx_dropped_ = 0, tx_dropped_ = 0, link_errors_ = 0;
 };
 
 }  // namespace hsls::virtio
