@@ -138,7 +138,11 @@ int run(const RunFlags& flags) {
   const std::vector<InputLog::Entry> replayed = cfg.replay_input.empty() ? std::vector<InputLog::Entry>{}
                                                                           : InputLog::read(cfg.replay_input);
   Monitor monitor(cfg.monitor_path, isatty(STDIN_FILENO) == 1);
-  machine = std::make_unique<Machine>(cfg);
+  // The built-in network peer is outside the machine: it outlives power
+  // failures and reads back, after each, what kvd acknowledged before.
+  std::shared_ptr<net::Link> peer;
+  if (cfg.net_peer == "kv") peer = std::make_shared<net::KvPeer>(kv_peer_options(cfg));
+  machine = std::make_unique<Machine>(cfg, std::nullopt, peer);
   std::atomic<bool> done{false};
   std::atomic<Machine*> current{machine.get()};
   struct JoinOnExit {
@@ -190,7 +194,7 @@ int run(const RunFlags& flags) {
     std::optional<PendingCrash> crash = take_pending_crash();  // powerfail at=restored
     for (;;) {
       try {
-        machine = std::make_unique<Machine>(cfg, crash);
+        machine = std::make_unique<Machine>(cfg, crash, peer);
         break;
       } catch (const nvm::PowerFailure&) {
         crash.reset();  // power failed during recovery: power on once more

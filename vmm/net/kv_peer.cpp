@@ -44,9 +44,13 @@ KvPeer::KvPeer(const Options& opt) : opt_(opt), rng_(opt.seed) { fill_window(); 
 size_t KvPeer::read(uint8_t* buf, size_t cap) {
   std::lock_guard lock(mu_);
   if (to_guest_.empty()) return 0;
-  auto& f = to_guest_.front();
+  auto& [id, f] = to_guest_.front();
   size_t n = std::min(cap, f.size());
   std::memcpy(buf, f.data(), n);
+  if (auto it = in_flight_.find(id); it != in_flight_.end()) {
+    it->second.queued = false;
+    it->second.sent_tick = tick_;
+  }
   to_guest_.pop_front();
   ++stats_.frames_out;
   return n;
@@ -163,17 +167,18 @@ std::string KvPeer::random_value() {
 void KvPeer::send(const std::string& id, const Request& r) {
   Request& mine = in_flight_[id];
   mine = r;
-  mine.sent_tick = tick_;
-  queue_udp(r.set ? fmt::format("{} SET {} {}", id, r.key, r.value) : fmt::format("{} GET {}", id, r.key));
+  mine.queued = true;
+  queue_udp(id, r.set ? fmt::format("{} SET {} {}", id, r.key, r.value) : fmt::format("{} GET {}", id, r.key));
 }
 
-// One commit: requests unanswered for a while are sent again (kvd may not
-// have been listening yet, or the frame was rolled back with its epoch).
+// One commit: requests the guest took a while ago and left unanswered are
+// sent again (kvd may not have been listening yet, or the frame was rolled
+// back with its epoch). One still waiting for the guest to take it is not.
 void KvPeer::committed(uint64_t) {
   std::lock_guard lock(mu_);
   ++tick_;
   for (auto& [id, r] : in_flight_) {
-    if (tick_ - r.sent_tick < opt_.resend_after) continue;
+    if (r.queued || tick_ - r.sent_tick < opt_.resend_after) continue;
     ++stats_.resends;
     send(id, Request(r));
   }
@@ -228,11 +233,11 @@ void KvPeer::arp_reply(const uint8_t* f, size_t) {
   std::memcpy(r + 8, kPeerMac.data(), 6);
   put32(r + 14, kPeerIp);
   std::memcpy(r + 18, a + 8, 10);  // the asker's MAC and IP
-  to_guest_.push_back(std::move(out));
+  to_guest_.emplace_back("", std::move(out));
 }
 
 // An Ethernet/IPv4/UDP frame from our port to kvd's (UDP checksum 0: none, as IPv4 allows).
-void KvPeer::queue_udp(const std::string& payload) {
+void KvPeer::queue_udp(const std::string& id, const std::string& payload) {
   std::vector<uint8_t> f(kEthHdr + kIpHdr + kUdpHdr + payload.size(), 0);
   std::memcpy(f.data(), opt_.guest_mac.data(), 6);
   std::memcpy(f.data() + 6, kPeerMac.data(), 6);
@@ -252,7 +257,7 @@ void KvPeer::queue_udp(const std::string& payload) {
   put16(udp + 2, opt_.guest_port);
   put16(udp + 4, uint16_t(kUdpHdr + payload.size()));
   std::memcpy(udp + kUdpHdr, payload.data(), payload.size());
-  to_guest_.push_back(std::move(f));
+  to_guest_.emplace_back(id, std::move(f));
 }
 
 void KvPeer::flag(const std::string& what) {

@@ -69,14 +69,15 @@ class KvPeer : public Link {
   struct Request {
     bool set = true;
     std::string key, value;  // value: what was sent (SET)
-    uint64_t sent_tick = 0;
+    bool queued = true;      // its frame waits in to_guest_ (not resent then)
+    uint64_t sent_tick = 0;  // when the guest took its frame
   };
   void fill_window();
   void send(const std::string& id, const Request& r);
   void answer(const std::string& id, const std::string& reply);
   void check_read(const Request& r, const std::string& reply);
   void arp_reply(const uint8_t* frame, size_t len);
-  void queue_udp(const std::string& payload);
+  void queue_udp(const std::string& id, const std::string& payload);
   void flag(const std::string& what);
   std::string random_value();
 
@@ -89,7 +90,7 @@ class KvPeer : public Link {
   std::map<std::string, std::string> acked_;       // key -> value the guest acknowledged (or was read back)
   std::vector<std::string> unchecked_;             // acknowledged since the last read-back
   std::map<std::string, std::string> uncertain_;   // key -> value of a SET unanswered at a power failure
-  std::deque<std::vector<uint8_t>> to_guest_;
+  std::deque<std::pair<std::string, std::vector<uint8_t>>> to_guest_;  // (request id or "", frame)
   std::function<void()> on_verified_;
   std::string violation_;
   Stats stats_;
