@@ -3,7 +3,10 @@ and seed. Two runs with one seed, 1 and 2 vCPUs, give byte-identical serial
 output and identical commit logs (version, block count, guest time, memory
 and state digests at every commit, --verify's oracle); another seed gives
 another run. A power failure aimed at a block count, followed by the
-in-process recovery, replays exactly too. KVM is refused in one line.
+in-process recovery, replays exactly too. The built-in network peer (kvd's
+SET stream) replays exactly, and monitor commands that stop the vCPUs
+(pause, resume, info vcpus, x/i) do not change the run. KVM is refused in
+one line.
 Runs on the software CPU only (no -kvm leg: deterministic mode is tcg's).
 
 argv: VMM GUEST"""
@@ -122,6 +125,45 @@ check(rec_out == rep_out, f"replayed serial output differs:\n{rec_out[-1500:]!r}
 with open(f"{d}/rec.commits") as f, open(f"{d}/rep.commits") as g:
     check(f.read() == g.read(), "replayed commit log differs")
 print(f"recorded session ({len(entries)} inputs, a power failure among them) replayed exactly")
+
+# The network (kvd and the built-in peer) replays exactly, and the monitor's
+# stops (pause/resume, info vcpus, x/i, at host-timed moments) change nothing:
+# a stop asked by another thread is taken at the next point fixed in guest work.
+NET = "init=kvd;ledger:threads=2,rate=5000"
+quiet_out, quiet_commits, _ = run("net-quiet", 5, 2, 12_000_000, ("--net-peer", "kv"), cmdline=NET)
+sock = os.path.join(d, "poke.sock")
+nvm = f"/dev/shm/hsls-det-{os.getpid()}-poke.nvm"
+args = [vmm, "run", guest, "--accel", "tcg", "--deterministic=5", "--vcpus", "2", "--memory", "64M", "--nvm", nvm,
+        "--fresh", "--verify", "--no-console", "--serial-log", f"{d}/poke.serial", "--commit-log", f"{d}/poke.commits",
+        "--ckpt-interval", "2", "--cmdline", NET, "--stop-at-block", "12000000", "--net-peer", "kv", "--monitor", sock]
+try:
+    poked = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    m = Monitor(sock, timeout=30)
+    stops = 0
+    while poked.poll() is None and stops < 40:
+        try:
+            paused = m.cmd("pause").get("ok") is True
+            for c in ("info vcpus", "x/i rip@0", "resume", "info vcpus", "info net"):
+                m.cmd(c)
+            stops += paused
+        except (OSError, ValueError, EOFError):
+            break  # the run ended meanwhile
+    _, poked_err = poked.communicate(timeout=120)
+    check(poked.returncode == 0, f"poked run exited {poked.returncode}\n{poked_err[-3000:]}")
+finally:
+    for f in (nvm, nvm + ".digests"):
+        if os.path.exists(f):
+            os.unlink(f)
+check(stops >= 3, f"only {stops} rounds of monitor stops reached the run")
+with open(f"{d}/poke.serial", "rb") as f:
+    poked_out = f.read()
+with open(f"{d}/poke.commits") as f:
+    poked_commits = f.read().splitlines()
+check(b"kvd: listening" in quiet_out, f"kvd did not start:\n{quiet_out[-2000:]!r}")
+check(poked_out == quiet_out, f"monitor stops changed the serial output:\n{quiet_out[-1500:]!r}\n---\n{poked_out[-1500:]!r}")
+check(poked_commits == quiet_commits, "monitor stops changed the commit log:\n" +
+      "\n".join(f"  {x}\n  {y}" for x, y in zip(quiet_commits, poked_commits) if x != y)[:3000])
+print(f"network peer + {stops} rounds of pause/info vcpus/x/i/resume: {len(quiet_commits)} commits identical to a quiet run")
 
 # KVM cannot run deterministically: one line, nothing created.
 p = subprocess.run([vmm, "run", guest, "--accel", "kvm", "--deterministic", "--nvm", f"{d}/never.nvm"],

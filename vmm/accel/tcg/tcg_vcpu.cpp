@@ -90,7 +90,7 @@ void TcgVcpu::kick() {
   wake_.fetch_add(1, std::memory_order_release);
   futex_wake(wake_);
   vm_.token().wake_waiters();
-  if (vm_.current() == this) vm_.stop_engine();
+  if (vm_.current() == this) vm_.stop_engine_if_deterministic_point();
 }
 
 // On this vCPU's own thread, in the signal handler: only atomics. A wait the
@@ -99,7 +99,7 @@ void TcgVcpu::kicked_by_signal() {
   kicked_.store(true, std::memory_order_release);
   wake_.fetch_add(1, std::memory_order_release);
   vm_.token().poke_from_signal();
-  if (vm_.current() == this) vm_.stop_engine();
+  if (vm_.current() == this && !vm_.det()) vm_.stop_engine();  // deterministic: noticed at the next service point
 }
 
 void TcgVcpu::interrupt_posted() {

@@ -341,14 +341,14 @@ void TcgVm::set_alarm(uint64_t due_ns, std::function<void()> fn) {
 void TcgVm::at_block(uint64_t block, std::function<void()> fn, uint64_t not_before_ns) {
   if (!det_) return Vm::at_block(block, std::move(fn), not_before_ns);
   det_->at_block(block, std::move(fn), not_before_ns);
-  stop_engine();  // the running vCPU takes it into account at its next block
+  stop_engine_if_deterministic_point();  // the running vCPU takes it into account at its next block (or service point)
   token_.wake_waiters();
 }
 
 void TcgVm::post_external(std::function<void(uint64_t)> fn) {
   if (!det_) return fn(0);
   det_->post_external(std::move(fn));
-  stop_engine();
+  stop_engine_if_deterministic_point();
   token_.wake_waiters();
 }
 

@@ -76,7 +76,21 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   unsigned vcpu_count() const { return nvcpus_; }
   // The vCPU holding the token (its state is in the engine), or null.
   TcgVcpu* current() const { return current_.load(std::memory_order_acquire); }
-  void set_current(TcgVcpu* v) { current_.store(v, std::memory_order_release); }
+  void set_current(TcgVcpu* v) {
+    current_.store(v, std::memory_order_release);
+    on_engine_thread_ = v != nullptr;  // set and cleared by the thread taking and giving the engine
+  }
+  // Whether the calling thread holds the engine now (a hook, or the turn holder's own code).
+  static bool on_engine_thread() { return on_engine_thread_; }
+  // Ends the running vCPU's run at its next block when that is where the
+  // caller is (or the machine is not deterministic). A deterministic machine
+  // ignores a stop asked by another thread at a moment the host chose: the
+  // holder notices the request at its next service point (its quantum's
+  // end at the latest), a point fixed in guest work, so that where a vCPU
+  // stops never depends on the host's timing.
+  void stop_engine_if_deterministic_point() {
+    if (!det_ || on_engine_thread()) stop_engine();
+  }
   // The vCPU whose state the engine holds (to skip reloading it), and the
   // one whose translations its TLB holds (to skip flushing it).
   TcgVcpu* loaded = nullptr;
@@ -108,6 +122,7 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   uint8_t* ram_base_ = nullptr;  // mem_'s mapping, kept for the destructor (the machine may destroy mem_ first)
   RunToken token_;
   std::atomic<TcgVcpu*> current_{nullptr};
+  static inline thread_local bool on_engine_thread_ = false;
   std::atomic<bool> stop_{false};
   std::mutex mu_;  // the platform devices and the vCPUs' LAPICs
   std::condition_variable timer_cv_;
