@@ -28,6 +28,7 @@
 #include "vmm/devices/dma.h"
 #include "vmm/devices/serial.h"
 #include "vmm/devices/virtio/net.h"
+#include "vmm/net/tap.h"
 #include "vmm/platform/ioapic.h"
 #include "vmm/platform/lapic.h"
 #include "vmm/platform/pic.h"

@@ -202,6 +202,25 @@ void hold_queue_seeds() {
   restore("restore-frame-1519", std::vector<uint8_t>(big.begin(), big.begin() + std::min<size_t>(big.size(), 4096)));
 }
 
+// --- the built-in network peer ---
+void kv_peer_seeds() {
+  Fdp f;
+  f.u64(7);
+  for (int round = 0; round < 6; ++round) {
+    for (int i = 0; i < 4; ++i) f.in(0, 5, 0).in(1, 2048, 2048);  // the guest takes a frame
+    f.in(0, 5, 1);                                                 // kvd answers what it took
+    f.in(0, 5, 4);                                                 // a commit
+    if (round == 2) f.in(0, 5, 5);                                 // the power fails
+  }
+  put("kv_peer", "honest", f.str());
+  Fdp h;  // a guest that answers with lies and junk
+  h.u64(8).in(0, 5, 0).in(1, 2048, 2048).in(0, 5, 3).random_length_string("s0 OK");
+  h.in(0, 5, 5).in(0, 5, 0).in(1, 2048, 2048).in(0, 5, 3).random_length_string("g4 VALUE not-what-was-set");
+  h.in(0, 5, 2).in(0, 1600, 60).bytes(std::string(60, '\x08'));
+  h.in(0, 5, 0).in(1, 2048, 30);
+  put("kv_peer", "hostile", h.str());
+}
+
 // --- kvd ---
 void kvd_seeds() {
   Fdp f;
@@ -493,6 +512,7 @@ int main(int argc, char** argv) {
   monitor_seeds();
   hold_queue_seeds();
   kvd_seeds();
+  kv_peer_seeds();
   nvm_seeds();
   state_seeds();
   virtio_seeds();

@@ -16,6 +16,7 @@
 #include "fuzz/fuzz_tap.h"
 #include "vmm/devices/dma.h"
 #include "vmm/devices/virtio/net.h"
+#include "vmm/net/tap.h"
 
 namespace hsls::fuzz {
 

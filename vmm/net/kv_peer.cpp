@@ -67,8 +67,12 @@ bool KvPeer::write(const uint8_t* f, size_t len) {
       arp_reply(f, len);
       return true;
     }
+    if (len < kEthHdr + kIpHdr + kUdpHdr || get16(f + 12) != kEtherIpv4) {
+      ++stats_.ignored;
+      return true;
+    }
     const uint8_t* ip = f + kEthHdr;
-    if (len < kEthHdr + kIpHdr + kUdpHdr || get16(f + 12) != kEtherIpv4 || (ip[0] >> 4) != 4 || ip[9] != 17) {
+    if ((ip[0] >> 4) != 4 || ip[9] != 17) {
       ++stats_.ignored;
       return true;
     }
