@@ -79,12 +79,15 @@ const EventFd* VirtioNet::notify_event(unsigned q) const {
 
 void VirtioNet::notify(unsigned q) {
   if (!inline_io()) return (q == kRxQueue ? rx_kick_ : tx_kick_).signal();
-  std::lock_guard lock(mmio_.mutex());
-  move_frames();
+  move_frames_now();
 }
 
 void VirtioNet::resumed() {
-  if (!inline_io()) return;
+  if (inline_io()) move_frames_now();
+}
+
+// Inline links: one pass on the calling thread, under the transport's lock.
+void VirtioNet::move_frames_now() {
   std::lock_guard lock(mmio_.mutex());
   move_frames();
 }
@@ -105,11 +108,7 @@ void VirtioNet::move_frames() {
 void VirtioNet::reset() { set_rx_polling(false); }
 
 void VirtioNet::start() {
-  if (inline_io()) {
-    std::lock_guard lock(mmio_.mutex());
-    move_frames();  // whatever the restored rings or held frames need
-    return;
-  }
+  if (inline_io()) return move_frames_now();  // whatever the restored rings or held frames need
   io_ = std::thread([this] { io_loop(); });
   // Whatever the restored rings or held frames need is done at once.
   rx_kick_.signal();

@@ -91,6 +91,7 @@ class VirtioNet : public VirtioBackend {
   void io_loop();
   bool inline_io() const { return link_->fd() < 0; }
   void move_frames();
+  void move_frames_now();
   void process_tx();
   void process_rx();
   void send_released();
