@@ -534,7 +534,10 @@ void Checkpointer::precopy() {
   std::lock_guard lock(mu_);
   if (stw_active() || store_.persist().power_lost()) return;
   std::vector<uint64_t> now;
-  dirty_log_->collect(now);
+  if (!dirty_log_->collect_while_running(now)) {
+    ++precopies_declined_;
+    return;  // the pause harvests and copies it all, as without a precopy
+  }
   early_dirty_.insert(early_dirty_.end(), now.begin(), now.end());
   std::sort(early_dirty_.begin(), early_dirty_.end());
   early_dirty_.erase(std::unique(early_dirty_.begin(), early_dirty_.end()), early_dirty_.end());
@@ -643,6 +646,7 @@ nlohmann::json Checkpointer::info() const {
                         {"committed_version", committed_.load()},
                         {"checkpoints", stats_.total()},
                         {"summary", stats_.summary(1000)}};
+  if (s.policy == Policy::precopy) out["precopies_declined"] = precopies_declined_.load();
   if (!last.empty()) {
     out["last"] = StatsRing::to_json(last[0]);
     out["last_age_ms"] = double(unix_ns() - last[0].unix_ns) / 1e6;

@@ -125,6 +125,7 @@ class Checkpointer {
   std::vector<uint64_t> early_dirty_;      // precopy: pages the epoch wrote before the precopy
   std::vector<uint64_t> precopied_;        // precopy: pages copied ahead of the pause (sorted)
   std::atomic<uint64_t> precopy_due_ns_{0};
+  std::atomic<uint64_t> precopies_declined_{0};  // the dirty log could not harvest mid-epoch
   uint64_t epoch_faults_ = 0, epoch_fault_ns_ = 0, epoch_fault_max_ns_ = 0;
   uint64_t nvm_bytes_mark_ = 0;
   std::vector<uint8_t> device_state_;      // scratch for the devices' saved state

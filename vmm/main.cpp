@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--ckpt-interval", f.ckpt_interval, "Checkpoint interval in ms, 0.5-1000 (ckpt.interval_ms)");
   run_cmd->add_option("--ckpt-policy", f.ckpt_policy, "stop-and-copy, precopy, cow or hybrid (ckpt.policy)");
   run_cmd->add_option("--persistence", f.persistence, "eadr or adr (ckpt.persistence)");
-  run_cmd->add_option("--dirty-log", f.dirty_log, "KVM dirty tracking: auto, ring or bitmap (ckpt.dirty_log)");
+  run_cmd->add_option("--dirty-log", f.dirty_log, "dirty tracking (ckpt.dirty_log): auto; KVM: ring or bitmap; software CPU: tlb or store");
   run_cmd->add_option("--hot-lease", f.hot_lease, "Epochs a written hot page stays out of dirty tracking, 0-1000 (ckpt.hot_lease)");
   run_cmd->add_option("--accel", f.accel,
                       "accelerator: kvm (needs /dev/kvm), tcg (software CPU, Unicorn) or auto = kvm when /dev/kvm opens, else tcg (machine.accel)")

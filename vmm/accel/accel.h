@@ -85,7 +85,7 @@ class Vcpu {
 // How the VM is to track dirty pages (the checkpointer asks before any vCPU exists).
 struct DirtyLogRequest {
   bool enabled = false;
-  std::string kind = "auto";  // "auto" | "ring" | "bitmap" (KVM's two forms; tcg has one)
+  std::string kind = "auto";  // "auto" | "ring" | "bitmap" (KVM's two forms) | "tlb" | "store" (tcg's two)
   bool want_untrack = false;  // hot leases: pages may be left untracked
 };
 

@@ -15,6 +15,14 @@ class DirtyLog {
   // Appends the page numbers (RAM page index, 0-based across slots) written
   // since the last call to `out` (possibly with repeats), and re-arms tracking for them.
   virtual void collect(std::vector<uint64_t>& out) = 0;
+  // The same while vCPUs run (precopy, mid-epoch). May decline, taking
+  // nothing (false), when it cannot be done now: the software CPU's
+  // TLB-fed log must take the engine, whose holder may be blocked on a
+  // copy-on-write fault that the caller's own thread serves.
+  virtual bool collect_while_running(std::vector<uint64_t>& out) {
+    collect(out);
+    return true;
+  }
   // A vCPU stopped because its dirty log is full (its thread): make room.
   virtual void drain_full() {}
   // Whether set_untracked() works (KVM's bitmap can leave pages out of the

@@ -528,8 +528,9 @@ void validate(const Config& cfg) {
     throw Error("net.peer: '" + cfg.net_peer + "' is not allowed (allowed: kv, the built-in kvd client)");
   if (!cfg.net_peer.empty() && !cfg.net_tap.empty())
     throw Error("net.peer and net.tap: the device has one cable; give one of them");
-  if (cfg.ckpt_dirty_log != "auto" && cfg.ckpt_dirty_log != "bitmap" && cfg.ckpt_dirty_log != "ring")
-    throw Error("ckpt.dirty_log: '" + cfg.ckpt_dirty_log + "' is not allowed (allowed: auto, ring, bitmap)");
+  if (cfg.ckpt_dirty_log != "auto" && cfg.ckpt_dirty_log != "bitmap" && cfg.ckpt_dirty_log != "ring" &&
+      cfg.ckpt_dirty_log != "tlb" && cfg.ckpt_dirty_log != "store")
+    throw Error("ckpt.dirty_log: '" + cfg.ckpt_dirty_log + "' is not allowed (allowed: auto, ring, bitmap, tlb, store)");
   if (!(cfg.power_restart_delay_ms >= 0 && cfg.power_restart_delay_ms <= 60000))
     throw Error("power.restart_delay_ms: not allowed (allowed: 0 to 60000)");
   if (cfg.net_tap.size() >= 16 || cfg.net_tap.find_first_of(" /:\t") != std::string::npos)

@@ -28,6 +28,9 @@ void KvmVm::map_ram(GuestMemory& mem, const DirtyLogRequest& dirty) {
   dirty_ = dirty;
   ranges_ = mem.ranges();
   if (dirty.enabled) {
+    if (dirty.kind == "tlb" || dirty.kind == "store")
+      log::get("ckpt")->info("ckpt.dirty_log = {} is a software-CPU setting; KVM logs with its {}", dirty.kind,
+                             dirty.want_untrack ? "bitmap" : "ring when it has one");
     // auto: hot leases need the bitmap (the ring re-arms every page it reports); without them the ring.
     if (dirty.kind == "ring" && dirty.want_untrack)
       log::get("ckpt")->warn("ckpt.dirty_log = ring cannot keep hot pages untracked: ckpt.hot_lease has no effect");

@@ -23,7 +23,13 @@ class RunToken {
   // Takes the token for vCPU `who`; returns false, without it, as soon as
   // `kicked` is set (it is not cleared).
   bool acquire(unsigned who, const std::atomic<bool>& kicked);
-  // Gives the token back. `yield`: the turn ended so that a waiting vCPU
+  // Takes the token for a caller that is not a vCPU (a dirty-log harvest):
+  // once counted as a waiter, and again after each wake, `ask` asks the
+  // holder to leave (a holder that leaves sees the waiter, so it yields).
+  // Gives up after `patience_ns` (false, without the token): a holder may
+  // be blocked on something only the caller's thread can do.
+  template <typename Ask>
+  bool acquire_asking(unsigned who, Ask&& ask, int64_t patience_ns);  // Gives the token back. `yield`: the turn ended so that a waiting vCPU
   // can run: wait (briefly) until it took the token instead of winning it
   // straight back.
   void release(unsigned who, bool yield = false);
@@ -40,11 +46,35 @@ class RunToken {
   bool contended() const { return waiting_.load(std::memory_order_relaxed) != 0; }
 
  private:
+  static constexpr int64_t kAskPeriodNs = 200'000;
   std::atomic<uint32_t> holder_{0};  // 0 = free, else vCPU + 1
   std::atomic<uint32_t> epoch_{0};   // changes at each release and poke: what waiters sleep on
   std::atomic<uint32_t> waiting_{0};
   std::atomic<uint32_t> handovers_{0};  // bumped at each acquire: a releaser waits for it to move
 };
 
+
+template <typename Ask>
+bool RunToken::acquire_asking(unsigned who, Ask&& ask, int64_t patience_ns) {
+  waiting_.fetch_add(1, std::memory_order_seq_cst);
+  bool got = false;
+  for (int64_t waited = 0;; waited += kAskPeriodNs) {
+    uint32_t e = epoch_.load(std::memory_order_acquire);
+    uint32_t h = 0;
+    if (holder_.compare_exchange_strong(h, who + 1, std::memory_order_acquire)) {
+      got = true;
+      break;
+    }
+    if (waited >= patience_ns) break;
+    ask();
+    futex_wait(epoch_, e, kAskPeriodNs);
+  }
+  waiting_.fetch_sub(1, std::memory_order_relaxed);
+  if (got) {
+    handovers_.fetch_add(1, std::memory_order_release);
+    futex_wake(handovers_);
+  }
+  return got;
+}
 
 }  // namespace hsls::accel::tcg

@@ -9,20 +9,29 @@ StoreDirtyLog::StoreDirtyLog(const std::vector<RamRange>& ranges) : ranges_(rang
   list_.reserve(4096);
 }
 
-// The RAM page index of a guest-physical address (ranges are few: a linear search).
+// Ranges are few: a linear search.
+int64_t StoreDirtyLog::page_of(uint64_t gpa) const {
+  for (const auto& r : ranges_)
+    if (gpa >= r.gpa && gpa < r.gpa + r.size) return int64_t((r.host_offset + (gpa - r.gpa)) / kPageSize);
+  return -1;
+}
+
 void StoreDirtyLog::mark_page(uint64_t gpa) {
-  for (const auto& r : ranges_) {
-    if (gpa < r.gpa || gpa >= r.gpa + r.size) continue;
-    uint64_t page = (r.host_offset + (gpa - r.gpa)) / kPageSize;
-    uint64_t bit = 1ull << (page % 64);
-    auto& word = bits_[page / 64];
-    if (word.load(std::memory_order_relaxed) & bit) return;
-    if (!(word.fetch_or(bit, std::memory_order_acq_rel) & bit)) {
-      std::lock_guard lock(mu_);
-      list_.push_back(page);
-    }
-    return;
+  int64_t p = page_of(gpa);
+  if (p < 0) return;
+  uint64_t page = uint64_t(p);
+  uint64_t bit = 1ull << (page % 64);
+  auto& word = bits_[page / 64];
+  if (word.load(std::memory_order_relaxed) & bit) return;
+  if (!(word.fetch_or(bit, std::memory_order_acq_rel) & bit)) {
+    std::lock_guard lock(mu_);
+    list_.push_back(page);
   }
+}
+
+bool StoreDirtyLog::marked(uint64_t gpa) const {
+  int64_t p = page_of(gpa);
+  return p >= 0 && (bits_[uint64_t(p) / 64].load(std::memory_order_acquire) & (1ull << (uint64_t(p) % 64)));
 }
 
 void StoreDirtyLog::collect(std::vector<uint64_t>& out) {

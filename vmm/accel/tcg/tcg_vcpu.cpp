@@ -220,10 +220,10 @@ bool TcgVcpu::deliver(const Event& ev, bool saved) {
   }
   if (r.delivered_vector != ev.vector)
     log::get("tcg")->debug("vCPU {}: vector {} ({}) delivered as {}: {}", index_, ev.vector, int(ev.kind), r.delivered_vector, r.detail);
-  // The frame went into guest memory past the store hook: log its pages.
+  // The frame went into guest memory past the engine: log its pages.
   if (auto* log = vm_.store_log()) {
     for (uint64_t va : {s.gpr[rsp], s.gpr[rsp] + 47})
-      if (auto pa = debug::translate(vm_.memory(), s, va)) log->mark(*pa, 1);
+      if (auto pa = debug::translate(vm_.memory(), s, va)) log->mark_landed(*pa);
   }
   const auto& L = uc_layout();  // the bytes still hold the engine's state: change only what delivery did
   cpu_.set<uint64_t>(L.regs + 8 * accel::rsp, s.gpr[rsp]);
@@ -367,8 +367,14 @@ std::optional<Exit> TcgVcpu::run_engine() {
   if (stop_ == Stop::yield) clear_exception_in_flight();
   stop_ = Stop::none;
   uint64_t rip = reg_read(uc, UC_X86_REG_RIP);
+  refused_.reset();
   uc_err err = uc_emu_start(uc, rip, kNowhere, 0, 0);
   skip_blocks_ = 0;
+  if (err == UC_ERR_EXCEPTION && refused_) {
+    if (!deliver_refused_fill()) return failed(failure_);
+    stop_ = Stop::yield;  // not a halt: run on after the usual checks
+    return std::nullopt;
+  }
   if (err == UC_ERR_INSN_INVALID) stop_ = Stop::invalid_insn;  // stops the run whatever the hook says
   if (err != UC_ERR_OK && stop_ != Stop::invalid_insn)
     return failed(!failure_.empty() ? failure_
@@ -418,6 +424,51 @@ void TcgVcpu::on_interrupt(uint32_t intno) {
   ev.cr2 = cpu_.get<uint64_t>(L.cr + 16);
   if (ev.kind == Event::Kind::software && intno == 3) ev.insn_length = 1;
   if (!deliver(ev, true)) uc_emu_stop(vm_.engine());
+}
+
+// The engine's TLB missed `vaddr`'s page: translate it through the
+// guest's tables (tlb_fill.h). A store marks the page dirty and gets write
+// rights; a load or fetch gets them only for a page already marked in this
+// epoch (and dirty in the guest's tables), so that a clean page's first
+// store misses again and is logged. A fault is refused: the run ends with
+// UC_ERR_EXCEPTION at the faulting instruction and run_engine delivers it.
+bool TcgVcpu::on_tlb_fill(uint64_t vaddr, uc_mem_type type, uc_tlb_entry& entry) {
+  uc_engine* uc = vm_.engine();
+  CpuState& s = fill_cpu_;
+  s.cr0 = reg_read(uc, UC_X86_REG_CR0);
+  s.cr3 = reg_read(uc, UC_X86_REG_CR3);
+  s.cr4 = reg_read(uc, UC_X86_REG_CR4);
+  s.efer = msr_read(uc, 0xc0000080);  // EFER
+  s.cs.selector = uint16_t(reg_read(uc, UC_X86_REG_CS));
+  FillAccess access = type == UC_MEM_WRITE ? FillAccess::write : type == UC_MEM_FETCH ? FillAccess::fetch : FillAccess::read;
+  FillDecision d = decide_fill(vm_.memory(), s, vaddr, access);
+  StoreDirtyLog& log = *vm_.store_log();
+  for (unsigned k = 0; k < d.tables_written_count; ++k) log.mark_landed(d.tables_written[k]);
+  if (d.kind != FillDecision::Kind::map) {
+    refused_ = d;
+    return false;
+  }
+  bool ram = vm_.memory().contains(d.phys_page, 1);
+  if (ram && access == FillAccess::write) log.mark_landed(d.phys_page);
+  bool writable = d.writable && (!ram || access == FillAccess::write || (d.dirty && log.marked(d.phys_page)));
+  entry.paddr = d.phys_page;
+  entry.perms = uc_prot((d.readable ? UC_PROT_READ : 0) | (writable ? UC_PROT_WRITE : 0) | (d.executable ? UC_PROT_EXEC : 0));
+  return true;
+}
+
+bool TcgVcpu::deliver_refused_fill() {
+  Event ev;
+  ev.kind = Event::Kind::exception;
+  ev.has_error = true;
+  if (refused_->kind == FillDecision::Kind::gp_fault) {
+    ev.vector = 13;
+  } else {
+    ev.vector = 14;
+    ev.error = refused_->pf_error;
+    ev.cr2 = uc_refused_address(vm_.engine());
+  }
+  refused_.reset();
+  return deliver(ev);
 }
 
 void TcgVcpu::on_invalid_insn() {

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "vmm/accel/accel.h"
+#include "vmm/accel/tcg/tlb_fill.h"
 #include "vmm/accel/tcg/uc_cpu.h"
 #include "vmm/platform/lapic.h"
 
@@ -56,6 +57,8 @@ class TcgVcpu : public Vcpu {
   void on_mmio_write(uint64_t addr, unsigned size, uint64_t value);
   void on_cpuid();
   void on_block();
+  // The engine's TLB missed (a TLB-fed dirty log): translate, or refuse a fault.
+  bool on_tlb_fill(uint64_t vaddr, uc_mem_type type, uc_tlb_entry& entry);
   // Deterministic: whether this vCPU could run now if given the turn (it is parked).
   bool det_runnable();
 
@@ -83,6 +86,8 @@ class TcgVcpu : public Vcpu {
   void take_init_sipi();
   void fail_stop(std::string why);
   void clear_exception_in_flight();
+  // A fault the TLB fill refused ended the run: deliver it (#PF with the exact address, or #GP).
+  bool deliver_refused_fill();
   CpuState read_engine();
   CpuState read_control();
   void write_engine(const CpuState& s);
@@ -102,6 +107,8 @@ class TcgVcpu : public Vcpu {
   unsigned skip_blocks_ = 0;
   bool yielded_ = false;  // the last turn ended to let a waiting vCPU run
   int carried_vector_ = -1;  // an interrupt a loaded state had taken but not delivered
+  CpuState fill_cpu_;        // the paging registers a TLB fill walks with (scratch)
+  std::optional<FillDecision> refused_;  // the last fill refused in this run
 };
 
 }  // namespace hsls::accel::tcg

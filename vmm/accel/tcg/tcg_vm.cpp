@@ -59,6 +59,10 @@ int hook_cpuid(uc_engine*, void* vm) {
 void hook_write(uc_engine*, uc_mem_type, uint64_t addr, int size, int64_t, void* log) {
   static_cast<StoreDirtyLog*>(log)->mark(addr, unsigned(size));
 }
+bool hook_tlb_fill(uc_engine*, uint64_t vaddr, uc_mem_type type, uc_tlb_entry* e, void* vm) {
+  auto* v = cur(vm);
+  return v ? v->on_tlb_fill(vaddr, type, *e) : false;
+}
 uint64_t mmio_read(uc_engine*, uint64_t offset, unsigned size, void* vm) {
   auto* v = cur(vm);
   return v ? v->on_mmio_read(kMmioBase + offset, size) : 0;
@@ -130,8 +134,10 @@ void TcgVm::map_ram(GuestMemory& mem, const DirtyLogRequest& dirty) {
   check(uc_mmio_map(uc_, kMmioBase, kMmioSize, mmio_read, this, mmio_write, this), "mapping the device hole");
   dirty_enabled_ = dirty.enabled;
   if (dirty.enabled) {
-    if (dirty.kind != "auto")
-      log::get("ckpt")->info("ckpt.dirty_log = {} is a KVM setting; the software CPU logs stores itself", dirty.kind);
+    if (dirty.kind == "ring" || dirty.kind == "bitmap")
+      log::get("ckpt")->info("ckpt.dirty_log = {} is a KVM setting; the software CPU logs stores itself (store)", dirty.kind);
+    tlb_log_ = dirty.kind == "tlb";  // opt-in until the crash matrix has run on it (auto = store)
+    if (tlb_log_) uc_refused_address(uc_);  // refuses now, by name, a library that would lose page-fault addresses
     dirty_log_owned_ = std::make_unique<StoreDirtyLog>(mem.ranges());
     dirty_log_ = dirty_log_owned_.get();
   }
@@ -153,7 +159,12 @@ void TcgVm::install_hooks() {
   add(UC_HOOK_INSN, reinterpret_cast<void*>(hook_in), this, 1, 0, UC_X86_INS_IN);
   add(UC_HOOK_INSN, reinterpret_cast<void*>(hook_out), this, 1, 0, UC_X86_INS_OUT);
   add(UC_HOOK_INSN, reinterpret_cast<void*>(hook_cpuid), this, 1, 0, UC_X86_INS_CPUID);
-  if (dirty_log_) add(UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(hook_write), dirty_log_, 1, 0);
+  if (dirty_log_ && tlb_log_) {
+    check(uc_ctl_tlb_mode(uc_, UC_TLB_VIRTUAL), "letting the VMM fill the TLB");
+    add(UC_HOOK_TLB_FILL, reinterpret_cast<void*>(hook_tlb_fill), this, 1, 0);
+  } else if (dirty_log_) {
+    add(UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(hook_write), dirty_log_, 1, 0);
+  }
 }
 
 void TcgVm::create_platform() {
@@ -225,7 +236,34 @@ std::unique_ptr<IrqEdge> TcgVm::irq_edge(uint32_t gsi) { return std::make_unique
 
 std::unique_ptr<DirtyLog> TcgVm::create_dirty_log() {
   if (!dirty_log_) return nullptr;
-  return std::make_unique<StoreDirtyLogView>(*dirty_log_);
+  return std::make_unique<StoreDirtyLogView>(
+      tlb_log_ ? "tcg-tlb" : "tcg-store",
+      [this](std::vector<uint64_t>& out, bool running) { return collect_dirty(out, running); });
+}
+
+// A TLB-fed log's harvest revokes the write rights the engine's TLB holds
+// for the pages it returns: it takes the engine (the running vCPU leaves at
+// its next block), harvests, and leaves the TLB to be flushed before any
+// guest code runs again (the next turn's load). Holding the engine between
+// the two means no store slips through a stale writable entry unlogged.
+// While vCPUs run (precopy) it waits a little only: the holder may be
+// blocked in a copy-on-write fault that the calling thread serves.
+bool TcgVm::collect_dirty(std::vector<uint64_t>& out, bool running) {
+  if (!tlb_log_) {
+    dirty_log_->collect(out);
+    return true;
+  }
+  if (on_engine_thread()) {  // the turn holder itself, between runs
+    dirty_log_->collect(out);
+    uc_ctl_flush_tlb(uc_);
+    return true;
+  }
+  const int64_t patience = running ? 2'000'000 : INT64_MAX;
+  if (!token_.acquire_asking(kHarvester, [this] { stop_engine_if_deterministic_point(); }, patience)) return false;
+  dirty_log_->collect(out);
+  tlb_owner = nullptr;  // whoever runs next flushes
+  token_.release(kHarvester);
+  return true;
 }
 
 // IOAPIC messages (platform lock held): physical destinations are APIC IDs

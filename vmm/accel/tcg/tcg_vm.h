@@ -109,6 +109,10 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // The memory the VMM itself writes bypasses the store hook: nothing to do
   // here (devices report their pages to the checkpointer themselves).
   StoreDirtyLog* store_log() { return dirty_log_; }
+  // Whether the log is fed by the VMM's TLB fill (tlb_fill.h) rather than a write hook.
+  bool tlb_fed_log() const { return tlb_log_; }
+  // The dirty log's harvest (see tcg_vm.cpp); false if it declined (`running` only).
+  bool collect_dirty(std::vector<uint64_t>& out, bool running);
   uint64_t now_ns() const;
 
  private:
@@ -131,6 +135,8 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   std::unique_ptr<platform::Pit> pit_;
   std::vector<TcgVcpu*> vcpus_;
   bool dirty_enabled_ = false;
+  bool tlb_log_ = false;
+  static constexpr unsigned kHarvester = 0xffff;  // the run token's holder while a harvest has the engine
   StoreDirtyLog* dirty_log_ = nullptr;  // owned by the checkpointer once created
   std::unique_ptr<StoreDirtyLog> dirty_log_owned_;
   std::thread timer_;

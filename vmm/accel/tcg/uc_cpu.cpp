@@ -1,5 +1,7 @@
 #include "vmm/accel/tcg/uc_cpu.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -107,6 +109,59 @@ UcLayout probe_layout() {
   return L;
 }
 
+
+// The TLB-fill probe's hook: the code page maps to itself, everything else is refused.
+bool probe_fill(uc_engine*, uint64_t vaddr, uc_mem_type, uc_tlb_entry* e, void*) {
+  if (vaddr != 0x1000) return false;
+  e->paddr = vaddr;
+  e->perms = UC_PROT_ALL;
+  return true;
+}
+
+// Loads from `addr` (movabs rax, [addr]) in a scratch engine whose TLB fill
+// refuses it; returns the offsets in the engine's struct at which `addr`
+// then sits (the struct's own allocation only: malloc_usable_size).
+std::vector<size_t> offsets_after_refusal(uint64_t addr) {
+  uc_engine* uc = nullptr;
+  check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc), "uc_open");
+  struct Close {
+    uc_engine* uc;
+    ~Close() { uc_close(uc); }
+  } closer{uc};
+  check(uc_mem_map(uc, 0, 0x10000, UC_PROT_ALL), "uc_mem_map");
+  uint8_t code[10] = {0x48, 0xa1};
+  std::memcpy(code + 2, &addr, 8);
+  check(uc_mem_write(uc, 0x1000, code, sizeof code), "uc_mem_write");
+  check(uc_ctl_tlb_mode(uc, UC_TLB_VIRTUAL), "the TLB mode");
+  // As the VMM's engine: no "until" address, whose invalidation at the end
+  // of the run would ask for (and refuse) one more fill.
+  check(uc_ctl_exits_enable(uc), "disabling exit addresses");
+  uc_hook h;
+  check(uc_hook_add(uc, &h, UC_HOOK_TLB_FILL, reinterpret_cast<void*>(probe_fill), nullptr, 1, 0), "hook");
+  if (uc_emu_start(uc, 0x1000, 0xfff0, 0, 1) != UC_ERR_EXCEPTION)
+    throw Error("Unicorn: a refused TLB fill did not end the run with UC_ERR_EXCEPTION");
+  std::vector<size_t> found;
+  const auto* base = reinterpret_cast<const uint8_t*>(uc);
+  size_t n = malloc_usable_size(uc);
+  for (size_t o = 0; o + 8 <= n; o += 8) {
+    uint64_t v;
+    std::memcpy(&v, base + o, 8);
+    if (v == addr) found.push_back(o);
+  }
+  return found;
+}
+
+// Where Unicorn keeps the exact address of a refused fill: the one offset
+// holding it after two probes with different addresses.
+size_t probe_refused_address() {
+  auto a = offsets_after_refusal(0x0000123456789ab3ull);
+  auto b = offsets_after_refusal(0x00002345abcdef15ull);
+  for (size_t o : a)
+    for (size_t p : b)
+      if (o == p) return o;
+  throw Error("Unicorn: this library does not keep a refused TLB fill's address where Unicorn 2.1.1 does");
+}
+
 }  // namespace
 
 const UcLayout& uc_layout() {
@@ -122,6 +177,23 @@ const UcLayout& uc_layout() {
   });
   if (!failure.empty()) throw Error(failure);
   return layout;
+}
+
+uint64_t uc_refused_address(uc_engine* uc) {
+  static size_t offset = 0;
+  static std::once_flag once;
+  static std::string failure;
+  std::call_once(once, [] {
+    try {
+      offset = probe_refused_address();
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+  });
+  if (!failure.empty()) throw Error(failure);
+  uint64_t v;
+  std::memcpy(&v, reinterpret_cast<const uint8_t*>(uc) + offset, 8);
+  return v;
 }
 
 UcCpu::UcCpu(uc_engine* uc) : uc_(uc) { check(uc_context_alloc(uc, &ctx_), "uc_context_alloc"); }

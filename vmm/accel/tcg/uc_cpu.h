@@ -37,6 +37,13 @@ struct UcLayout {
 // the mismatch if the library is not the build hypersls knows).
 const UcLayout& uc_layout();
 
+// The exact linear address of the access a TLB-fill hook refused last
+// (the hook sees only its page; Unicorn keeps the address in a private
+// field, found once per process by a probe: throws Error on a library that
+// does not keep it there). Valid right after uc_emu_start returned
+// UC_ERR_EXCEPTION for a refused fill.
+uint64_t uc_refused_address(uc_engine* uc);
+
 // QEMU's hflags bits we set.
 namespace hf {
 inline constexpr uint32_t cpl = 3, inhibit_irq = 1u << 3, cs32 = 1u << 4, ss32 = 1u << 5, addseg = 1u << 6,
