@@ -164,33 +164,27 @@ size_t probe_refused_address() {
 
 }  // namespace
 
-const UcLayout& uc_layout() {
-  static UcLayout layout;
+// Runs `Probe` once per process and keeps its result, or its failure for every later call.
+template <auto Probe>
+const auto& probed_once() {
+  static decltype(Probe()) value{};
   static std::once_flag once;
   static std::string failure;
   std::call_once(once, [] {
     try {
-      layout = probe_layout();
+      value = Probe();
     } catch (const Error& e) {
       failure = e.what();
     }
   });
   if (!failure.empty()) throw Error(failure);
-  return layout;
+  return value;
 }
 
+const UcLayout& uc_layout() { return probed_once<probe_layout>(); }
+
 uint64_t uc_refused_address(uc_engine* uc) {
-  static size_t offset = 0;
-  static std::once_flag once;
-  static std::string failure;
-  std::call_once(once, [] {
-    try {
-      offset = probe_refused_address();
-    } catch (const Error& e) {
-      failure = e.what();
-    }
-  });
-  if (!failure.empty()) throw Error(failure);
+  size_t offset = probed_once<probe_refused_address>();
   uint64_t v;
   std::memcpy(&v, reinterpret_cast<const uint8_t*>(uc) + offset, 8);
   return v;
