@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "ckpt/guard_protection.h"
+#include "ckpt/write_protect.h"
 #include "vmm/accel/kick.h"
 #include "vmm/core/clock.h"
 #include "vmm/core/error.h"
@@ -75,8 +77,12 @@ Checkpointer::Checkpointer(MachineView& machine, nvm::Store& store, const Settin
       deterministic_(machine.vm().deterministic()) {
   dirty_log_ = machine.vm().create_dirty_log();
   if (!dirty_log_) throw Error("checkpoints need a dirty log, and the " + machine.vm().name() + " VM has none");
-  wp_ = std::make_unique<WriteProtect>(store.ram(), store.layout().memory_bytes);
-  work_ = std::make_unique<PauseWork>(store, *wp_);
+  if (settings.write_guard)
+    protection_ = std::make_unique<GuardProtection>(machine.memory(), store.layout().pages,
+                                                    [this](uint64_t page) { return copy_on_write(page); });
+  else
+    protection_ = std::make_unique<WriteProtect>(store.ram(), store.layout().memory_bytes);
+  work_ = std::make_unique<PauseWork>(store, *protection_);
   stop_fd_ = Fd(::eventfd(0, EFD_CLOEXEC));
   if (!settings.commit_log.empty()) {
     commit_log_ = Fd(::open(settings.commit_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
@@ -84,7 +90,7 @@ Checkpointer::Checkpointer(MachineView& machine, nvm::Store& store, const Settin
   }
   if (recovered) {
     // A new mapping: protecting it all is cheap, and every page is clean.
-    wp_->protect(0, store.layout().pages);
+    protection_->protect(0, store.layout().pages);
     protect_all_ = false;
   }
   nvm_bytes_mark_ = store_.persist().bytes_written();
@@ -519,7 +525,7 @@ void Checkpointer::plan_protection(const std::vector<uint64_t>& keep, Checkpoint
 // tagged: unprotects the kept pages that were protected and records the
 // new writable set.
 void Checkpointer::finish_protection(const std::vector<uint64_t>& keep) {
-  for_each_run(unprotect_, [&](uint64_t first, uint64_t n) { wp_->unprotect(first, n); });
+  for_each_run(unprotect_, [&](uint64_t first, uint64_t n) { protection_->unprotect(first, n); });
   protect_all_ = false;
   for (uint64_t page : writable_list_) writable_[page] = 0;
   writable_list_ = keep;
@@ -550,12 +556,10 @@ void Checkpointer::precopy() {
   p.fence();
 }
 
-// Copy-on-write: back up a page (and neighbours) at its first write after
-// a checkpoint, tag it with the committed version, then let the write go.
+// The fault thread: serves userfaultfd's write faults (the write guard's
+// writers back pages up themselves) and starts precopies on time.
 void Checkpointer::fault_loop() {
   pthread_setname_np(pthread_self(), "ckpt-cow");
-  auto& p = store_.persist();
-  const uint64_t pages = store_.layout().pages;
   try {
     for (;;) {
       int timeout_ms = -1;
@@ -570,60 +574,74 @@ void Checkpointer::fault_loop() {
         int half = std::max(1, int(settings().interval_ms / 2));
         timeout_ms = due ? std::min(half, due > t ? int((due - t) / 1'000'000) + 1 : 0) : half;
       }
-      auto fault = wp_->next_fault(stop_fd_.get(), timeout_ms);
+      auto fault = protection_->next_fault(stop_fd_.get(), timeout_ms);
       if (!fault) break;
-      if (*fault == WriteProtect::kTimedOut) continue;
-      uint64_t t0 = now_ns();
-      std::lock_guard lock(mu_);
-      uint64_t page = *fault;
-      if (writable_[page] || p.power_lost()) {
-        if (!p.power_lost()) wp_->wake(page);
-        continue;
-      }
-      uint64_t version = committed_.load();
-      unsigned slot = unsigned(version % 2);
-      uint64_t end = std::min(pages, page + 1 + settings().tuning.neighbours);
-      std::vector<uint64_t> copied;
-      for (uint64_t q = page; q < end; ++q) {
-        if (writable_[q]) break;
-        p.copy(store_.backup(q, slot), store_.ram() + q * kPage, kPage, false);
-        copied.push_back(q);
-      }
-      p.count_bytes(copied.size() * kPage);
-      p.fence();
-      p.point(nvm::CrashPoint::cow_copied);
-      bool durable = true;
-      for (uint64_t q : copied) {
-        durable = p.store64(store_.tag(q, slot), version) && durable;
-        p.flush(store_.tag(q, slot), 8);
-      }
-      p.fence();
-      p.point(nvm::CrashPoint::cow_tagged);
-      // Only a page whose backup tag really reached NVM may be written.
-      if (!durable) continue;
-      for (uint64_t q : copied) {
-        writable_[q] = 1;
-        writable_list_.push_back(q);
-      }
-      wp_->unprotect(page, copied.size());
-      uint64_t dt = now_ns() - t0;
-      ++epoch_faults_;
-      epoch_fault_ns_ += dt;
-      epoch_fault_max_ns_ = std::max(epoch_fault_max_ns_, dt);
+      if (*fault == PageProtection::kTimedOut) continue;
+      copy_on_write(*fault);
     }
-  } catch (const nvm::PowerFailure&) {
-    // Power is gone: leave the faulting vCPU blocked; the machine is being torn down.
   } catch (const std::exception& e) {
     log::get("ckpt")->error("copy-on-write failed: {}", e.what());
     machine_.fail(std::string("copy-on-write failed: ") + e.what());
   }
 }
 
+// Copy-on-write: back up a page (and neighbours) at its first write after
+// a checkpoint, tag it with the committed version, then let the write go.
+// A power failure (at a crash point here, or elsewhere meanwhile) leaves
+// the page protected: a writer blocked by the kernel stays blocked, one
+// asking the write guard is told not to write.
+bool Checkpointer::copy_on_write(uint64_t page) {
+  auto& p = store_.persist();
+  uint64_t t0 = now_ns();
+  std::lock_guard lock(mu_);
+  if (p.power_lost()) return false;
+  if (writable_[page]) {
+    protection_->wake(page);
+    return true;
+  }
+  const uint64_t pages = store_.layout().pages;
+  uint64_t version = committed_.load();
+  unsigned slot = unsigned(version % 2);
+  uint64_t end = std::min(pages, page + 1 + settings().tuning.neighbours);
+  copied_.clear();
+  try {
+    for (uint64_t q = page; q < end; ++q) {
+      if (writable_[q]) break;
+      p.copy(store_.backup(q, slot), store_.ram() + q * kPage, kPage, false);
+      copied_.push_back(q);
+    }
+    p.count_bytes(copied_.size() * kPage);
+    p.fence();
+    p.point(nvm::CrashPoint::cow_copied);
+    bool durable = true;
+    for (uint64_t q : copied_) {
+      durable = p.store64(store_.tag(q, slot), version) && durable;
+      p.flush(store_.tag(q, slot), 8);
+    }
+    p.fence();
+    p.point(nvm::CrashPoint::cow_tagged);
+    // Only a page whose backup tag really reached NVM may be written.
+    if (!durable) return false;
+  } catch (const nvm::PowerFailure&) {
+    return false;  // the machine is being torn down
+  }
+  for (uint64_t q : copied_) {
+    writable_[q] = 1;
+    writable_list_.push_back(q);
+  }
+  protection_->unprotect(page, copied_.size());
+  uint64_t dt = now_ns() - t0;
+  ++epoch_faults_;
+  epoch_fault_ns_ += dt;
+  epoch_fault_max_ns_ = std::max(epoch_fault_max_ns_, dt);
+  return true;
+}
+
 void Checkpointer::dirty_log_full() { dirty_log_->drain_full(); }
 
 void Checkpointer::release_faults() {
   try {
-    wp_->wake_all();
+    protection_->wake_all();
   } catch (const std::exception& e) {
     log::get("ckpt")->warn("power failure: cannot release write faults: {}", e.what());
   }
@@ -641,6 +659,7 @@ nlohmann::json Checkpointer::info() const {
                         {"hot_lease", s.tuning.hot_lease},
                         {"persistence", store_.persist().adr() ? "adr" : "eadr"},
                         {"dirty_log", dirty_log_->name()},
+                        {"write_protect", protection_->name()},
                         {"copier", copier_ && copier_->alive() ? nlohmann::json(copier_->pid()) : nlohmann::json(nullptr)},
                         {"verify", oracle_ != nullptr},
                         {"committed_version", committed_.load()},

@@ -29,7 +29,7 @@
 #include "ckpt/policy.h"
 #include "ckpt/state.h"
 #include "ckpt/stats.h"
-#include "ckpt/write_protect.h"
+#include "ckpt/page_protection.h"
 #include "ckpt/zeroed_vector.h"
 #include "nvm/store.h"
 #include "vmm/core/fd.h"
@@ -45,6 +45,8 @@ struct Settings {
   PolicyTuning tuning;
   bool verify = false;
   bool copier = false;            // 1 vCPU and a spare CPU: a forked process shares the pause's copying
+  bool write_guard = false;       // copy-on-write through guest memory's write guard, not userfaultfd
+                                  // (needs accel::Vm::stores_ask_write_guard)
   std::string commit_log;         // appends a line per commit (version, block count, guest time, digests)
 };
 
@@ -94,6 +96,10 @@ class Checkpointer {
   void arm_alarm();
   void on_alarm();
   void fault_loop();
+  // Backs `page` (and unprotected neighbours) up at its first write after
+  // a checkpoint, tags the backups, unprotects them. False if the write
+  // must not land (power lost). Any thread; takes mu_.
+  bool copy_on_write(uint64_t page);
   // precopy: mid-epoch, copy the pages the last epoch wrote while the guest runs.
   void precopy();
   // The checkpoint proper, all vCPUs stopped and their states in the slot.
@@ -111,7 +117,7 @@ class Checkpointer {
   mutable std::mutex settings_mu_;
   DigestOracle* oracle_;
   std::unique_ptr<accel::DirtyLog> dirty_log_;
-  std::unique_ptr<WriteProtect> wp_;
+  std::unique_ptr<PageProtection> protection_;
   HotnessTracker hotness_;
   HotLease lease_;
   StatsRing stats_;
@@ -122,6 +128,7 @@ class Checkpointer {
   ZeroedVector<uint8_t> writable_;         // per page: not write-protected
   std::vector<uint64_t> writable_list_;    // the same, as a list
   std::vector<uint64_t> dirty_, chosen_;   // scratch, reused
+  std::vector<uint64_t> copied_;           // copy_on_write's scratch (under mu_)
   std::vector<uint64_t> early_dirty_;      // precopy: pages the epoch wrote before the precopy
   std::vector<uint64_t> precopied_;        // precopy: pages copied ahead of the pause (sorted)
   std::atomic<uint64_t> precopy_due_ns_{0};

@@ -28,7 +28,7 @@ struct PauseWork::Shared {
   uint64_t pages[];  // one per guest page at most
 };
 
-PauseWork::PauseWork(nvm::Store& store, WriteProtect& wp) : store_(store), wp_(wp) {
+PauseWork::PauseWork(nvm::Store& store, PageProtection& protection) : store_(store), protection_(protection) {
   shared_bytes_ = sizeof(Shared) + store.layout().pages * sizeof(uint64_t);
   void* p = ::mmap(nullptr, shared_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw Error(errno_text("mmap of the pause's shared work list"));
@@ -110,7 +110,7 @@ bool PauseWork::take_protects() {
     size_t i = s_->next_range.fetch_add(1, std::memory_order_acq_rel);
     if (i >= s_->range_count) break;
     try {
-      wp_.protect(ranges_[i].first, ranges_[i].second);
+      protection_.protect(ranges_[i].first, ranges_[i].second);
     } catch (const std::exception& e) {
       log::get("ckpt")->error("{}", e.what());
       s_->failed.store(true);

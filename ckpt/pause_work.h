@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "ckpt/write_protect.h"
+#include "ckpt/page_protection.h"
 #include "nvm/store.h"
 
 namespace hsls::ckpt {
@@ -28,7 +28,7 @@ class PauseWork {
   enum class Role { vcpu, spare };  // the leader calls copy() and protect()
   using Range = std::pair<uint64_t, uint64_t>;  // (first page, count)
 
-  PauseWork(nvm::Store& store, WriteProtect& wp);
+  PauseWork(nvm::Store& store, PageProtection& protection);
   ~PauseWork();
   PauseWork(const PauseWork&) = delete;
   PauseWork& operator=(const PauseWork&) = delete;
@@ -65,7 +65,7 @@ class PauseWork {
   void copy_all_again();
 
   nvm::Store& store_;
-  WriteProtect& wp_;
+  PageProtection& protection_;
   Shared* s_;                 // MAP_SHARED: cursors, counts and the copy list
   size_t shared_bytes_ = 0;
   const Range* ranges_ = nullptr;  // the leader's process only: protects are never taken elsewhere

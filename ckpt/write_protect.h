@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "ckpt/page_protection.h"
 #include "vmm/core/fd.h"
 
 namespace hsls::ckpt {
@@ -16,27 +17,21 @@ namespace hsls::ckpt {
 // the VM down waits for them forever.
 void reserve_low_fd();
 
-class WriteProtect {
+class WriteProtect : public PageProtection {
  public:
   // Registers [base, base+size) for write-protect faults. Throws Error if
   // this kernel cannot write-protect shared memory with userfaultfd.
   WriteProtect(uint8_t* base, uint64_t size);
-  ~WriteProtect();
+  ~WriteProtect() override;
   WriteProtect(const WriteProtect&) = delete;
   WriteProtect& operator=(const WriteProtect&) = delete;
 
-  // Write-protects / unprotects `count` pages from page `first`.
-  // Unprotecting also wakes threads blocked on those pages.
-  void protect(uint64_t first, uint64_t count);
-  void unprotect(uint64_t first, uint64_t count);
-  // Wakes threads blocked on a page that is already writable.
-  void wake(uint64_t page);
-  void wake_all();
-
-  // Waits up to `timeout_ms` (-1: forever) for the next write fault; returns
-  // its page, kTimedOut, or nullopt once `stop_fd` becomes readable.
-  static constexpr uint64_t kTimedOut = ~0ull;
-  std::optional<uint64_t> next_fault(int stop_fd, int timeout_ms = -1);
+  const char* name() const override { return "userfaultfd"; }
+  void protect(uint64_t first, uint64_t count) override;
+  void unprotect(uint64_t first, uint64_t count) override;
+  void wake(uint64_t page) override;
+  void wake_all() override;
+  std::optional<uint64_t> next_fault(int stop_fd, int timeout_ms = -1) override;
 
  private:
   void writeprotect(uint64_t first, uint64_t count, bool on);

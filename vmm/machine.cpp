@@ -175,6 +175,12 @@ void Machine::start_checkpointer(const std::optional<ckpt::Recovered>& recovered
   // machine, whose pause does its work on one thread in a fixed order.
   s.copier = cfg_.ckpt_copier && !cfg_.vcpu_cpus.empty() && !cfg_.deterministic;
   s.commit_log = cfg_.commit_log;
+  // The VMM's write guard wherever every guest store asks it first: no kernel fault per first write.
+  bool guard_ok = vm_->stores_ask_write_guard();
+  if (cfg_.ckpt_write_protect == "guard" && !guard_ok)
+    throw Error("ckpt.write_protect = guard needs every guest store to pass the VMM: the software CPU with "
+                "ckpt.dirty_log = tlb (this is " + vm_->name() + " with dirty log " + cfg_.ckpt_dirty_log + ")");
+  s.write_guard = cfg_.ckpt_write_protect == "guard" || (cfg_.ckpt_write_protect == "auto" && guard_ok);
   ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
                                                recovered.has_value(), oracle_.get());
 }

@@ -36,7 +36,7 @@ struct RunFlags {
   std::string commit_log;
   std::optional<uint64_t> stop_at_block, powerfail_at_block;
   std::string record_input, replay_input;
-  std::optional<std::string> ckpt_policy, persistence, dirty_log;
+  std::optional<std::string> ckpt_policy, persistence, dirty_log, write_protect;
   bool no_console = false;
   bool fresh = false;
   bool verify = false;
@@ -80,6 +80,7 @@ Config build_config(const RunFlags& f) {
   if (f.ckpt_policy) cfg.ckpt_policy = *f.ckpt_policy;
   if (f.persistence) cfg.persistence = *f.persistence;
   if (f.dirty_log) cfg.ckpt_dirty_log = *f.dirty_log;
+  if (f.write_protect) cfg.ckpt_write_protect = *f.write_protect;
   if (f.hot_lease) cfg.ckpt_hot_lease = *f.hot_lease;
   if (f.pin_vcpus) cfg.pin_vcpus = *f.pin_vcpus;
   if (f.accel) cfg.accel = *f.accel;
@@ -249,6 +250,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--ckpt-policy", f.ckpt_policy, "stop-and-copy, precopy, cow or hybrid (ckpt.policy)");
   run_cmd->add_option("--persistence", f.persistence, "eadr or adr (ckpt.persistence)");
   run_cmd->add_option("--dirty-log", f.dirty_log, "dirty tracking (ckpt.dirty_log): auto; KVM: ring or bitmap; software CPU: tlb or store");
+  run_cmd->add_option("--write-protect", f.write_protect,
+                      "how copy-on-write stops first writes (ckpt.write_protect): auto, userfaultfd, or guard "
+                      "(the VMM's write guard; the software CPU with the tlb log)");
   run_cmd->add_option("--hot-lease", f.hot_lease, "Epochs a written hot page stays out of dirty tracking, 0-1000 (ckpt.hot_lease)");
   run_cmd->add_option("--accel", f.accel,
                       "accelerator: kvm (needs /dev/kvm), tcg (software CPU, Unicorn) or auto = kvm when /dev/kvm opens, else tcg (machine.accel)")

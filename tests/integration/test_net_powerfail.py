@@ -143,7 +143,7 @@ try:
     replies = [l.split(" ", 1) for l in out.splitlines()]
     check(1 <= len(replies) <= 2 and all(r[1] == "kept OK" for r in replies) and float(replies[0][0]) < 0.5,
           f"a reply released by `checkpoint`: expected 'kept OK' within 0.5 s (and maybe once more after the "
-          f"recovery), got:\n{out}")
+          f"recovery), got:\n{out}\n{info_net(m, v)}\n{v.dump()[-4000:]}")
     got = ns.kvcli("--timeout", "2", "--retries", "2", "get", "kept")
     check(got[0] == 0 and got[1] == "y\n", f"the acknowledged SET 'kept' was lost: {got}")
     quit_vmm(v, m, "one reply at a time")

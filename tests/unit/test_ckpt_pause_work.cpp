@@ -19,6 +19,7 @@
 
 #include "ckpt/pause_copier.h"
 #include "ckpt/pause_work.h"
+#include "ckpt/write_protect.h"
 #include "nvm/store.h"
 #include "tests/unit/temp_nvm.h"
 

@@ -118,6 +118,11 @@ class Vm {
 
   // The dirty log asked for in map_ram(); null if none. Created once the vCPUs exist.
   virtual std::unique_ptr<DirtyLog> create_dirty_log() = 0;
+  // Whether every guest store to RAM asks GuestMemory's write guard first
+  // (vmm/core/write_guard.h): at least the first store to each page after
+  // a dirty-log harvest, so that guards set at a checkpoint's pause are
+  // never passed. Copy-on-write then needs no kernel write protection.
+  virtual bool stores_ask_write_guard() const { return false; }
 
   // The power fails: guest memory [ram, ram+bytes) is about to become
   // read-only and no guest store may reach it any more; the backend makes

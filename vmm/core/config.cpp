@@ -19,7 +19,7 @@ const std::set<std::string> kKnownKeys = {
     "machine.memory", "machine.vcpus", "machine.pin_vcpus", "machine.accel", "machine.deterministic", "guest.image",    "guest.cmdline", "nvm.path",
     "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
     "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours", "ckpt.hot_lease", "ckpt.copier",
-    "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "power.restart", "power.restart_delay_ms",
+    "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "ckpt.write_protect", "power.restart", "power.restart_delay_ms",
     "net.tap", "net.peer", "net.mac", "net.external_sync", "net.max_held",
 };
 
@@ -449,6 +449,7 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
   read_string(root, "ckpt", "persistence", cfg.persistence, source);
   read_bool(root, "ckpt", "verify", cfg.verify, source);
   read_string(root, "ckpt", "dirty_log", cfg.ckpt_dirty_log, source);
+  read_string(root, "ckpt", "write_protect", cfg.ckpt_write_protect, source);
   read_bool(root, "power", "restart", cfg.power_restart, source);
   read_number(root, "power", "restart_delay_ms", cfg.power_restart_delay_ms, source);
   read_string(root, "net", "tap", cfg.net_tap, source);
@@ -480,6 +481,7 @@ void validate(const Config& cfg) {
                             {"log.level", &cfg.log_level},
                             {"ckpt.policy", &cfg.ckpt_policy},
                             {"ckpt.dirty_log", &cfg.ckpt_dirty_log},
+                            {"ckpt.write_protect", &cfg.ckpt_write_protect},
                             {"ckpt.persistence", &cfg.persistence},
                             {"net.tap", &cfg.net_tap},
                             {"net.peer", &cfg.net_peer},
@@ -531,6 +533,8 @@ void validate(const Config& cfg) {
   if (cfg.ckpt_dirty_log != "auto" && cfg.ckpt_dirty_log != "bitmap" && cfg.ckpt_dirty_log != "ring" &&
       cfg.ckpt_dirty_log != "tlb" && cfg.ckpt_dirty_log != "store")
     throw Error("ckpt.dirty_log: '" + cfg.ckpt_dirty_log + "' is not allowed (allowed: auto, ring, bitmap, tlb, store)");
+  if (cfg.ckpt_write_protect != "auto" && cfg.ckpt_write_protect != "userfaultfd" && cfg.ckpt_write_protect != "guard")
+    throw Error("ckpt.write_protect: '" + cfg.ckpt_write_protect + "' is not allowed (allowed: auto, userfaultfd, guard)");
   if (!(cfg.power_restart_delay_ms >= 0 && cfg.power_restart_delay_ms <= 60000))
     throw Error("power.restart_delay_ms: not allowed (allowed: 0 to 60000)");
   if (cfg.net_tap.size() >= 16 || cfg.net_tap.find_first_of(" /:\t") != std::string::npos)

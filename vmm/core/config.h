@@ -49,6 +49,9 @@ struct Config {
   bool ckpt_copier = true;               // ckpt.copier: 1 pinned vCPU + a spare CPU: a forked process shares the pause's copying
   unsigned ckpt_hot_lease = 16;          // ckpt.hot_lease (0-1000 epochs; 0 = re-arm dirty tracking every epoch)
   std::string ckpt_dirty_log = "auto";   // ckpt.dirty_log: "auto" (bitmap with hot leases, else ring if KVM has it) | "ring" | "bitmap"
+                                         // | "tlb" | "store" (the software CPU's; auto = tlb there)
+  std::string ckpt_write_protect = "auto";  // ckpt.write_protect: "auto" | "userfaultfd" | "guard" (the VMM's write
+                                            // guard, where every store asks it: the software CPU's tlb log; auto = that)
   std::string persistence = "eadr";      // ckpt.persistence: "eadr" | "adr"
   bool verify = false;                   // ckpt.verify: digest oracle (--verify)
   // [power]

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "vmm/core/write_guard.h"
+
 namespace hsls {
 
 std::vector<RamRange> layout_ram(uint64_t size) {
@@ -32,8 +34,18 @@ bool GuestMemory::read(uint64_t gpa, void* out, uint64_t len) const {
 
 bool GuestMemory::write(uint64_t gpa, const void* in, uint64_t len) {
   uint8_t* dst = host(gpa, len);
-  if (!dst) return false;
+  if (!dst || !before_write(gpa, len)) return false;
   std::memcpy(dst, in, len);
+  return true;
+}
+
+bool GuestMemory::before_write(uint64_t gpa, uint64_t len) {
+  if (!guard_ || len == 0) return true;
+  uint8_t* dst = host(gpa, len);
+  if (!dst) return true;  // not RAM: nothing to guard
+  uint64_t off = uint64_t(dst - host_);
+  for (uint64_t page = off / kPageSize; page <= (off + len - 1) / kPageSize; ++page)
+    if (!guard_->before_write(page)) return false;
   return true;
 }
 

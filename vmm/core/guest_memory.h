@@ -1,7 +1,8 @@
 // Guest-physical memory: the RAM the guest sees, backed by one host mapping
 // (the NVM region). RAM is split around the 32-bit device hole: the first
 // 3 GiB at guest-physical 0, the rest at 4 GiB. Every access from the VMM
-// goes through here and is bounds-checked.
+// goes through here and is bounds-checked; writes ask the write guard
+// first, when the checkpointer keeps one (write_guard.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +11,8 @@
 #include <vector>
 
 namespace hsls {
+
+class WriteGuard;
 
 // Where RAM ends below 4 GiB; the space above up to 4 GiB holds devices.
 inline constexpr uint64_t kLowRamLimit = 3ull << 30;
@@ -40,12 +43,20 @@ class GuestMemory {
   bool read(uint64_t gpa, void* out, uint64_t len) const;
   bool write(uint64_t gpa, const void* in, uint64_t len);
 
+  // Copy-on-write in the VMM's write paths (null: none). Set before any
+  // write it must see, cleared after the last.
+  void set_write_guard(WriteGuard* guard) { guard_ = guard; }
+  // Before a write to [gpa, gpa+len) that does not go through write():
+  // lets the guard back up the pages it covers. False: do not write.
+  bool before_write(uint64_t gpa, uint64_t len);
+
   // True if [gpa, gpa+len) is entirely RAM (possibly spanning no hole).
   bool contains(uint64_t gpa, uint64_t len) const { return host(gpa, len) != nullptr; }
 
  private:
   uint8_t* host_;
   uint64_t size_;
+  WriteGuard* guard_ = nullptr;
   std::vector<RamRange> ranges_;
 };
 

@@ -37,7 +37,7 @@ bool Dma::load16(uint64_t gpa, uint16_t& out) const {
 bool Dma::write(uint64_t gpa, const void* in, uint64_t len) {
   if (len == 0) return true;
   uint8_t* dst = mem_.host(gpa, len);
-  if (!dst) return false;
+  if (!dst || !mem_.before_write(gpa, len)) return false;
   uint64_t off = uint64_t(dst - mem_.host_base());
   dirty_.mark(off / kPageSize, (off + len - 1) / kPageSize);
   iovec local{const_cast<void*>(in), len};

@@ -2,7 +2,9 @@
 // (they never fault). Writes go through process_vm_writev on our own
 // process, so that a write to a page the checkpointer has write-protected
 // waits for its copy-on-write like a vCPU's would, and a write after a power
-// failure (RAM made read-only) fails with EFAULT instead of killing the VMM.
+// failure (RAM made read-only) fails with EFAULT instead of killing the VMM;
+// where the checkpointer guards pages in the VMM instead (write_guard.h),
+// the write asks the guard first.
 // Every page a device writes is recorded: KVM's dirty log does not see the
 // VMM's own stores, and the checkpointer must.
 #pragma once

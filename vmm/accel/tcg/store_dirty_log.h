@@ -1,7 +1,7 @@
 // The software CPU's dirty log, kept in the store path. The first store to
 // a page in an epoch appends the page to a list, so a harvest costs the
 // pages written, never a scan of RAM. Two feeders (ckpt.dirty_log):
-// - `tlb` (opt-in for now; `auto` means `store`): the VMM fills the engine's TLB (tlb_fill.h) and
+// - `tlb` (what `auto` means): the VMM fills the engine's TLB (tlb_fill.h) and
 //   enters a page writable only once it is marked here, so the first store
 //   to a clean page misses and marks it; stores then run at full speed. A
 //   harvest must revoke those write rights: TcgVm::collect_dirty takes the

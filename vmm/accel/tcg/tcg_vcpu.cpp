@@ -368,8 +368,10 @@ std::optional<Exit> TcgVcpu::run_engine() {
   stop_ = Stop::none;
   uint64_t rip = reg_read(uc, UC_X86_REG_RIP);
   refused_.reset();
+  fill_withheld_ = false;
   uc_err err = uc_emu_start(uc, rip, kNowhere, 0, 0);
   skip_blocks_ = 0;
+  if (err == UC_ERR_EXCEPTION && fill_withheld_) return Exit{};  // the power failed: the store never ran
   if (err == UC_ERR_EXCEPTION && refused_) {
     if (!deliver_refused_fill()) return failed(failure_);
     stop_ = Stop::yield;  // not a halt: run on after the usual checks
@@ -430,7 +432,8 @@ void TcgVcpu::on_interrupt(uint32_t intno) {
 // guest's tables (tlb_fill.h). A store marks the page dirty and gets write
 // rights; a load or fetch gets them only for a page already marked in this
 // epoch (and dirty in the guest's tables), so that a clean page's first
-// store misses again and is logged. A fault is refused: the run ends with
+// store misses again and is logged (and, under copy-on-write in the
+// store path, its page is backed up first). A fault is refused: the run ends with
 // UC_ERR_EXCEPTION at the faulting instruction and run_engine delivers it.
 bool TcgVcpu::on_tlb_fill(uint64_t vaddr, uc_mem_type type, uc_tlb_entry& entry) {
   uc_engine* uc = vm_.engine();
@@ -449,7 +452,14 @@ bool TcgVcpu::on_tlb_fill(uint64_t vaddr, uc_mem_type type, uc_tlb_entry& entry)
     return false;
   }
   bool ram = vm_.memory().contains(d.phys_page, 1);
-  if (ram && access == FillAccess::write) log.mark_landed(d.phys_page);
+  if (ram && access == FillAccess::write) {
+    // Copy-on-write (write_guard.h): the page is backed up before its first store lands.
+    if (!vm_.memory().before_write(d.phys_page, 1)) {
+      fill_withheld_ = true;
+      return false;
+    }
+    log.mark_landed(d.phys_page);
+  }
   bool writable = d.writable && (!ram || access == FillAccess::write || (d.dirty && log.marked(d.phys_page)));
   entry.paddr = d.phys_page;
   entry.perms = uc_prot((d.readable ? UC_PROT_READ : 0) | (writable ? UC_PROT_WRITE : 0) | (d.executable ? UC_PROT_EXEC : 0));

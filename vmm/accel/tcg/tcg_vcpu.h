@@ -109,6 +109,7 @@ class TcgVcpu : public Vcpu {
   int carried_vector_ = -1;  // an interrupt a loaded state had taken but not delivered
   CpuState fill_cpu_;        // the paging registers a TLB fill walks with (scratch)
   std::optional<FillDecision> refused_;  // the last fill refused in this run
+  bool fill_withheld_ = false;  // a store was not let through: its page could not be backed up (power failed)
 };
 
 }  // namespace hsls::accel::tcg

@@ -51,6 +51,8 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // The deterministic machine (det_schedule.h).
   void make_deterministic(uint64_t seed, bool paced) override;
   bool deterministic() const override { return det_ != nullptr; }
+  // The TLB-fed log asks at each page's first store after a harvest (TcgVcpu::on_tlb_fill).
+  bool stores_ask_write_guard() const override { return tlb_log_; }
   void set_alarm(uint64_t due_ns, std::function<void()> fn) override;
   void at_block(uint64_t block, std::function<void()> fn, uint64_t not_before_ns = 0) override;
   void post_external(std::function<void(uint64_t block)> fn) override;
