@@ -3,7 +3,7 @@ checkpoint protocol, and by SIGKILL: each recovery must restore exactly the
 last committed checkpoint (the --verify digest oracle checks every page and
 the saved state), and the guest must keep making progress afterwards.
 
-argv: VMM GUEST POLICY[@DIRTY_LOG][+nocopier] VCPUS TRIALS [CMDLINE]"""
+argv: VMM GUEST POLICY[@DIRTY_LOG][+nocopier][+uffd] VCPUS TRIALS [CMDLINE]"""
 import os
 import random
 import signal
@@ -15,7 +15,8 @@ from harness import Monitor, Vmm, check, fail, require_accel, tmpdir
 
 require_accel()
 vmm, guest, policy, vcpus, trials = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-policy, *extras = policy.split("+")  # e.g. hybrid+nocopier: without the pause copier (on by default)
+policy, *extras = policy.split("+")  # e.g. hybrid+nocopier: without the pause copier (on by default);
+# cow+uffd: copy-on-write by userfaultfd even where the VMM's write guard could do it
 copier = "nocopier" not in extras
 policy, _, dirty_log = policy.partition("@")  # e.g. hybrid@ring: the other dirty-log form than the default
 cmdline = sys.argv[6] if len(sys.argv) > 6 else os.environ.get("HSLS_CRASH_CMDLINE", "")
@@ -28,7 +29,7 @@ POINTS = ["stopped", "state-saved", "backup-copied", "backup-tagged", "protected
           "cow-copied", "cow-tagged"]
 common = ["--nvm", nvm, "--memory", "128M", "--vcpus", vcpus, "--ckpt-policy", policy, "--ckpt-interval", "5",
           "--verify", "--cmdline", cmdline, guest] + (["--dirty-log", dirty_log] if dirty_log else []) + \
-    ([] if copier else ["--copier", "false"])
+    ([] if copier else ["--copier", "false"]) + (["--write-protect", "userfaultfd"] if "uffd" in extras else [])
 
 
 def recovered(m, v, label):
