@@ -691,6 +691,9 @@ class Bench:
         self.out = out
         self.vmm = cfg["vmm"]
         self.accel = cfg.get("accel", "auto")
+        # QEMU runs on the same kind of CPU as the vmm: KVM, or its TCG where the vmm uses its software CPU.
+        self.qemu_accel = "tcg" if self.accel == "tcg" or (self.accel == "auto" and not os.access("/dev/kvm", os.R_OK | os.W_OK)) \
+            else "kvm"
         self.guest = cfg["guest"]
         self.progress = progress
         self.work = tempfile.mkdtemp(prefix="hsls-bench-", dir=cfg["nvm_dir"])
@@ -1316,6 +1319,7 @@ class Bench:
         s = last.get("summary", {})
         window = last["committed_version"] - first["committed_version"]
         r["ckpts_in_window"] = window
+        r["ckpts_per_s"] = rnd(window / float(self.cfg["duration"]), 1)
         r["ckpts_sampled"] = len(samples)
         r["policy_reported"] = last.get("policy")
         vals = list(samples.values())
@@ -1381,7 +1385,8 @@ class Bench:
         except Exception as e:  # noqa: BLE001
             r["qemu_version"] = f"? ({e})"
         snap = os.path.join(self.work, "qemu-snap.bin")
-        base = [qemu, "-accel", "kvm", "-M", "microvm", "-m", combo["memory"], "-smp", str(combo["vcpus"]),
+        r["accel"] = self.qemu_accel
+        base = [qemu, "-accel", self.qemu_accel, "-M", "microvm", "-m", combo["memory"], "-smp", str(combo["vcpus"]),
                 "-nographic", "-no-reboot", "-nodefaults", "-kernel", self.guest, "-append", cmdline,
                 "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "stdio", "-monitor", "none"]
         qsock = os.path.join(self.work, "qmp.sock")
@@ -1461,6 +1466,7 @@ class Bench:
             if os.path.exists(snap) and os.path.getsize(snap) > 0:
                 self.phase("qemu: restore from the snapshot file")
                 self.qemu_restore(base, qsock, snap, r)
+            self.qemu_throughput(base, combo, qsock, snap, r)
         except PhaseError as e:
             r["errors"].append(str(e))
         finally:
@@ -1488,6 +1494,63 @@ class Bench:
             if time.monotonic() > deadline:
                 raise PhaseError("migration did not complete")
             sleep(0.002)
+
+    def qemu_throughput(self, base, combo, qsock, snap, r):
+        """Unthrottled memstress in QEMU, as the overhead phase runs it in the vmm: its writes/s undisturbed,
+        then while QEMU takes stopped snapshots back to back (QEMU's best checkpoint rate, and what the guest
+        keeps meanwhile)."""
+        d = int(self.cfg["qemu_dirty"])
+        v = int(combo["vcpus"])
+        args = list(base)
+        args[args.index("-append") + 1] = f"init=memstress:pages={d},rate=0,threads={v} cpus={v}"
+        seconds = 5.0
+        try:
+            os.unlink(qsock)
+        except FileNotFoundError:
+            pass
+        self.phase("qemu: unthrottled memstress")
+        proc = Proc(args + ["-qmp", f"unix:{qsock},server=on,wait=off"])
+        rx = re.compile(r"memstress: writes/s=(\d+)")
+
+        def reports(since):
+            with proc.lock:
+                return [int(m.group(1)) for t, l in proc.lines["out"] if t >= since for m in [rx.search(l)] if m]
+        try:
+            mon = Monitor(qsock, proc)
+            mon._line()
+            mon.qmp("qmp_capabilities")
+            proc.wait_line(r"memstress: started", 60)
+            sleep(self.cfg["warmup"] + 1.1)  # the first report covers start-up
+            t0 = time.monotonic()
+            sleep(seconds)
+            runs = reports(t0)
+            if runs:
+                r["tput_writes_per_s"] = int(median(runs))
+                r["tput_runs"] = ";".join(str(x) for x in runs)
+            self.phase("qemu: stopped snapshots back to back")
+            t0 = time.monotonic()
+            n = 0
+            while time.monotonic() - t0 < seconds:
+                mon.qmp("stop")
+                mon.qmp("migrate", uri=f"exec:cat > {snap}")
+                self.qemu_wait_migration(mon)
+                mon.qmp("cont")
+                n += 1
+            t1 = time.monotonic()
+            sleep(1.1)  # the report that covers the last snapshots
+            runs = [x for x in reports(t0 + 1.0)]
+            r["b2b_snapshots_per_s"] = rnd(n / (t1 - t0), 2)
+            if runs:
+                r["b2b_writes_per_s"] = int(median(runs))
+            try:
+                mon.qmp("quit")
+            except (PhaseError, OSError):
+                pass
+            proc.wait(20)
+        except PhaseError as e:
+            r["errors"].append(f"throughput: {e}")
+        finally:
+            proc.kill()
 
     def qemu_restore(self, base, qsock, snap, r):
         times = []
@@ -1551,7 +1614,7 @@ def load_config(args):
         for section in ("matrix", "run"):
             for k, v in t.get(section, {}).items():
                 k = k.replace("-", "_")
-                if k not in cfg and k not in ("vmm", "guest", "qemu_bin", "qemu_dirty"):
+                if k not in cfg and k not in ("vmm", "guest", "qemu_bin", "qemu_dirty", "accel"):
                     sys.exit(f"bench: {args.config}: unknown key {section}.{k}")
                 cfg[k] = v if section == "run" or isinstance(v, list) else [v]
     conv = {"memory": str, "vcpus": int, "dirty": int, "skew": str, "policy": str, "interval": float,
@@ -1709,6 +1772,7 @@ POINT_COLS = ["memory", "vcpus", "dirty", "skew", "policy", "interval", "persist
               "cold_restore_ms", "cold_since_vmm_started_ms", "cold_start_to_resumed_ms", "cold_start_to_first_ckpt_ms",
               "qemu_ratio_pause_p50_to_full_downtime", "qemu_ratio_pause_max_to_bg_downtime",
               "qemu_ratio_ckpt_to_full_total", "qemu_ratio_ckpt_to_bg_total", "qemu_ratio_cold_to_restore",
+              "qemu_ratio_stopped_to_pause_p50", "qemu_ratio_tput_off", "qemu_ratio_tput_on", "ckpts_per_s",
               "net_load", "net_clients", "net_seconds", "net_think_ms"] + \
              [f"net_{k}_{m}" for m in ("sync", "nosync")
               for k in ("p50_us", "p99_us", "max_us", "min_us", "mean_us", "rps", "samples", "rps_runs", "p50_us_runs",
@@ -1716,7 +1780,8 @@ POINT_COLS = ["memory", "vcpus", "dirty", "skew", "policy", "interval", "persist
                         "hold_max_us", "hold_samples", "tx_frames", "pause_p50_us", "pause_p99_us", "ckpts_per_s")] + \
              ["net_cmdline", "net_cdf_file", "net_note",
               "host_load_before", "host_load_after", "other_vms_seen", "other_cpu_pct", "steal_pct", "elapsed_s", "errors"]
-QEMU_COLS = ["memory", "vcpus", "cmdline", "full_total_ms", "full_downtime_ms", "full_setup_ms", "full_stop_to_done_ms",
+QEMU_COLS = ["memory", "vcpus", "accel", "cmdline", "tput_writes_per_s", "tput_runs", "b2b_snapshots_per_s",
+             "b2b_writes_per_s", "full_total_ms", "full_downtime_ms", "full_setup_ms", "full_stop_to_done_ms",
              "full_file_bytes", "full_total_ms_all", "stopped_total_ms", "stopped_total_ms_all", "bg_total_ms",
              "bg_downtime_ms", "bg_setup_ms", "bg_total_ms_all", "restore_ms", "restore_ms_all", "qemu_version",
              "host_load_before", "host_load_after", "other_vms_seen", "other_cpu_pct", "steal_pct", "errors"]
@@ -1751,6 +1816,10 @@ def add_ratios(r, qemu):
     r["qemu_ratio_ckpt_to_full_total"] = ratio(r.get("ckpt_work_mean_us"), q.get("full_total_ms"), 1000)
     r["qemu_ratio_ckpt_to_bg_total"] = ratio(r.get("ckpt_work_mean_us"), q.get("bg_total_ms"), 1000)
     r["qemu_ratio_cold_to_restore"] = ratio(r.get("cold_start_to_resumed_ms"), q.get("restore_ms"))
+    # how many times shorter our pause is than QEMU's stopped snapshot; our unthrottled memstress / QEMU's
+    r["qemu_ratio_stopped_to_pause_p50"] = ratio(q.get("stopped_total_ms"), r.get("pause_p50_us"), 0.001)
+    r["qemu_ratio_tput_off"] = ratio(r.get("tput_off"), q.get("tput_writes_per_s"))
+    r["qemu_ratio_tput_on"] = ratio(r.get("tput_on"), q.get("tput_writes_per_s"))
 
 
 def write_csv(path, rows, cols):
@@ -1962,19 +2031,25 @@ def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_
     elif not qemus:
         L.append("Not measured yet.")
     else:
-        L.append("Same guest image booted with `-M microvm -kernel guest.img` (PVH), `-accel kvm`, same memory and "
+        accels = sorted({q.get("accel") or "kvm" for q in qemus})
+        L.append(f"Same guest image booted with `-M microvm -kernel guest.img` (PVH), `-accel {'/'.join(accels)}`, same memory and "
                  "vCPUs. full = `migrate` to a file while running (live precopy); stopped = `stop`, `migrate`, `cont` "
                  "(a stop-the-world full snapshot, timed by us); bg = `background-snapshot` capability "
                  "(userfaultfd write-protect); restore = a new QEMU with `-incoming defer`, `migrate-incoming` from "
-                 "the file, `cont` (spawn → running). QEMU reports times in whole ms.\n")
+                 "the file, `cont` (spawn → running). QEMU reports times in whole ms. writes/s = unthrottled "
+                 "memstress over `qemu_dirty` pages, as in the overhead phase (median of 1 s reports over 5 s); "
+                 "back to back = stopped snapshots one after another for 5 s: snapshots per second and the "
+                 "writes/s the guest kept meanwhile.\n")
         rows = []
         for q in qemus:
             rows.append((q["memory"], q["vcpus"], f(q.get("full_total_ms"), 1), f(q.get("full_downtime_ms"), 1),
                          f(q.get("stopped_total_ms"), 1), f(q.get("bg_total_ms"), 1), f(q.get("bg_downtime_ms"), 1),
                          f(q.get("restore_ms"), 1), f((q.get("full_file_bytes") or 0) / (1 << 20), 1),
+                         f(q.get("tput_writes_per_s")), f(q.get("b2b_snapshots_per_s"), 2), f(q.get("b2b_writes_per_s")),
                          "; ".join(q.get("errors") or []) or "–"))
         L.append(md_table(["mem", "vCPUs", "full total ms", "full downtime ms", "stopped total ms", "bg total ms",
-                           "bg downtime ms", "restore ms", "file MiB", "problems"], rows))
+                           "bg downtime ms", "restore ms", "file MiB", "writes/s", "back to back /s",
+                           "writes/s back to back", "problems"], rows))
         L.append("\nRatios (ours / QEMU's, same run; < 1 means we are faster): pause p50 / full-snapshot downtime; "
                  "pause max / background-snapshot downtime; per-checkpoint work (pause + that epoch's CoW faults) / "
                  "full-snapshot total time; cold recovery (spawn → resumed) / QEMU restore.\n")
@@ -1984,9 +2059,12 @@ def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_
                          f(p.get("qemu_ratio_pause_p50_to_full_downtime"), 3),
                          f(p.get("qemu_ratio_pause_max_to_bg_downtime"), 3),
                          f(p.get("qemu_ratio_ckpt_to_full_total"), 4), f(p.get("qemu_ratio_ckpt_to_bg_total"), 4),
-                         f(p.get("qemu_ratio_cold_to_restore"), 3)))
+                         f(p.get("qemu_ratio_cold_to_restore"), 3), f(p.get("qemu_ratio_stopped_to_pause_p50"), 0),
+                         f(p.get("qemu_ratio_tput_off"), 2), f(p.get("qemu_ratio_tput_on"), 2), f(p.get("ckpts_per_s"), 1)))
         L.append(md_table(["mem", "vCPUs", "policy", "interval", "dirty", "pause p50 / full downtime",
-                           "pause max / bg downtime", "ckpt / full total", "ckpt / bg total", "cold / restore"], rows))
+                           "pause max / bg downtime", "ckpt / full total", "ckpt / bg total", "cold / restore",
+                           "stopped snapshot / pause p50 (x)", "writes/s off / QEMU", "writes/s on / QEMU",
+                           "our ckpts/s"], rows))
     errs = [(p.get("key"), e) for p in points + qemus for e in (p.get("errors") or [])]
     starved = [p for p in points if p.get("memstress_rate_pct") is not None and p["memstress_rate_pct"] < 80]
     L.append("\n## What did not work\n")
