@@ -91,6 +91,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash, std::shar
   if (cfg.unfenced_seed && cfg.persistence == "adr") store_->persist().track_unfenced(*cfg.unfenced_seed);
   if (crash) arm_power_fail(crash->point, crash->nth, true);
   memory_ = std::make_unique<GuestMemory>(store_->ram(), cfg.memory_bytes);
+  stamp("NVM mapped");
   create_vm_and_vcpus(t_start);
 
   serial_irq_ = std::make_unique<SerialIrq>(*vm_, Serial::kIrq);
@@ -155,12 +156,13 @@ void Machine::create_vm_and_vcpus(uint64_t t_start) {
   dirty.kind = cfg_.ckpt_dirty_log;
   dirty.want_untrack = cfg_.ckpt_hot_lease != 0;
   vm_->map_ram(*memory_, dirty);
+  log::get("vmm")->debug("start-up: RAM mapped at {:.2f} ms", double(ckpt::now_ns() - t_start) / 1e6);
   vm_->create_platform();
   for (unsigned i = 0; i < cfg_.vcpus; ++i) {
     vcpus_.push_back(std::make_unique<VcpuRunner>(*this, vm_->create_vcpu(i, *this)));
     if (i < cfg_.vcpu_cpus.size()) vcpus_.back()->set_host_cpu(cfg_.vcpu_cpus[i]);
   }
-  log::get("vmm")->debug("start-up: RAM mapped, platform and vCPUs created at {:.2f} ms", double(ckpt::now_ns() - t_start) / 1e6);
+  log::get("vmm")->debug("start-up: platform and vCPUs created at {:.2f} ms", double(ckpt::now_ns() - t_start) / 1e6);
 }
 
 // The checkpoint manager, if checkpoints are on, from the version in force.
@@ -171,9 +173,6 @@ void Machine::start_checkpointer(const std::optional<ckpt::Recovered>& recovered
   s.policy = *ckpt::policy_from_name(cfg_.ckpt_policy);
   s.tuning = {cfg_.ckpt_history, cfg_.ckpt_hot_threshold, cfg_.ckpt_neighbours, cfg_.ckpt_hot_lease};
   s.verify = cfg_.verify;
-  // Only where it cannot spin on the vCPU's CPU; never on a deterministic
-  // machine, whose pause does its work on one thread in a fixed order.
-  s.copier = cfg_.ckpt_copier && !cfg_.vcpu_cpus.empty() && !cfg_.deterministic;
   s.commit_log = cfg_.commit_log;
   // The VMM's write guard wherever every guest store asks it first: no kernel fault per first write.
   bool guard_ok = vm_->stores_ask_write_guard();
@@ -181,6 +180,12 @@ void Machine::start_checkpointer(const std::optional<ckpt::Recovered>& recovered
     throw Error("ckpt.write_protect = guard needs every guest store to pass the VMM: the software CPU with "
                 "ckpt.dirty_log = tlb (this is " + vm_->name() + " with dirty log " + cfg_.ckpt_dirty_log + ")");
   s.write_guard = cfg_.ckpt_write_protect == "guard" || (cfg_.ckpt_write_protect == "auto" && guard_ok);
+  // Only where it cannot spin on the vCPU's CPU; never on a deterministic
+  // machine, whose pause does its work on one thread in a fixed order; nor
+  // with the write guard: the copier overlaps copying with userfaultfd's
+  // slow write-protect calls, and guarding is setting bits (with it the
+  // pause copied ~100 pages in 98 us p50 against 52 us without, 10 ms, tcg).
+  s.copier = cfg_.ckpt_copier && !cfg_.vcpu_cpus.empty() && !cfg_.deterministic && !s.write_guard;
   ckpt_ = std::make_unique<ckpt::Checkpointer>(*this, *store_, s, recovered ? recovered->version : store_->journal().committed(),
                                                recovered.has_value(), oracle_.get());
 }
