@@ -78,8 +78,15 @@ Checkpointer::Checkpointer(MachineView& machine, nvm::Store& store, const Settin
   dirty_log_ = machine.vm().create_dirty_log();
   if (!dirty_log_) throw Error("checkpoints need a dirty log, and the " + machine.vm().name() + " VM has none");
   if (settings.write_guard)
-    protection_ = std::make_unique<GuardProtection>(machine.memory(), store.layout().pages,
-                                                    [this](uint64_t page) { return copy_on_write(page); });
+    protection_ = std::make_unique<GuardProtection>(machine.memory(), store.layout().pages, [this](uint64_t page) {
+      try {  // on the writer's thread, maybe inside the software CPU's C code: nothing may escape
+        return copy_on_write(page);
+      } catch (const std::exception& e) {
+        log::get("ckpt")->error("copy-on-write failed: {}", e.what());
+        machine_.fail(std::string("copy-on-write failed: ") + e.what());
+        return false;
+      }
+    });
   else
     protection_ = std::make_unique<WriteProtect>(store.ram(), store.layout().memory_bytes);
   work_ = std::make_unique<PauseWork>(store, *protection_);
