@@ -200,6 +200,7 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   Config cfg_;
   std::unique_ptr<accel::Vm> vm_;
   std::unique_ptr<nvm::Store> store_;
+  std::unique_ptr<GuestMemory> memory_;  // outlives the checkpointer, whose write guard it holds
   std::unique_ptr<ckpt::DigestOracle> oracle_;
   std::unique_ptr<ckpt::Checkpointer> ckpt_;
   nlohmann::json recovery_;
@@ -208,7 +209,6 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   std::thread power_timer_;
   std::mutex power_timer_mu_;
   std::condition_variable power_timer_cv_;
-  std::unique_ptr<GuestMemory> memory_;
   Bus pio_, mmio_;
   std::unique_ptr<SerialIrq> serial_irq_;
   std::unique_ptr<Serial> serial_;
