@@ -685,6 +685,32 @@ class Progress:
 # the benchmark
 
 
+def qemu_start(args, qsock):
+    """Starts QEMU (`args`) with QMP on the unix socket `qsock`; returns (proc, monitor) once QMP answers."""
+    try:
+        os.unlink(qsock)
+    except FileNotFoundError:
+        pass
+    proc = Proc(args + ["-qmp", f"unix:{qsock},server=on,wait=off"])
+    try:
+        mon = Monitor(qsock, proc)
+        mon._line()  # greeting
+        mon.qmp("qmp_capabilities")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, mon
+
+
+def qemu_quit(proc, mon):
+    """Asks QEMU to quit and waits for it."""
+    try:
+        mon.qmp("quit")
+    except (PhaseError, OSError):
+        pass
+    proc.wait(20)
+
+
 class Bench:
     def __init__(self, cfg, out, progress=None):
         self.cfg = cfg
@@ -1391,16 +1417,9 @@ class Bench:
                 "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "stdio", "-monitor", "none"]
         qsock = os.path.join(self.work, "qmp.sock")
         try:
-            try:
-                os.unlink(qsock)
-            except FileNotFoundError:
-                pass
             self.phase("qemu: booting")
-            proc = Proc(base + ["-qmp", f"unix:{qsock},server=on,wait=off"])
+            proc, mon = qemu_start(base, qsock)
             try:
-                mon = Monitor(qsock, proc)
-                mon._line()  # greeting
-                mon.qmp("qmp_capabilities")
                 proc.wait_line(r"memstress: started", 60)
                 sleep(self.cfg["warmup"])
                 reps = self.cfg["qemu_reps"]
@@ -1455,11 +1474,7 @@ class Bench:
                             except PhaseError:
                                 pass
                 r["guest_alive"] = "memstress" in proc.text()
-                try:
-                    mon.qmp("quit")
-                except (PhaseError, OSError):
-                    pass
-                proc.wait(20)
+                qemu_quit(proc, mon)
             finally:
                 proc.kill()
             # restore: a new QEMU loads the last full snapshot from the file
@@ -1504,21 +1519,18 @@ class Bench:
         args = list(base)
         args[args.index("-append") + 1] = f"init=memstress:pages={d},rate=0,threads={v} cpus={v}"
         seconds = 5.0
-        try:
-            os.unlink(qsock)
-        except FileNotFoundError:
-            pass
         self.phase("qemu: unthrottled memstress")
-        proc = Proc(args + ["-qmp", f"unix:{qsock},server=on,wait=off"])
+        try:
+            proc, mon = qemu_start(args, qsock)
+        except PhaseError as e:
+            r["errors"].append(f"throughput: {e}")
+            return
         rx = re.compile(r"memstress: writes/s=(\d+)")
 
         def reports(since):
             with proc.lock:
                 return [int(m.group(1)) for t, l in proc.lines["out"] if t >= since for m in [rx.search(l)] if m]
         try:
-            mon = Monitor(qsock, proc)
-            mon._line()
-            mon.qmp("qmp_capabilities")
             proc.wait_line(r"memstress: started", 60)
             sleep(self.cfg["warmup"] + 1.1)  # the first report covers start-up
             t0 = time.monotonic()
@@ -1538,15 +1550,11 @@ class Bench:
                 n += 1
             t1 = time.monotonic()
             sleep(1.1)  # the report that covers the last snapshots
-            runs = [x for x in reports(t0 + 1.0)]
+            runs = reports(t0 + 1.0)
             r["b2b_snapshots_per_s"] = rnd(n / (t1 - t0), 2)
             if runs:
                 r["b2b_writes_per_s"] = int(median(runs))
-            try:
-                mon.qmp("quit")
-            except (PhaseError, OSError):
-                pass
-            proc.wait(20)
+            qemu_quit(proc, mon)
         except PhaseError as e:
             r["errors"].append(f"throughput: {e}")
         finally:
@@ -1557,14 +1565,11 @@ class Bench:
         for i in range(self.cfg["qemu_reps"]):
             check_stop()
             try:
-                os.unlink(qsock)
-            except FileNotFoundError:
-                pass
-            proc = Proc(base + ["-qmp", f"unix:{qsock},server=on,wait=off", "-incoming", "defer"])
+                proc, mon = qemu_start(base + ["-incoming", "defer"], qsock)
+            except PhaseError as e:
+                r["errors"].append(f"restore: {e}")
+                break
             try:
-                mon = Monitor(qsock, proc)
-                mon._line()
-                mon.qmp("qmp_capabilities")
                 mon.qmp("migrate-incoming", uri=f"exec:cat {snap}")
                 deadline = time.monotonic() + 60
                 while True:
@@ -1579,11 +1584,7 @@ class Bench:
                         raise PhaseError(f"incoming migration did not complete (status {status})")
                     sleep(0.002)
                 times.append((time.monotonic() - proc.t_spawn) * 1000)
-                try:
-                    mon.qmp("quit")
-                except (PhaseError, OSError):
-                    pass
-                proc.wait(20)
+                qemu_quit(proc, mon)
             except PhaseError as e:
                 r["errors"].append(f"restore: {e}")
                 break

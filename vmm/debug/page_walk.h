@@ -1,9 +1,10 @@
 // The guest page walk: linear -> guest-physical through the guest's own page
 // tables, in the paging mode its control registers select (none, 32-bit,
 // PAE, 4-level, 5-level). The one walk of the VMM: debug::translate (monitor,
-// crash reports) and the software CPU's interrupt delivery
-// (vmm/accel/tcg/delivery.cpp, which adds permission checks and the
-// accessed/dirty bits on top) both use it.
+// crash reports), the software CPU's interrupt delivery
+// (vmm/accel/tcg/delivery.cpp) and its TLB fill (tlb_fill.cpp) use it; the
+// last two add permission checks and set the accessed/dirty bits with
+// set_accessed_dirty() below.
 //
 // Header-only so that every user links it without a build change.
 // It reads guest memory only; it checks presence, not permissions or
@@ -110,6 +111,36 @@ inline std::optional<PageWalk> walk(const GuestMemory& mem, const accel::CpuStat
   if (!step((pde & 0xfffff000ull) + ((linear >> 12) & 1023) * 4, pte, 4)) return std::nullopt;
   permissions(pte);
   return leaf(pte, 0xfffff000ull, 4096);
+}
+
+// Whether `linear` is canonical (always, outside long mode): bits above
+// the top translated one (47, or 56 with LA57) copy it.
+inline bool canonical(const accel::CpuState& cpu, uint64_t linear) {
+  if (!(cpu.efer & paging::kEferLma)) return true;
+  unsigned bits = (cpu.cr4 & paging::kCr4La57) ? 57 : 48;
+  return uint64_t(int64_t(linear << (64 - bits)) >> (64 - bits)) == linear;
+}
+
+// Sets the accessed bit of every entry of `w` and, for a write, the leaf's
+// dirty bit, as the CPU's walker does (the entries were just read from RAM,
+// so the writes land unless a copy-on-write guard withholds them). Puts
+// each table page it wrote, once, in `pages` (room for 5) if given;
+// returns how many.
+inline unsigned set_accessed_dirty(GuestMemory& mem, const PageWalk& w, bool write, uint64_t* pages = nullptr) {
+  unsigned count = 0;
+  for (unsigned i = 0; i < w.levels; ++i) {
+    uint64_t want = w.entry[i] | paging::kAccessed | (write && i + 1 == w.levels ? paging::kDirty : 0);
+    if (want == w.entry[i]) continue;
+    mem.write(w.entry_gpa[i], &want, w.entry_size);
+    uint64_t page = w.entry_gpa[i] & ~(kPageSize - 1);
+    bool seen = false;
+    for (unsigned k = 0; k < count && pages; ++k) seen = seen || pages[k] == page;
+    if (!seen) {
+      if (pages) pages[count] = page;
+      ++count;
+    }
+  }
+  return count;
 }
 
 }  // namespace hsls::debug

@@ -93,20 +93,7 @@ bool fault_class(const Event& ev) {
   }
 }
 
-bool canonical(const CpuState& cpu, uint64_t linear) {
-  unsigned bits = (cpu.cr4 & pg::kCr4La57) ? 57 : 48;
-  return uint64_t(int64_t(linear << (64 - bits)) >> (64 - bits)) == linear;
-}
-
-// Sets the accessed bit of every entry of a walk and, for a write, the
-// dirty bit of the last one, as the CPU does. The entries were just read
-// from RAM, so the writes cannot fail.
-void mark(GuestMemory& mem, const debug::PageWalk& w, bool write) {
-  for (unsigned i = 0; i < w.levels; ++i) {
-    uint64_t want = w.entry[i] | pg::kAccessed | (write && i + 1 == w.levels ? pg::kDirty : 0);
-    if (want != w.entry[i]) mem.write(w.entry_gpa[i], &want, w.entry_size);
-  }
-}
+using debug::canonical;
 
 // Supervisor accesses to linear addresses for one attempt.
 struct Linear {
@@ -139,7 +126,7 @@ struct Linear {
       uint64_t phys;
       debug::PageWalk w;
       if (auto f = translate(la, chunk, false, what, phys, w)) return f;
-      mark(mem, w, false);
+      debug::set_accessed_dirty(mem, w, false);
       mem.read(phys, dst, chunk);
       la += chunk;
       dst += chunk;
@@ -238,7 +225,7 @@ Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev) {
     if (auto f = lin.translate(la, 8, true, "stack", phys[i], walks[i])) return f;
   }
   for (unsigned i = 0; i < slots; ++i) {
-    mark(mem, walks[i], true);
+    debug::set_accessed_dirty(mem, walks[i], true);
     mem.write(phys[i], &frame[i], 8);
   }
 

@@ -111,8 +111,6 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // The memory the VMM itself writes bypasses the store hook: nothing to do
   // here (devices report their pages to the checkpointer themselves).
   StoreDirtyLog* store_log() { return dirty_log_; }
-  // Whether the log is fed by the VMM's TLB fill (tlb_fill.h) rather than a write hook.
-  bool tlb_fed_log() const { return tlb_log_; }
   // The dirty log's harvest (see tcg_vm.cpp); false if it declined (`running` only).
   bool collect_dirty(std::vector<uint64_t>& out, bool running);
   uint64_t now_ns() const;

@@ -38,16 +38,28 @@ void probe_intr(uc_engine* uc, uint32_t, void* user) {
   uc_emu_stop(uc);
 }
 
+// A throwaway engine for a probe: 64 KiB of RAM at 0 with `code` at 0x1000; closed when it goes.
+struct ScratchEngine {
+  uc_engine* uc = nullptr;
+  ScratchEngine(const uint8_t* code, size_t size) {
+    check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc), "uc_open");
+    try {
+      check(uc_mem_map(uc, 0, 0x10000, UC_PROT_ALL), "uc_mem_map");
+      check(uc_mem_write(uc, 0x1000, code, size), "uc_mem_write");
+    } catch (...) {
+      uc_close(uc);
+      throw;
+    }
+  }
+  ~ScratchEngine() { uc_close(uc); }
+  ScratchEngine(const ScratchEngine&) = delete;
+  ScratchEngine& operator=(const ScratchEngine&) = delete;
+};
+
 // Runs `code` at 0x1000 in a scratch engine until its first exception and returns the context bytes.
 std::vector<uint8_t> run_probe(const std::vector<uint8_t>& code, uint64_t rax, uint64_t& api_efer, uint16_t& api_cs) {
-  uc_engine* uc = nullptr;
-  check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc), "uc_open");
-  struct Close {
-    uc_engine* uc;
-    ~Close() { uc_close(uc); }
-  } closer{uc};
-  check(uc_mem_map(uc, 0, 0x10000, UC_PROT_ALL), "uc_mem_map");
-  check(uc_mem_write(uc, 0x1000, code.data(), code.size()), "uc_mem_write");
+  ScratchEngine scratch(code.data(), code.size());
+  uc_engine* uc = scratch.uc;
   uc_x86_mmr gdtr{0, 0x2000, 0x17, 0};
   check(uc_reg_write(uc, UC_X86_REG_GDTR, &gdtr), "GDTR");
   uint64_t zero = 0;
@@ -122,16 +134,10 @@ bool probe_fill(uc_engine*, uint64_t vaddr, uc_mem_type, uc_tlb_entry* e, void*)
 // refuses it; returns the offsets in the engine's struct at which `addr`
 // then sits (the struct's own allocation only: malloc_usable_size).
 std::vector<size_t> offsets_after_refusal(uint64_t addr) {
-  uc_engine* uc = nullptr;
-  check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc), "uc_open");
-  struct Close {
-    uc_engine* uc;
-    ~Close() { uc_close(uc); }
-  } closer{uc};
-  check(uc_mem_map(uc, 0, 0x10000, UC_PROT_ALL), "uc_mem_map");
   uint8_t code[10] = {0x48, 0xa1};
   std::memcpy(code + 2, &addr, 8);
-  check(uc_mem_write(uc, 0x1000, code, sizeof code), "uc_mem_write");
+  ScratchEngine scratch(code, sizeof code);
+  uc_engine* uc = scratch.uc;
   check(uc_ctl_tlb_mode(uc, UC_TLB_VIRTUAL), "the TLB mode");
   // As the VMM's engine: no "until" address, whose invalidation at the end
   // of the run would ask for (and refuse) one more fill.
