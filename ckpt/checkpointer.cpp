@@ -1,5 +1,6 @@
 #include "ckpt/checkpointer.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -16,6 +17,7 @@
 #include "ckpt/write_protect.h"
 #include "vmm/accel/kick.h"
 #include "vmm/core/clock.h"
+#include "vmm/core/futex.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 
@@ -30,16 +32,40 @@ inline void cpu_relax() { __builtin_ia32_pause(); }
 // beyond anything seen (microseconds), but bounded, so that a vCPU that
 // never comes stops the machine with a line instead of hanging it.
 constexpr uint64_t kVcpuWaitLimitNs = 10'000'000'000;
+// A parked follower stops spinning and sleeps after this long (a pause is
+// far shorter; a machine paused for long is not spun for).
+constexpr uint64_t kFollowerSleepAfterNs = 5'000'000;
+// The waits of a pause spin this long before they sleep, in slices of this
+// long (so that a stopping machine is noticed).
+constexpr uint64_t kSpinNs = 20'000, kSleepSliceNs = 200'000;
 
-// Spins until `done()`; false once `limit_ns` passed first.
-template <typename Done>
-bool spin_until(Done done, uint64_t limit_ns) {
-  uint64_t t0 = monotonic_ns();
-  for (unsigned n = 1; !done(); ++n) {
-    cpu_relax();
-    if (n % 1024 == 0 && monotonic_ns() - t0 > limit_ns) return false;
+// Waits until `count` reaches `target` or `stopped()`; false once
+// `limit_ns` passed first. Spins briefly, then sleeps on the word (whoever
+// adds to it wakes it): the vCPU thread waited for may share this thread's
+// CPU (pinned there on the software CPU, or put there by the kernel when
+// nothing is pinned), and the kernel lets a spinning thread run on for
+// milliseconds before a thread that has had more CPU time (a yield does not
+// help either).
+template <typename Stopped>
+bool wait_for_count(const std::atomic<uint32_t>& count, uint32_t target, Stopped stopped, uint64_t limit_ns, uint64_t spin_ns) {
+  const uint64_t t0 = monotonic_ns();
+  for (unsigned n = 1;; ++n) {
+    uint32_t seen = count.load(std::memory_order_acquire);
+    if (seen >= target || stopped()) return true;
+    if (n % 64 != 0 && spin_ns) {
+      cpu_relax();
+      continue;
+    }
+    uint64_t waited = monotonic_ns() - t0;
+    if (waited > limit_ns) return false;
+    if (waited >= spin_ns) futex_wait(count, seen, kSleepSliceNs);
   }
-  return true;
+}
+
+// Adds one to `count` and wakes its waiter.
+void count_in(std::atomic<uint32_t>& count) {
+  count.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake(count);
 }
 
 uint64_t unix_ns() {
@@ -198,6 +224,30 @@ void Checkpointer::save_vcpu_state(accel::Vcpu& vcpu, uint64_t version) {
   store_.persist().write(store_.state_slot(unsigned(version % 2)) + StateLayout().vcpu(vcpu.index()), &s, sizeof s);
 }
 
+// The vCPUs a pause holds idle (Vcpu::hold_if_idle); each is let go at the
+// release, or when the pause ends any other way.
+class Checkpointer::HeldVcpus {
+ public:
+  explicit HeldVcpus(MachineView& machine) : machine_(machine) {}
+  ~HeldVcpus() { release_all(); }
+  HeldVcpus(const HeldVcpus&) = delete;
+  HeldVcpus& operator=(const HeldVcpus&) = delete;
+  bool hold(unsigned i) {
+    if (!machine_.vcpu(i).hold_if_idle()) return false;
+    held_.push_back(i);
+    return true;
+  }
+  const std::vector<unsigned>& list() const { return held_; }
+  void release_all() {
+    for (unsigned i : held_) machine_.vcpu(i).release_hold();
+    held_.clear();
+  }
+
+ private:
+  MachineView& machine_;
+  std::vector<unsigned> held_;
+};
+
 void Checkpointer::lead(accel::Vcpu& self) {
   uint64_t t0 = now_ns();
   CheckpointStats st;
@@ -206,12 +256,20 @@ void Checkpointer::lead(accel::Vcpu& self) {
   resumed_.store(0);
   uint64_t gen = stw_gen_.fetch_add(1) + 1;
   stw_active_.store(true, std::memory_order_release);
-  for (unsigned i = 1; i <= others; ++i) machine_.vcpu(i).kick();
+  // An idle vCPU is held where it sleeps and saved from here: waking its
+  // thread only to park it would cost more than the whole pause. The others
+  // are kicked and park themselves (follow()).
+  leader_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
+  HeldVcpus held(machine_);
+  for (unsigned i = 1; i <= others; ++i)
+    if (!held.hold(i)) machine_.vcpu(i).kick();
   bool failed = false;
   try {
     save_vcpu_state(self, committed_.load() + 1);
+    for (unsigned i : held.list()) save_vcpu_state(machine_.vcpu(i), committed_.load() + 1);
+    parked_.fetch_add(unsigned(held.list().size()), std::memory_order_acq_rel);
     // A vCPU that sees the machine stopping leaves without parking: give up then.
-    if (!spin_until([&] { return parked_.load(std::memory_order_acquire) >= others || machine_.stopped(); }, kVcpuWaitLimitNs))
+    if (!wait_for_count(parked_, others, [&] { return machine_.stopped(); }, kVcpuWaitLimitNs, spin_ns()))
       throw Error(fmt::format("{} of {} other vCPU(s) did not stop for checkpoint {} within {} s", others - parked_.load(), others,
                               committed_.load() + 1, kVcpuWaitLimitNs / 1'000'000'000));
     if (machine_.stopped()) throw nvm::PowerFailure{nvm::CrashPoint::stopped};
@@ -232,13 +290,18 @@ void Checkpointer::lead(accel::Vcpu& self) {
   stw_active_.store(false, std::memory_order_release);
   release_gen_.store(gen, std::memory_order_release);
   release_gen_.notify_all();
+  resumed_.fetch_add(unsigned(held.list().size()), std::memory_order_acq_rel);
+  held.release_all();
   if (failed) return;
-  if (!spin_until([&] { return resumed_.load(std::memory_order_acquire) >= others || machine_.stopped(); }, kVcpuWaitLimitNs)) {
+  if (!wait_for_count(resumed_, others, [&] { return machine_.stopped(); }, kVcpuWaitLimitNs, spin_ns())) {
     machine_.fail(fmt::format("{} of {} other vCPU(s) did not go on after checkpoint {} within {} s", others - resumed_.load(), others,
                               committed_.load(), kVcpuWaitLimitNs / 1'000'000'000));
     return;
   }
-  uint64_t t_end = now_ns();
+  // The guest runs again once the last vCPU went back to it, not when the
+  // leader next gets its CPU (on a CPU the vCPUs share, a resumed vCPU may
+  // run guest code for a whole time slice first).
+  uint64_t t_end = others ? std::max(t_release, last_resumed_ns_.load(std::memory_order_acquire)) : now_ns();
   st.resume_ns = t_end - t_release;
   st.pause_ns = t_end - t0;
   stats_.add(st);
@@ -247,6 +310,8 @@ void Checkpointer::lead(accel::Vcpu& self) {
   if (settings().policy == Policy::precopy) precopy_due_ns_ = t0 + interval_ns / 2;
 }
 
+uint64_t Checkpointer::spin_ns() const { return settings_.vcpus_share_cpu ? 0 : kSpinNs; }
+
 void Checkpointer::follow(accel::Vcpu& self) {
   uint64_t gen = stw_gen_.load(std::memory_order_acquire);
   try {
@@ -254,18 +319,25 @@ void Checkpointer::follow(accel::Vcpu& self) {
   } catch (const std::exception& e) {
     log::get("ckpt")->error("vCPU {} could not save its state: {}", self.index(), e.what());
   }
-  parked_.fetch_add(1, std::memory_order_acq_rel);
-  unsigned spins = 0;
-  while (release_gen_.load(std::memory_order_acquire) < gen) {
-    work_->help(gen, PauseWork::Role::vcpu);
-    if (++spins < 200000) {
-      cpu_relax();
-    } else {
+  count_in(parked_);
+  // Help with the pause's work while waiting, unless this thread shares the
+  // leader's CPU: then any spinning only delays the leader.
+  const bool beside_leader = settings_.vcpus_share_cpu || sched_getcpu() == leader_cpu_.load(std::memory_order_relaxed);
+  const uint64_t t0 = monotonic_ns();
+  for (unsigned n = 1; release_gen_.load(std::memory_order_acquire) < gen; ++n) {
+    if (!beside_leader) work_->help(gen, PauseWork::Role::vcpu);
+    if (beside_leader || (n % 64 == 0 && monotonic_ns() - t0 > kFollowerSleepAfterNs)) {
       uint64_t seen = release_gen_.load();
       if (seen < gen) release_gen_.wait(seen);
+    } else {
+      cpu_relax();
     }
   }
-  resumed_.fetch_add(1, std::memory_order_acq_rel);
+  uint64_t back = now_ns();
+  uint64_t latest = last_resumed_ns_.load(std::memory_order_relaxed);
+  while (latest < back && !last_resumed_ns_.compare_exchange_weak(latest, back, std::memory_order_acq_rel)) {
+  }
+  count_in(resumed_);
 }
 
 // One line per commit: where in guest time it happened and what it holds

@@ -47,6 +47,7 @@ struct Settings {
   bool copier = false;            // 1 vCPU and a spare CPU: a forked process shares the pause's copying
   bool write_guard = false;       // copy-on-write through guest memory's write guard, not userfaultfd
                                   // (needs accel::Vm::stores_ask_write_guard)
+  bool vcpus_share_cpu = false;   // vCPU threads pinned to one CPU: the pause's waits sleep at once, never spin
   std::string commit_log;         // appends a line per commit (version, block count, guest time, digests)
 };
 
@@ -141,8 +142,13 @@ class Checkpointer {
   std::atomic<bool> stw_active_{false};
   std::atomic<uint64_t> stw_gen_{0};
   std::atomic<uint64_t> release_gen_{0};
-  std::atomic<unsigned> parked_{0};
-  std::atomic<unsigned> resumed_{0};
+  class HeldVcpus;
+  // How long the leader spins for the other vCPUs before it sleeps: not at all if they share its CPU.
+  uint64_t spin_ns() const;
+  std::atomic<uint32_t> parked_{0};
+  std::atomic<uint32_t> resumed_{0};
+  std::atomic<uint64_t> last_resumed_ns_{0};  // when the last follower went back to the guest
+  std::atomic<int> leader_cpu_{-1};  // the host CPU the leader ran on when the pause began
   // Work shared with the parked vCPU threads and the spare threads during the pause.
   std::unique_ptr<PauseWork> work_;
   std::vector<PauseWork::Range> protect_ranges_;  // planned for this pause

@@ -25,6 +25,7 @@
 #include "vmm/boot/elf_loader.h"
 #include "vmm/core/config.h"
 #include "vmm/core/guest_memory.h"
+#include "vmm/core/ram_prefault.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/dma.h"
 #include "vmm/devices/guest_clock.h"
@@ -190,7 +191,7 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   class SerialIrq;
   void create_vm_and_vcpus(uint64_t t_start);
   void set_pvh_entry(accel::Vcpu& vcpu, uint32_t entry, uint32_t start_info);
-  void boot_image(const boot::LoadPlan& plan, const std::vector<uint8_t>& image, const std::string& cmdline);
+  void boot_image(const boot::LoadPlan& plan, std::span<const uint8_t> image, const std::string& cmdline);
   void start_checkpointer(const std::optional<ckpt::Recovered>& recovered);
   void load_state(const ckpt::Recovered& r);
   void add_net(std::shared_ptr<net::Link> link, uint64_t epoch);
@@ -201,6 +202,7 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   std::unique_ptr<accel::Vm> vm_;
   std::unique_ptr<nvm::Store> store_;
   std::unique_ptr<GuestMemory> memory_;  // outlives the checkpointer, whose write guard it holds
+  std::unique_ptr<RamPrefault> prefault_;  // stops before the RAM mapping goes
   std::unique_ptr<ckpt::DigestOracle> oracle_;
   std::unique_ptr<ckpt::Checkpointer> ckpt_;
   nlohmann::json recovery_;

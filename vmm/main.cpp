@@ -1,6 +1,7 @@
 // vmm: the hypersls virtual machine monitor. `vmm run` boots a guest image
 // on KVM or on the software CPU, with its memory on an NVM file, and serves the monitor.
 #include <CLI/CLI.hpp>
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -30,7 +31,7 @@ struct RunFlags {
   std::optional<std::string> memory, nvm, cmdline, monitor, serial_log, log_level, net_tap, net_peer;
   std::optional<unsigned> vcpus, hot_lease;
   std::optional<double> ckpt_interval;
-  std::optional<bool> pin_vcpus, copier;
+  std::optional<bool> pin_vcpus, copier, prefault;
   std::optional<std::string> accel;
   std::optional<std::string> deterministic;
   std::string commit_log;
@@ -83,6 +84,7 @@ Config build_config(const RunFlags& f) {
   if (f.write_protect) cfg.ckpt_write_protect = *f.write_protect;
   if (f.hot_lease) cfg.ckpt_hot_lease = *f.hot_lease;
   if (f.pin_vcpus) cfg.pin_vcpus = *f.pin_vcpus;
+  if (f.prefault) cfg.prefault = *f.prefault;
   if (f.accel) cfg.accel = *f.accel;
   cfg.commit_log = f.commit_log;
   cfg.stop_at_block = f.stop_at_block;
@@ -122,7 +124,9 @@ int run(const RunFlags& flags) {
 
   check_monitor_path(cfg.monitor_path);
   // Before any thread exists, so that every thread but the vCPUs' inherits "the others".
-  auto placement = CpuPlacement::plan(cfg.vcpus, cfg.pin_vcpus);
+  std::string why;
+  const bool in_turn = cfg.deterministic || accel::vcpus_take_turns(accel::resolve(cfg.accel, why));
+  auto placement = CpuPlacement::plan(cfg.vcpus, cfg.pin_vcpus, in_turn);
   if (placement.active()) {
     if (pin_this_thread(placement.others)) {
       cfg.vcpu_cpus = placement.vcpu;
@@ -227,6 +231,12 @@ int bench(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Freed memory stays with the process and large blocks come from the heap,
+  // so that the software CPU's engine reuses what the start-up probes' engine
+  // freed: each fresh page costs a first-touch fault (~10-20 us on a PVM guest)
+  // and recovery time is counted from here.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   hsls::ckpt::reserve_low_fd();
   CLI::App app{"vmm: a virtual machine monitor (KVM or software CPU) whose whole VM lives on (emulated) NVM", "vmm"};
   app.set_version_flag("--version", "hypersls vmm 0.1.0");
@@ -271,6 +281,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--record-input", f.record_input,
                       "Deterministic: append every input from outside (serial, powerfail) to FILE with the point it was applied at");
   run_cmd->add_option("--replay-input", f.replay_input, "Deterministic: apply the inputs of a --record-input FILE at their points");
+  run_cmd->add_option("--prefault", f.prefault,
+                      "Map guest RAM's pages in the background after start, so that the guest's first touches skip a host "
+                      "page fault: true/false (machine.prefault)");
   run_cmd->add_option("--pin-vcpus", f.pin_vcpus, "A host CPU of its own per vCPU thread when one is to spare: true/false (machine.pin_vcpus)");
   run_cmd->add_option("--copier", f.copier, "With 1 pinned vCPU and a spare CPU, a forked process shares the pause's copying at intervals >= 5 ms (default true): true/false (ckpt.copier)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");

@@ -133,8 +133,11 @@ kills = max(3, trials // 10)
 def children(pid):
     out = []
     for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/children") as f:
-            out += [int(c) for c in f.read().split()]
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile (the RAM prefault's, say) has no children
     return out
 
 

@@ -136,8 +136,11 @@ TEST_CASE("machine.vcpus accepts 1 to 8") {
   CHECK(apply("[machine]\nvcpus = 8").vcpus == 8);
 }
 
-TEST_CASE("machine.pin_vcpus (on) and ckpt.copier (on) are booleans") {
+TEST_CASE("machine.pin_vcpus (on), machine.prefault (on) and ckpt.copier (on) are booleans") {
   CHECK(Config{}.pin_vcpus);
+  CHECK(Config{}.prefault);
+  CHECK_FALSE(apply("[machine]\nprefault = false").prefault);
+  CHECK(has(toml_refusal("[machine]\nprefault = \"no\""), "test.toml: machine.prefault"));
   CHECK(Config{}.ckpt_copier);
   CHECK_FALSE(apply("[machine]\npin_vcpus = false").pin_vcpus);
   CHECK_FALSE(apply("[ckpt]\ncopier = false").ckpt_copier);

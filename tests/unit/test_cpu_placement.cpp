@@ -22,6 +22,16 @@ bool with_cpus(const std::vector<int>& cpus, Fn fn) {
   return true;
 }
 
+// A case that could not use CPUs 0 and 1: only a host with fewer than two
+// usable CPUs may leave it out, and it says so.
+void case_not_run() {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  sched_getaffinity(0, sizeof mine, &mine);
+  WARN_MESSAGE(false, "cpu placement case not run: this host does not let the test use CPUs 0 and 1");
+  CHECK_MESSAGE(CPU_COUNT(&mine) < 2, "CPUs 0 and 1 were refused although ", CPU_COUNT(&mine), " CPUs are usable");
+}
+
 }  // namespace
 
 TEST_CASE("cpu placement: vCPUs take the highest usable CPUs, other threads the rest") {
@@ -35,14 +45,24 @@ TEST_CASE("cpu placement: vCPUs take the highest usable CPUs, other threads the 
     CHECK_FALSE(CpuPlacement::plan(2, true).active());
     CHECK_FALSE(CpuPlacement::plan(1, false).active());
   });
-  if (!ran) {
-    // Only a host with fewer than two usable CPUs may leave this case out, and it says so.
-    cpu_set_t mine;
-    CPU_ZERO(&mine);
-    sched_getaffinity(0, sizeof mine, &mine);
-    WARN_MESSAGE(false, "cpu placement case not run: this host does not let the test use CPUs 0 and 1");
-    CHECK_MESSAGE(CPU_COUNT(&mine) < 2, "CPUs 0 and 1 were refused although ", CPU_COUNT(&mine), " CPUs are usable");
-  }
+  if (!ran) case_not_run();
   bool single = with_cpus({0}, [] { CHECK_FALSE(CpuPlacement::plan(1, true).active()); });
+  CHECK(single);
+}
+
+TEST_CASE("cpu placement: vCPUs that take turns share the highest CPU; the others get the rest") {
+  bool ran = with_cpus({0, 1}, [] {
+    auto p = CpuPlacement::plan(2, true, true);
+    REQUIRE(p.active());
+    CHECK(p.vcpu == std::vector<int>{1, 1});
+    CHECK(p.others == std::vector<int>{0});
+    CHECK(p.vcpus_share_a_cpu());
+    CHECK(p.describe() == "vCPU 0 on CPU 1, vCPU 1 on CPU 1; other threads on CPU 0");
+    CHECK_FALSE(CpuPlacement::plan(1, true, false).vcpus_share_a_cpu());
+    CHECK_FALSE(CpuPlacement::plan(2, false, true).active());
+  });
+  if (!ran) case_not_run();
+  // One CPU: nothing to gain; nothing pinned.
+  bool single = with_cpus({0}, [] { CHECK_FALSE(CpuPlacement::plan(2, true, true).active()); });
   CHECK(single);
 }

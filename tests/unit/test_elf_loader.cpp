@@ -1,4 +1,4 @@
-// plan_load / apply_load / read_image_file: a valid PVH image loads at the
+// plan_load / apply_load / ImageFile: a valid PVH image loads at the
 // right guest-physical addresses, and each malformed image is refused with a
 // message that names the problem.
 #include <doctest/doctest.h>
@@ -332,7 +332,7 @@ TEST_CASE("refusals name the image") {
   CHECK_THROWS_WITH_AS(plan_load(junk, ram32(), "/some/guest.img"), Contains("guest image /some/guest.img: "), Error);
 }
 
-TEST_CASE("read_image_file reads a file whole and refuses a missing one") {
+TEST_CASE("ImageFile holds a file's bytes and refuses a missing file or a directory") {
   auto dir = std::filesystem::temp_directory_path() / ("hsls-elf-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto path = (dir / "guest.img").string();
@@ -341,9 +341,12 @@ TEST_CASE("read_image_file reads a file whole and refuses a missing one") {
     std::ofstream out(path, std::ios::binary);
     out.write(reinterpret_cast<const char*>(img.bytes.data()), std::streamsize(img.bytes.size()));
   }
-  CHECK(boot::read_image_file(path) == img.bytes);
-  CHECK_THROWS_WITH_AS(boot::read_image_file((dir / "missing.img").string()), Contains("missing.img"), Error);
-  CHECK_THROWS_WITH_AS(boot::read_image_file((dir / "missing.img").string()), Contains("cannot be opened"), Error);
+  boot::ImageFile file(path);
+  CHECK(std::vector<uint8_t>(file.bytes().begin(), file.bytes().end()) == img.bytes);
+  CHECK(boot::ImageFile("/dev/null").bytes().empty());  // not a regular file: read to its end
+  CHECK_THROWS_WITH_AS(boot::ImageFile((dir / "missing.img").string()), Contains("missing.img"), Error);
+  CHECK_THROWS_WITH_AS(boot::ImageFile((dir / "missing.img").string()), Contains("cannot be opened"), Error);
+  CHECK_THROWS_WITH_AS(boot::ImageFile(dir.string()), Contains("is a directory"), Error);
   std::filesystem::remove_all(dir);
 }
 

@@ -38,6 +38,8 @@ std::string resolve(const std::string& name, std::string& why) {
   return "tcg";
 }
 
+bool vcpus_take_turns(const std::string& name) { return name == "tcg"; }
+
 std::unique_ptr<Vm> create_vm(const std::string& name, unsigned vcpus) {
   if (name == "kvm") return std::make_unique<kvm::KvmVm>();
   if (name == "tcg") return std::make_unique<tcg::TcgVm>(vcpus);

@@ -31,7 +31,25 @@ LoadPlan plan_load(std::span<const uint8_t> image, const std::vector<RamRange>& 
 // Copies the planned segments into guest memory (zero-filling the bss).
 void apply_load(const LoadPlan& plan, std::span<const uint8_t> image, GuestMemory& mem);
 
-// Reads a whole file; throws Error if it is missing or unreadable.
-std::vector<uint8_t> read_image_file(const std::string& path);
+// A guest image's bytes. A regular file is mapped read-only, so that a
+// resume, which reads only the headers, touches a few pages instead of
+// copying the whole image (each first touch costs ~10-20 us on a PVM
+// guest); a device or a pipe is read whole. Throws Error if the file is
+// missing or unreadable.
+class ImageFile {
+ public:
+  explicit ImageFile(const std::string& path);
+  ~ImageFile();
+  ImageFile(const ImageFile&) = delete;
+  ImageFile& operator=(const ImageFile&) = delete;
+
+  std::span<const uint8_t> bytes() const { return {data_, size_}; }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  void* map_ = nullptr;         // the mapping of a regular file
+  std::vector<uint8_t> read_;   // the bytes of anything else
+};
 
 }  // namespace hsls::boot

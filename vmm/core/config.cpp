@@ -16,7 +16,7 @@ namespace {
 
 // The keys a config file may hold, by table.
 const std::set<std::string> kKnownKeys = {
-    "machine.memory", "machine.vcpus", "machine.pin_vcpus", "machine.accel", "machine.deterministic", "guest.image",    "guest.cmdline", "nvm.path",
+    "machine.memory", "machine.vcpus", "machine.pin_vcpus", "machine.prefault", "machine.accel", "machine.deterministic", "guest.image",    "guest.cmdline", "nvm.path",
     "serial.console", "serial.log",    "monitor.socket", "log.level",     "ckpt.enabled",
     "ckpt.interval_ms", "ckpt.policy", "ckpt.hot_threshold", "ckpt.history", "ckpt.neighbours", "ckpt.hot_lease", "ckpt.copier",
     "ckpt.persistence", "ckpt.verify", "ckpt.dirty_log", "ckpt.write_protect", "power.restart", "power.restart_delay_ms",
@@ -416,6 +416,7 @@ void apply_toml(Config& cfg, const std::string& toml_text, const std::filesystem
     cfg.vcpus = unsigned(*i);
   }
   read_bool(root, "machine", "pin_vcpus", cfg.pin_vcpus, source);
+  read_bool(root, "machine", "prefault", cfg.prefault, source);
   read_string(root, "machine", "accel", cfg.accel, source);
   if (auto node = root["machine"]["deterministic"]) {
     if (auto b = node.value_exact<bool>()) {

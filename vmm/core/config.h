@@ -16,6 +16,7 @@ struct Config {
   uint64_t memory_bytes = 256ull << 20;  // machine.memory
   unsigned vcpus = 1;                    // machine.vcpus
   bool pin_vcpus = true;                 // machine.pin_vcpus: a host CPU per vCPU thread when one is to spare
+  bool prefault = true;                  // machine.prefault: map guest RAM's pages in the background after start
   std::string accel = "auto";            // machine.accel: "auto" (kvm if /dev/kvm is usable, else tcg) | "kvm" | "tcg"
   // machine.deterministic: false, true (seed 0) or a seed: guest time
   // virtual and a fixed interleaving of vCPUs (software CPU only; issue 16)

@@ -4,7 +4,7 @@
 
 namespace hsls {
 
-CpuPlacement CpuPlacement::plan(unsigned vcpus, bool enabled) {
+CpuPlacement CpuPlacement::plan(unsigned vcpus, bool enabled, bool in_turn) {
   CpuPlacement p;
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -12,11 +12,23 @@ CpuPlacement CpuPlacement::plan(unsigned vcpus, bool enabled) {
   std::vector<int> usable;
   for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
     if (CPU_ISSET(cpu, &set)) usable.push_back(cpu);
+  if (in_turn && vcpus > 0 && usable.size() >= 2) {
+    p.vcpu.assign(vcpus, usable.back());
+    p.others.assign(usable.begin(), usable.end() - 1);
+    return p;
+  }
   if (usable.size() <= vcpus) return p;
   // vCPUs take the highest CPUs (CPU 0 tends to get the host's interrupts).
   for (unsigned i = 0; i < vcpus; ++i) p.vcpu.push_back(usable[usable.size() - 1 - i]);
   p.others.assign(usable.begin(), usable.end() - vcpus);
   return p;
+}
+
+bool CpuPlacement::vcpus_share_a_cpu() const {
+  for (size_t i = 0; i < vcpu.size(); ++i)
+    for (size_t j = i + 1; j < vcpu.size(); ++j)
+      if (vcpu[i] == vcpu[j]) return true;
+  return false;
 }
 
 std::string CpuPlacement::describe() const {

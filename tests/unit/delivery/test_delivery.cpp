@@ -5,6 +5,7 @@
 // skipped the page walk would read or write the wrong bytes.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -281,6 +282,28 @@ TEST_CASE("ring 3 -> ring 0 with 5-level paging") {
   CHECK(m.qwords(kStack0Phys + 0x1000 - 40, 5) ==
         std::vector<uint64_t>{0x401234, kUserCs, 0x44346, 0x40ff8, kUserSs});
   CHECK(m.get64(kPml5) == (kPml4 | kP | kRW | kA));
+}
+
+TEST_CASE("the delivery reports every page it wrote: the frame and the tables whose bits it set") {
+  Machine m;
+  CpuState c = user();
+  DeliveryResult r = deliver(c, m.mem, external(0x20));
+  REQUIRE(r.outcome == DeliveryResult::Outcome::delivered);
+  // The frame's page; the PT, PD, PDPT and PML4 pages (accessed bits, the stack's PTE also dirty).
+  CHECK(r.pages_written == std::vector<uint64_t>{kPml4, kPdpt, kPd, kPt, kStack0Phys});
+  // Once the bits are set, a second delivery writes only its frame.
+  c = user();
+  DeliveryResult again = deliver(c, m.mem, external(0x20));
+  CHECK(again.pages_written == std::vector<uint64_t>{kStack0Phys});
+  // A frame that straddles two pages reports both.
+  Machine m2;
+  m2.map(kRsp0, kStack0Phys + 0x1000);
+  m2.put64(kTssPhys + 4, kRsp0 + 16);
+  CpuState c2 = user();
+  DeliveryResult r2 = deliver(c2, m2.mem, external(0x20));
+  REQUIRE(r2.outcome == DeliveryResult::Outcome::delivered);
+  CHECK(std::count(r2.pages_written.begin(), r2.pages_written.end(), kStack0Phys) == 1);
+  CHECK(std::count(r2.pages_written.begin(), r2.pages_written.end(), kStack0Phys + 0x1000) == 1);
 }
 
 TEST_CASE("ring 3 -> ring 1: TSS.RSP1, SS = null selector with RPL 1") {

@@ -99,6 +99,14 @@ using debug::canonical;
 struct Linear {
   const CpuState& cpu;
   GuestMemory& mem;
+  std::vector<uint64_t>& written;  // guest-physical pages written (page-table bits, the frame)
+
+  // Sets the walk's accessed (and dirty) bits and notes the table pages written.
+  void touch(const debug::PageWalk& w, bool write) const {
+    uint64_t pages[5];
+    unsigned n = debug::set_accessed_dirty(mem, w, write, pages);
+    written.insert(written.end(), pages, pages + n);
+  }
 
   // Translates [la, la+len) (within one page) for a supervisor access.
   // `what` names the structure for the messages.
@@ -126,7 +134,7 @@ struct Linear {
       uint64_t phys;
       debug::PageWalk w;
       if (auto f = translate(la, chunk, false, what, phys, w)) return f;
-      debug::set_accessed_dirty(mem, w, false);
+      touch(w, false);
       mem.read(phys, dst, chunk);
       la += chunk;
       dst += chunk;
@@ -143,8 +151,8 @@ uint64_t bytes_le(const uint8_t* p, unsigned n) {
 }
 
 // One delivery of `ev`; commits to `cpu` and the guest stack only if it succeeds.
-Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev) {
-  const Linear lin{cpu, mem};
+Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev, std::vector<uint64_t>& written) {
+  const Linear lin{cpu, mem, written};
   const uint32_t ext = ev.kind == Event::Kind::software ? 0 : 1;
   const uint32_t idt_error = uint32_t(ev.vector) * 8 + 2 + ext;
   const unsigned cpl = cpu.cs.selector & 3;
@@ -225,8 +233,9 @@ Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev) {
     if (auto f = lin.translate(la, 8, true, "stack", phys[i], walks[i])) return f;
   }
   for (unsigned i = 0; i < slots; ++i) {
-    debug::set_accessed_dirty(mem, walks[i], true);
+    lin.touch(walks[i], true);
     mem.write(phys[i], &frame[i], 8);
+    written.push_back(phys[i] & ~(kPageSize - 1));
   }
 
   // The new state.
@@ -268,7 +277,7 @@ Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev) {
 }
 
 DeliveryResult triple(std::string why) {
-  return DeliveryResult{DeliveryResult::Outcome::triple_fault, std::move(why), 0};
+  return DeliveryResult{DeliveryResult::Outcome::triple_fault, std::move(why), 0, {}};
 }
 
 }  // namespace
@@ -286,15 +295,20 @@ DeliveryResult deliver(CpuState& cpu, GuestMemory& mem, const Event& ev) {
   if (!(cpu.efer & pg::kEferLma)) return triple("interrupt delivery outside 64-bit mode is not supported");
   CpuState work = cpu;
   Event current = ev;
+  std::vector<uint64_t> written;  // across attempts: a failed one may have set accessed bits
   std::string history;  // what turned into what, for the detail line
   // Each step either delivers, stops, or moves up the classes (benign ->
   // contributory/#PF -> #PF -> #DF -> triple fault): a handful of rounds.
   for (int round = 0; round < 8; ++round) {
     if (current.kind == Event::Kind::exception && current.vector == kPF) work.cr2 = current.cr2;
-    Outcome f = attempt(work, mem, current);
+    Outcome f = attempt(work, mem, current, written);
     if (!f) {
       cpu = work;
-      return DeliveryResult{DeliveryResult::Outcome::delivered, history, current.vector};
+      DeliveryResult r{DeliveryResult::Outcome::delivered, history, current.vector, {}};
+      std::sort(written.begin(), written.end());
+      written.erase(std::unique(written.begin(), written.end()), written.end());
+      r.pages_written = std::move(written);
+      return r;
     }
     if (f->stop) {
       return triple(fmt::format("cannot deliver {}: {}{}", event_name(current), f->why,

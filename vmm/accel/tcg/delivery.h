@@ -56,6 +56,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "vmm/accel/cpu_state.h"
 #include "vmm/core/guest_memory.h"
@@ -86,6 +87,10 @@ struct DeliveryResult {
   // the delivery made the CPU deliver something else) what happened, one line.
   std::string detail;
   uint8_t delivered_vector = 0;  // the vector whose handler now runs (delivered only)
+  // delivered: each guest-physical page (4 KiB aligned, sorted, once) the
+  // delivery wrote: the frame's and those of page tables whose accessed or
+  // dirty bits it set. Writes past the engine: the dirty log must hear of them.
+  std::vector<uint64_t> pages_written;
 };
 
 // Delivers `ev` to the CPU in `cpu`: on `delivered` cpu holds the handler's

@@ -12,47 +12,132 @@
 #include <atomic>
 #include <cstdint>
 
-namespace hsls::accel::tcg {
+#include "vmm/core/clock.h"
+#include "vmm/core/futex.h"
 
-// futex helpers on a 32-bit atomic (wait returns on a change, a wake, a signal or the timeout).
-void futex_wait(const std::atomic<uint32_t>& word, uint32_t expected, int64_t timeout_ns = -1);
-void futex_wake(const std::atomic<uint32_t>& word, int count = 1 << 30);
+namespace hsls::accel::tcg {
 
 class RunToken {
  public:
-  // Takes the token for vCPU `who`; returns false, without it, as soon as
-  // `kicked` is set (it is not cleared).
-  bool acquire(unsigned who, const std::atomic<bool>& kicked);
+  // Takes the token for vCPU `who` to run its turn; returns false, without
+  // it, as soon as `kicked` is set (it is not cleared). `idle` is told when
+  // the caller sleeps (enter()) and wakes (leave(), which may wait for a
+  // holder). A vCPU that owes its turn lets another go first (owe_turn).
+  template <typename Idle>
+  bool acquire_turn(unsigned who, const std::atomic<bool>& kicked, Idle& idle) {
+    return acquire_impl(who, kicked, idle, true);
+  }
+  // Takes the token on vCPU `who`'s behalf for something other than its
+  // turn (reading or writing its state): no turn is owed or paid.
+  bool acquire(unsigned who, const std::atomic<bool>& kicked) {
+    struct {
+      void enter() {}
+      void leave() {}
+    } awake;
+    return acquire_impl(who, kicked, awake, false);
+  }
   // Takes the token for a caller that is not a vCPU (a dirty-log harvest):
   // once counted as a waiter, and again after each wake, `ask` asks the
   // holder to leave (a holder that leaves sees the waiter, so it yields).
   // Gives up after `patience_ns` (false, without the token): a holder may
   // be blocked on something only the caller's thread can do.
   template <typename Ask>
-  bool acquire_asking(unsigned who, Ask&& ask, int64_t patience_ns);  // Gives the token back. `yield`: the turn ended so that a waiting vCPU
+  bool acquire_asking(unsigned who, Ask&& ask, int64_t patience_ns);
+  // Gives the token back. `yield`: the turn ended so that a waiting vCPU
   // can run: wait (briefly) until it took the token instead of winning it
   // straight back.
   void release(unsigned who, bool yield = false);
-  // Wakes every waiter so each looks at its kick flag again (any thread).
+  // Vcpu `who` owes its next turn to the vCPUs waiting now (its turn was
+  // cut short): its next acquire lets one of them go first.
+  void owe_turn(unsigned who) {
+    owed_since_ns_.store(monotonic_ns(), std::memory_order_relaxed);
+    owed_by_.store(who + 1, std::memory_order_relaxed);
+  }
+  // Wakes every waiter so each looks at its kick flag again, and a yielding
+  // releaser waiting for a taker (any thread).
   void wake_waiters();
   // The same from a signal handler on a waiter's own thread: no wake
   // needed, the interrupted wait sees the change (async-signal-safe).
-  void poke_from_signal() { epoch_.fetch_add(1, std::memory_order_release); }
+  void poke_from_signal() {
+    epoch_.fetch_add(1, std::memory_order_release);
+    handovers_.fetch_add(1, std::memory_order_release);  // a yielder about to wait goes on
+  }
   // What waiters sleep on: it changes at each release, wake and poke.
   uint32_t epoch() const { return epoch_.load(std::memory_order_acquire); }
   // Sleeps until the epoch moves from `seen` or `timeout_ns` passes (or a signal).
   void wait_epoch(uint32_t seen, int64_t timeout_ns) const { futex_wait(epoch_, seen, timeout_ns); }
   // Whether some vCPU waits for the token (the holder's turn should end).
   bool contended() const { return waiting_.load(std::memory_order_relaxed) != 0; }
+  // vCPU `who` can run guest code (not halted, not waiting for a start-up
+  // IPI) or not. On a CPU the vCPUs share, a vCPU that wants the engine may
+  // not even have reached acquire(): the running one holds the CPU too.
+  void set_runnable(unsigned who, bool on) {
+    if (on) {
+      runnable_.fetch_or(1u << who, std::memory_order_relaxed);
+    } else {
+      runnable_.fetch_and(~(1u << who), std::memory_order_relaxed);
+    }
+  }
+  // Whether a vCPU other than `who` (or a harvest) wants the engine: the
+  // holder's turn should end at its slice and be handed over.
+  bool others_want(unsigned who) const { return contended() || others_runnable(who); }
 
  private:
+  template <typename Idle>
+  bool acquire_impl(unsigned who, const std::atomic<bool>& kicked, Idle& idle, bool turn);
   static constexpr int64_t kAskPeriodNs = 200'000;
+  // A vCPU that yielded its turn owes it to the waiting vCPUs until one of
+  // them took the token, or this long: a kick (a checkpoint) can end its
+  // wait for the handover first, and on a CPU the vCPUs share, the running
+  // thread would otherwise win the free token again every time (a vCPU
+  // starved for 40 ms at 1 ms checkpoints).
+  static constexpr int64_t kOwedTurnNs = 2'000'000;
+  bool others_runnable(unsigned who) const { return (runnable_.load(std::memory_order_relaxed) & ~(1u << who)) != 0; }
+  bool owes_turn(unsigned who) const {
+    return owed_by_.load(std::memory_order_relaxed) == who + 1 &&
+           monotonic_ns() - owed_since_ns_.load(std::memory_order_relaxed) < uint64_t(kOwedTurnNs);
+  }
+  std::atomic<uint32_t> owed_by_{0};        // vCPU + 1 that owes its turn, 0 = none
+  std::atomic<uint32_t> runnable_{0};       // bit per vCPU that can run guest code
+  std::atomic<uint64_t> owed_since_ns_{0};
   std::atomic<uint32_t> holder_{0};  // 0 = free, else vCPU + 1
   std::atomic<uint32_t> epoch_{0};   // changes at each release and poke: what waiters sleep on
   std::atomic<uint32_t> waiting_{0};
-  std::atomic<uint32_t> handovers_{0};  // bumped at each acquire: a releaser waits for it to move
+  std::atomic<uint32_t> handovers_{0};  // bumped at each acquire, wake and poke: a yielding releaser waits for it to move
 };
 
+
+template <typename Idle>
+bool RunToken::acquire_impl(unsigned who, const std::atomic<bool>& kicked, Idle& idle, bool turn) {
+  const bool owes = turn && owes_turn(who);
+  uint32_t free = 0;
+  if (!owes && holder_.compare_exchange_strong(free, who + 1, std::memory_order_acquire)) {
+    handovers_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  waiting_.fetch_add(1, std::memory_order_relaxed);
+  if (owes) wake_waiters();  // the vCPU owed the turn may sleep past the last release
+  for (;;) {
+    uint32_t e = epoch_.load(std::memory_order_acquire);
+    if (kicked.load(std::memory_order_acquire)) {
+      waiting_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    // Owing the turn, let another vCPU take it first (for a while); this
+    // caller is one of the waiters.
+    bool defer = turn && owes_turn(who) && (waiting_.load(std::memory_order_relaxed) > 1 || others_runnable(who));
+    uint32_t h = 0;
+    if (!defer && holder_.compare_exchange_strong(h, who + 1, std::memory_order_acquire)) break;
+    idle.enter();
+    futex_wait(epoch_, e, defer ? kOwedTurnNs : -1);
+    idle.leave();
+  }
+  waiting_.fetch_sub(1, std::memory_order_relaxed);
+  if (turn && owed_by_.load(std::memory_order_relaxed) != who + 1) owed_by_.store(0, std::memory_order_relaxed);  // paid
+  handovers_.fetch_add(1, std::memory_order_release);
+  futex_wake(handovers_);
+  return true;
+}
 
 template <typename Ask>
 bool RunToken::acquire_asking(unsigned who, Ask&& ask, int64_t patience_ns) {

@@ -11,6 +11,7 @@
 #include "vmm/accel/tcg/delivery.h"
 #include "vmm/accel/tcg/store_dirty_log.h"
 #include "vmm/accel/tcg/tcg_vm.h"
+#include "vmm/core/clock.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 #include "vmm/debug/inspect.h"
@@ -83,7 +84,12 @@ TcgVcpu::TcgVcpu(TcgVm& vm, unsigned index, IoHandler& io)
 
 TcgVcpu::~TcgVcpu() { vm_.forget_vcpu(this); }
 
-void TcgVcpu::thread_started() { set_thread_vcpu(this); }
+void TcgVcpu::thread_started() {
+  set_thread_vcpu(this);
+  vm_.token().set_runnable(index_, true);  // until it first sleeps in idle_wait
+}
+
+void TcgVcpu::thread_ended() { vm_.token().set_runnable(index_, false); }
 
 void TcgVcpu::kick() {
   kicked_.store(true, std::memory_order_release);
@@ -220,11 +226,10 @@ bool TcgVcpu::deliver(const Event& ev, bool saved) {
   }
   if (r.delivered_vector != ev.vector)
     log::get("tcg")->debug("vCPU {}: vector {} ({}) delivered as {}: {}", index_, ev.vector, int(ev.kind), r.delivered_vector, r.detail);
-  // The frame went into guest memory past the engine: log its pages.
-  if (auto* log = vm_.store_log()) {
-    for (uint64_t va : {s.gpr[rsp], s.gpr[rsp] + 47})
-      if (auto pa = debug::translate(vm_.memory(), s, va)) log->mark_landed(*pa);
-  }
+  // The frame and the page tables' accessed/dirty bits went into guest
+  // memory past the engine: log their pages.
+  if (auto* log = vm_.store_log())
+    for (uint64_t page : r.pages_written) log->mark_landed(page);
   const auto& L = uc_layout();  // the bytes still hold the engine's state: change only what delivery did
   cpu_.set<uint64_t>(L.regs + 8 * accel::rsp, s.gpr[rsp]);
   cpu_.set<uint64_t>(L.eip, s.rip);
@@ -247,7 +252,34 @@ void TcgVcpu::idle_wait() {
     std::lock_guard lock(vm_.platform_mutex());
     if (lapic_->pending() >= 0 && (cpu_.get<uint64_t>(uc_layout().eflags) & kIf)) return;
   }
+  vm_.token().set_runnable(index_, false);
+  enter_idle();
   futex_wait(wake_, w, 100'000'000);
+  leave_idle();
+  vm_.token().set_runnable(index_, true);
+}
+
+void TcgVcpu::enter_idle() { activity_.store(kIdle, std::memory_order_seq_cst); }
+
+void TcgVcpu::leave_idle() {
+  for (;;) {
+    uint32_t idle = kIdle;
+    if (activity_.compare_exchange_strong(idle, kBusy, std::memory_order_acq_rel)) return;
+    futex_wait(activity_, kHeld);  // held: until release_hold()
+  }
+}
+
+// Any thread (the checkpoint leader). A deterministic machine schedules its
+// vCPUs itself: never held.
+bool TcgVcpu::hold_if_idle() {
+  if (vm_.det()) return false;
+  uint32_t idle = kIdle;
+  return activity_.compare_exchange_strong(idle, kHeld, std::memory_order_acq_rel);
+}
+
+void TcgVcpu::release_hold() {
+  activity_.store(kIdle, std::memory_order_release);
+  futex_wake(activity_);
 }
 
 // The state an INIT leaves and a start-up IPI starts from: real mode at page:0.
@@ -324,7 +356,12 @@ Exit TcgVcpu::run() {
       return Exit{};
     }
   }
-  if (!vm_.token().acquire(index_, kicked_)) {
+  struct Idle {
+    TcgVcpu& v;
+    void enter() { v.enter_idle(); }
+    void leave() { v.leave_idle(); }
+  } idle{*this};
+  if (!vm_.token().acquire_turn(index_, kicked_, idle)) {
     kicked_ = false;
     return Exit{};
   }
@@ -337,10 +374,17 @@ Exit TcgVcpu::run() {
   return e;
 }
 
+// A kick (a checkpoint, a pause) ends this turn early: if another vCPU
+// waits for the engine, the next turn is its own, not this one's again.
+Exit TcgVcpu::turn_cut_short() {
+  if (vm_.token().others_want(index_)) vm_.token().owe_turn(index_);
+  return Exit{};
+}
+
 Exit TcgVcpu::run_turn() {
   for (;;) {
     vm_.clear_stop();
-    if (kicked_.exchange(false)) return Exit{};
+    if (kicked_.exchange(false)) return turn_cut_short();
     if (!failure_.empty()) return failed(failure_);
     inject_pending();
     if (!failure_.empty()) return failed(failure_);
@@ -351,8 +395,8 @@ Exit TcgVcpu::run_turn() {
     }
     if (auto failure = run_engine()) return *failure;
     if (stop_ == Stop::yield) {
-      if (kicked_.load()) return Exit{};
-      if (vm_.token().contended()) {
+      if (kicked_.load()) return turn_cut_short();
+      if (vm_.token().others_want(index_)) {
         yielded_ = true;
         return Exit{};
       }

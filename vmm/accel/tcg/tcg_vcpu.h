@@ -30,10 +30,12 @@ class TcgVcpu : public Vcpu {
 
   unsigned index() const override { return index_; }
   void thread_started() override;
-  void thread_ended() override {}
+  void thread_ended() override;
   Exit run() override;
   void kick() override;
   void kicked_by_signal() override;
+  bool hold_if_idle() override;
+  void release_hold() override;
   void complete_pending_io() override {}  // accesses complete inside the engine
   CpuState get_state() override;
   void set_state(const CpuState& s) override;
@@ -65,6 +67,7 @@ class TcgVcpu : public Vcpu {
  private:
   enum class Stop { none, yield, failed, invalid_insn };
   Exit run_turn();
+  Exit turn_cut_short();
   std::optional<Exit> run_engine();
   // The deterministic machine's run (tcg_vcpu_det.cpp).
   Exit run_det();
@@ -82,6 +85,10 @@ class TcgVcpu : public Vcpu {
   bool deliver(const Event& ev, bool saved = false);
   bool interrupt_ready(bool& blocked_by_shadow);
   void idle_wait();
+  // Around every sleep of this vCPU's thread: enter_idle() lets a
+  // checkpoint hold it; leave_idle() waits while it is held.
+  void enter_idle();
+  void leave_idle();
   void start_from_sipi(uint8_t page);
   void take_init_sipi();
   void fail_stop(std::string why);
@@ -100,6 +107,8 @@ class TcgVcpu : public Vcpu {
   RunState run_state_;
   std::atomic<bool> kicked_{false};
   std::atomic<uint32_t> wake_{0};       // idle waits sleep on it
+  enum Activity : uint32_t { kBusy, kIdle, kHeld };
+  std::atomic<uint32_t> activity_{kBusy};  // kHeld: a checkpoint holds this idle vCPU (hold_if_idle)
   std::atomic<bool> init_pending_{false};
   std::atomic<int> sipi_pending_{-1};
   Stop stop_ = Stop::none;

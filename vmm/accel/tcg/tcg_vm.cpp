@@ -326,7 +326,7 @@ void TcgVm::timer_loop() {
     }
     if (nvcpus_ > 1) {
       next = std::min(next, now + kSliceNs);
-      if (token_.contended() && current()) stop_engine();
+      if (auto* v = current(); v && token_.others_want(v->index())) stop_engine();
     }
     auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next));
     timer_cv_.wait_until(lock, deadline);

@@ -19,14 +19,24 @@ void check(uc_err err, const char* what) {
   if (err != UC_ERR_OK) throw Error(fmt::format("Unicorn: {}: {}", what, uc_strerror(err)));
 }
 
-struct Probe {
+// Where each probe's code sits in the scratch engine's one mapped page.
+constexpr uint64_t kCodePage = 0x1000, kInt3At = 0x1000, kMovDsAt = 0x1010, kLoadAAt = 0x1020, kLoadBAt = 0x1040;
+
+// The probes' TLB fill: the code page maps to itself, everything else is refused.
+bool probe_fill(uc_engine*, uint64_t vaddr, uc_mem_type, uc_tlb_entry* e, void*) {
+  if ((vaddr & ~uint64_t(0xfff)) != kCodePage) return false;
+  e->paddr = vaddr;
+  e->perms = UC_PROT_ALL;
+  return true;
+}
+
+// Saves the CPU bytes at the first exception and stops.
+struct ExceptionBytes {
   std::vector<uint8_t> bytes;
   bool seen = false;
 };
-
-// Saves the CPU bytes at the first interrupt and stops.
 void probe_intr(uc_engine* uc, uint32_t, void* user) {
-  auto* p = static_cast<Probe*>(user);
+  auto* p = static_cast<ExceptionBytes*>(user);
   if (p->seen) return;
   uc_context* ctx = nullptr;
   uc_context_alloc(uc, &ctx);
@@ -38,48 +48,83 @@ void probe_intr(uc_engine* uc, uint32_t, void* user) {
   uc_emu_stop(uc);
 }
 
-// A throwaway engine for a probe: 64 KiB of RAM at 0 with `code` at 0x1000; closed when it goes.
-struct ScratchEngine {
-  uc_engine* uc = nullptr;
-  ScratchEngine(const uint8_t* code, size_t size) {
-    check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc), "uc_open");
+// One throwaway engine for every probe: a 4 KiB code page reached through a
+// VMM-filled TLB, as in the VMM's own engine. One engine, because each new
+// engine costs 2-4 ms of first-touch page faults on this host and the
+// probes run at every start, recovery included. (Lending the VMM's own
+// engine instead was tried: putting it back as it was needs a whole
+// translation-cache flush, ~100 ms.)
+class ProbeEngine {
+ public:
+  ProbeEngine() {
+    check(uc_open(UC_ARCH_X86, UC_MODE_64, &uc_), "uc_open");
     try {
-      check(uc_mem_map(uc, 0, 0x10000, UC_PROT_ALL), "uc_mem_map");
-      check(uc_mem_write(uc, 0x1000, code, size), "uc_mem_write");
+      check(uc_ctl_tlb_mode(uc_, UC_TLB_VIRTUAL), "the TLB mode");
+      // As the VMM's engine: no "until" address, whose invalidation at the
+      // end of a run would ask for (and refuse) one more fill.
+      check(uc_ctl_exits_enable(uc_), "disabling exit addresses");
+      check(uc_mem_map(uc_, 0, 0x10000, UC_PROT_ALL), "uc_mem_map");
+      uc_hook h;
+      check(uc_hook_add(uc_, &h, UC_HOOK_TLB_FILL, reinterpret_cast<void*>(probe_fill), nullptr, 1, 0), "hook");
     } catch (...) {
-      uc_close(uc);
+      uc_close(uc_);
       throw;
     }
   }
-  ~ScratchEngine() { uc_close(uc); }
-  ScratchEngine(const ScratchEngine&) = delete;
-  ScratchEngine& operator=(const ScratchEngine&) = delete;
-};
+  ~ProbeEngine() { uc_close(uc_); }
+  ProbeEngine(const ProbeEngine&) = delete;
+  ProbeEngine& operator=(const ProbeEngine&) = delete;
 
-// Runs `code` at 0x1000 in a scratch engine until its first exception and returns the context bytes.
-std::vector<uint8_t> run_probe(const std::vector<uint8_t>& code, uint64_t rax, uint64_t& api_efer, uint16_t& api_cs) {
-  ScratchEngine scratch(code.data(), code.size());
-  uc_engine* uc = scratch.uc;
-  uc_x86_mmr gdtr{0, 0x2000, 0x17, 0};
-  check(uc_reg_write(uc, UC_X86_REG_GDTR, &gdtr), "GDTR");
-  uint64_t zero = 0;
-  check(uc_reg_write(uc, UC_X86_REG_R15, &zero), "R15");
-  check(uc_reg_write(uc, UC_X86_REG_RAX, &rax), "RAX");
-  uint64_t rsp = 0x8000;
-  check(uc_reg_write(uc, UC_X86_REG_RSP, &rsp), "RSP");
-  Probe p;
-  uc_hook h;
-  check(uc_hook_add(uc, &h, UC_HOOK_INTR, reinterpret_cast<void*>(probe_intr), &p, 1, 0), "hook");
-  uc_emu_start(uc, 0x1000, 0xfff0, 0, 100);
-  if (!p.seen) throw Error("Unicorn: the layout probe took no exception");
-  uc_x86_msr efer{0xc0000080, 0};
-  uc_reg_read(uc, UC_X86_REG_MSR, &efer);
-  api_efer = efer.value;
-  uint16_t cs = 0;
-  uc_reg_read(uc, UC_X86_REG_CS, &cs);
-  api_cs = cs;
-  return p.bytes;
-}
+  // Runs `code` at `at` with RAX = `rax` until its first exception and returns the context bytes.
+  std::vector<uint8_t> run_to_exception(uint64_t at, const std::vector<uint8_t>& code, uint64_t rax) {
+    check(uc_mem_write(uc_, at, code.data(), code.size()), "uc_mem_write");
+    uc_x86_mmr gdtr{0, 0x2000, 0x17, 0};
+    check(uc_reg_write(uc_, UC_X86_REG_GDTR, &gdtr), "GDTR");
+    check(uc_reg_write(uc_, UC_X86_REG_RAX, &rax), "RAX");
+    uint64_t rsp = 0x8000;
+    check(uc_reg_write(uc_, UC_X86_REG_RSP, &rsp), "RSP");
+    ExceptionBytes p;
+    uc_hook h;
+    check(uc_hook_add(uc_, &h, UC_HOOK_INTR, reinterpret_cast<void*>(probe_intr), &p, 1, 0), "hook");
+    uc_emu_start(uc_, at, 0xfff0, 0, 100);
+    uc_hook_del(uc_, h);
+    if (!p.seen) throw Error("Unicorn: the layout probe took no exception");
+    return p.bytes;
+  }
+  uint64_t efer() {
+    uc_x86_msr efer{0xc0000080, 0};
+    uc_reg_read(uc_, UC_X86_REG_MSR, &efer);
+    return efer.value;
+  }
+  uint16_t cs() {
+    uint16_t cs = 0;
+    uc_reg_read(uc_, UC_X86_REG_CS, &cs);
+    return cs;
+  }
+
+  // Loads from `addr` (movabs rax, [addr]) with code at `at`; the fill
+  // refuses `addr`. Returns the offsets in the engine's struct at which
+  // `addr` then sits (the struct's own allocation only: malloc_usable_size).
+  std::vector<size_t> offsets_after_refusal(uint64_t at, uint64_t addr) {
+    uint8_t code[10] = {0x48, 0xa1};
+    std::memcpy(code + 2, &addr, 8);
+    check(uc_mem_write(uc_, at, code, sizeof code), "uc_mem_write");
+    if (uc_emu_start(uc_, at, 0xfff0, 0, 1) != UC_ERR_EXCEPTION)
+      throw Error("Unicorn: a refused TLB fill did not end the run with UC_ERR_EXCEPTION");
+    std::vector<size_t> found;
+    const auto* base = reinterpret_cast<const uint8_t*>(uc_);
+    size_t n = malloc_usable_size(uc_);
+    for (size_t o = 0; o + 8 <= n; o += 8) {
+      uint64_t v;
+      std::memcpy(&v, base + o, 8);
+      if (v == addr) found.push_back(o);
+    }
+    return found;
+  }
+
+ private:
+  uc_engine* uc_ = nullptr;
+};
 
 template <typename T>
 T at(const std::vector<uint8_t>& b, size_t off) {
@@ -89,23 +134,23 @@ T at(const std::vector<uint8_t>& b, size_t off) {
 }
 
 // Finds and checks the offsets (see the header). Throws Error on a mismatch.
-UcLayout probe_layout() {
+UcLayout probe_layout(ProbeEngine& engine) {
   UcLayout L;
-  uint64_t efer = 0;
-  uint16_t cs = 0;
-  // 1: int3 at 0x1000 -> exception_is_int = 1, exception_next_eip = 0x1001, right after error_code.
-  auto a = run_probe({0xcc}, 0, efer, cs);
+  // 1: int3 -> exception_is_int = 1, exception_next_eip = the next byte, right after error_code.
+  auto a = engine.run_to_exception(kInt3At, {0xcc}, 0);
+  const uint64_t efer = engine.efer();
+  const uint16_t cs = engine.cs();
   const size_t d = L.data;
   if (at<uint64_t>(a, 0) + d > a.size() || at<uint64_t>(a, 0) < 1024)
     throw Error("Unicorn: uc_context is not laid out as in 2.1.1 (install libunicorn-dev 2.1.1 from Debian trixie)");
   L.size = at<uint64_t>(a, 0);
   const std::string bad = "Unicorn: this library's CPU layout is not the one of Unicorn 2.1.1 that hypersls reads (";
-  if (at<uint64_t>(a, d + L.eip) != 0x1001) throw Error(bad + "eip)");
+  if (at<uint64_t>(a, d + L.eip) != kInt3At + 1) throw Error(bad + "eip)");
   if (at<uint64_t>(a, d + L.efer) != efer) throw Error(bad + "efer)");
   if (at<uint32_t>(a, d + L.segs + 24 * uc_cs) != cs) throw Error(bad + "segments)");
   if (!(at<uint32_t>(a, d + L.hflags) & hf::cs64)) throw Error(bad + "hflags)");
   for (size_t o = L.efer + 8; o + 8 <= L.size; o += 8)
-    if (at<uint64_t>(a, d + o) == 0x1001 && at<int32_t>(a, d + o - 4) == 1) {
+    if (at<uint64_t>(a, d + o) == kInt3At + 1 && at<int32_t>(a, d + o - 4) == 1) {
       L.error_code = o - 8;
       L.exception_is_int = o - 4;
       break;
@@ -114,85 +159,69 @@ UcLayout probe_layout() {
   // error_code, exception_is_int, exception_next_eip, dr[8], 4 pointers, old_exception.
   L.old_exception = L.error_code + 4 + 4 + 8 + 64 + 32;
   // 2: mov ds, ax with selector 0x23 beyond a GDT limit of 0x17 -> #GP(0x20), a contributory exception.
-  auto b = run_probe({0x8e, 0xd8}, 0x23, efer, cs);
+  auto b = engine.run_to_exception(kMovDsAt, {0x8e, 0xd8}, 0x23);
   if (at<int32_t>(b, d + L.error_code) != 0x20 || at<int32_t>(b, d + L.exception_is_int) != 0 ||
       at<int32_t>(b, d + L.old_exception) != 13)
     throw Error(bad + "error code / exception in progress)");
   return L;
 }
 
-
-// The TLB-fill probe's hook: the code page maps to itself, everything else is refused.
-bool probe_fill(uc_engine*, uint64_t vaddr, uc_mem_type, uc_tlb_entry* e, void*) {
-  if (vaddr != 0x1000) return false;
-  e->paddr = vaddr;
-  e->perms = UC_PROT_ALL;
-  return true;
-}
-
-// Loads from `addr` (movabs rax, [addr]) in a scratch engine whose TLB fill
-// refuses it; returns the offsets in the engine's struct at which `addr`
-// then sits (the struct's own allocation only: malloc_usable_size).
-std::vector<size_t> offsets_after_refusal(uint64_t addr) {
-  uint8_t code[10] = {0x48, 0xa1};
-  std::memcpy(code + 2, &addr, 8);
-  ScratchEngine scratch(code, sizeof code);
-  uc_engine* uc = scratch.uc;
-  check(uc_ctl_tlb_mode(uc, UC_TLB_VIRTUAL), "the TLB mode");
-  // As the VMM's engine: no "until" address, whose invalidation at the end
-  // of the run would ask for (and refuse) one more fill.
-  check(uc_ctl_exits_enable(uc), "disabling exit addresses");
-  uc_hook h;
-  check(uc_hook_add(uc, &h, UC_HOOK_TLB_FILL, reinterpret_cast<void*>(probe_fill), nullptr, 1, 0), "hook");
-  if (uc_emu_start(uc, 0x1000, 0xfff0, 0, 1) != UC_ERR_EXCEPTION)
-    throw Error("Unicorn: a refused TLB fill did not end the run with UC_ERR_EXCEPTION");
-  std::vector<size_t> found;
-  const auto* base = reinterpret_cast<const uint8_t*>(uc);
-  size_t n = malloc_usable_size(uc);
-  for (size_t o = 0; o + 8 <= n; o += 8) {
-    uint64_t v;
-    std::memcpy(&v, base + o, 8);
-    if (v == addr) found.push_back(o);
-  }
-  return found;
-}
-
 // Where Unicorn keeps the exact address of a refused fill: the one offset
 // holding it after two probes with different addresses.
-size_t probe_refused_address() {
-  auto a = offsets_after_refusal(0x0000123456789ab3ull);
-  auto b = offsets_after_refusal(0x00002345abcdef15ull);
+size_t probe_refused_address(ProbeEngine& engine) {
+  auto a = engine.offsets_after_refusal(kLoadAAt, 0x0000123456789ab3ull);
+  auto b = engine.offsets_after_refusal(kLoadBAt, 0x00002345abcdef15ull);
   for (size_t o : a)
     for (size_t p : b)
       if (o == p) return o;
   throw Error("Unicorn: this library does not keep a refused TLB fill's address where Unicorn 2.1.1 does");
 }
 
-}  // namespace
+// Every probe's result, or the failure that each caller throws.
+struct Probed {
+  UcLayout layout;
+  std::string layout_failure;
+  size_t refused_offset = 0;
+  std::string refused_failure;
+};
 
-// Runs `Probe` once per process and keeps its result, or its failure for every later call.
-template <auto Probe>
-const auto& probed_once() {
-  static decltype(Probe()) value{};
+// Runs the probes once per process, in one engine.
+const Probed& probed() {
+  static Probed p;
   static std::once_flag once;
-  static std::string failure;
   std::call_once(once, [] {
     try {
-      value = Probe();
+      ProbeEngine engine;
+      try {
+        p.layout = probe_layout(engine);
+      } catch (const Error& e) {
+        p.layout_failure = e.what();
+      }
+      try {
+        p.refused_offset = probe_refused_address(engine);
+      } catch (const Error& e) {
+        p.refused_failure = e.what();
+      }
     } catch (const Error& e) {
-      failure = e.what();
+      p.layout_failure = p.refused_failure = e.what();
     }
   });
-  if (!failure.empty()) throw Error(failure);
-  return value;
+  return p;
 }
 
-const UcLayout& uc_layout() { return probed_once<probe_layout>(); }
+}  // namespace
+
+const UcLayout& uc_layout() {
+  const auto& p = probed();
+  if (!p.layout_failure.empty()) throw Error(p.layout_failure);
+  return p.layout;
+}
 
 uint64_t uc_refused_address(uc_engine* uc) {
-  size_t offset = probed_once<probe_refused_address>();
+  const auto& p = probed();
+  if (!p.refused_failure.empty()) throw Error(p.refused_failure);
   uint64_t v;
-  std::memcpy(&v, reinterpret_cast<const uint8_t*>(uc) + offset, 8);
+  std::memcpy(&v, reinterpret_cast<const uint8_t*>(uc) + p.refused_offset, 8);
   return v;
 }
 

@@ -1,0 +1,103 @@
+// The software CPU's run token: one vCPU runs guest code at a time; a
+// waiter tells its idle marker when it sleeps and wakes (so that a
+// checkpoint can hold an idle vCPU without waking it), and a kick ends a
+// wait without the token.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "vmm/accel/tcg/run_token.h"
+
+using hsls::accel::tcg::RunToken;
+
+namespace {
+
+// Counts the sleeps and wake-ups a waiter reports.
+struct CountingIdle {
+  std::atomic<int> entered{0}, left{0};
+  void enter() { entered.fetch_add(1); }
+  void leave() { left.fetch_add(1); }
+};
+
+// Spins (yielding) until `done()`; false after ~10 s.
+template <typename Done>
+bool eventually(Done done) {
+  for (int i = 0; i < 10'000'000 && !done(); ++i) std::this_thread::yield();
+  return done();
+}
+
+}  // namespace
+
+TEST_CASE("run token: a free token is taken at once, without sleeping") {
+  RunToken token;
+  std::atomic<bool> kicked{false};
+  CountingIdle idle;
+  CHECK(token.acquire_turn(0, kicked, idle));
+  CHECK(idle.entered == 0);
+  CHECK(idle.left == 0);
+  CHECK_FALSE(token.contended());
+  token.release(0);
+}
+
+TEST_CASE("run token: a waiter sleeps as idle until the holder releases, then holds the token") {
+  RunToken token;
+  std::atomic<bool> never{false};
+  REQUIRE(token.acquire(0, never));
+  CountingIdle idle;
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    got = token.acquire_turn(1, never, idle);
+    token.release(1);
+  });
+  REQUIRE(eventually([&] { return token.contended() && idle.entered.load() >= 1; }));
+  CHECK_FALSE(got.load());
+  token.release(0);
+  waiter.join();
+  CHECK(got.load());
+  CHECK(idle.left.load() == idle.entered.load());  // every sleep ended with a wake-up
+}
+
+TEST_CASE("run token: a kick ends a wait without the token") {
+  RunToken token;
+  std::atomic<bool> never{false}, kicked{false};
+  REQUIRE(token.acquire(0, never));
+  CountingIdle idle;
+  std::atomic<int> result{-1};
+  std::thread waiter([&] { result = token.acquire_turn(1, kicked, idle) ? 1 : 0; });
+  REQUIRE(eventually([&] { return idle.entered.load() >= 1; }));
+  kicked = true;
+  token.wake_waiters();
+  waiter.join();
+  CHECK(result.load() == 0);
+  CHECK_FALSE(token.contended());
+  // The holder still holds it: a third party cannot take it.
+  std::atomic<bool> kicked2{true};
+  CHECK_FALSE(token.acquire(2, kicked2));
+  token.release(0);
+}
+
+TEST_CASE("run token: a holder's turn should end when another vCPU can run, not for a halted one") {
+  RunToken token;
+  CHECK_FALSE(token.others_want(0));
+  token.set_runnable(0, true);
+  CHECK_FALSE(token.others_want(0));  // only itself
+  token.set_runnable(1, true);
+  CHECK(token.others_want(0));  // vCPU 1 can run: on a shared CPU it may not have reached acquire() yet
+  CHECK(token.others_want(1));
+  token.set_runnable(1, false);  // halted
+  CHECK_FALSE(token.others_want(0));
+  // A waiter (a harvest, say) counts whatever the runnable set says.
+  std::atomic<bool> never{false};
+  REQUIRE(token.acquire(0, never));
+  std::atomic<bool> got{false};
+  std::thread harvest([&] {
+    got = token.acquire_asking(9, [] {}, 10'000'000'000);
+    token.release(9);
+  });
+  REQUIRE(eventually([&] { return token.contended(); }));
+  CHECK(token.others_want(0));
+  token.release(0);
+  harvest.join();
+  CHECK(got.load());
+}
