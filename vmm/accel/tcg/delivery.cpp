@@ -211,9 +211,10 @@ Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev, std::vector<ui
   uint64_t stack = cpu.gpr[rsp];
   if (ist != 0 || privilege_change) {
     const uint32_t at = ist != 0 ? 0x24 + 8 * (ist - 1) : 4 + 8 * new_cpl;
-    std::string what = ist != 0 ? fmt::format("TSS.IST{}", ist) : fmt::format("TSS.RSP{}", new_cpl);
-    if (at + 7 > cpu.tr.limit)
+    if (at + 7 > cpu.tr.limit) {
+      std::string what = ist != 0 ? fmt::format("TSS.IST{}", ist) : fmt::format("TSS.RSP{}", new_cpl);
       return fault(kTS, (cpu.tr.selector & 0xfffcu) | ext, fmt::format("{} beyond the TSS limit {:#x}", what, cpu.tr.limit));
+    }
     if (auto f = lin.read(cpu.tr.base + at, &stack, 8, ext, "TSS")) return f;
   }
   if (!canonical(cpu, stack)) return fault(kSS, ext, fmt::format("new stack pointer {:#x} not canonical", stack));
@@ -225,18 +226,28 @@ Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev, std::vector<ui
   const uint64_t frame[6] = {cpu.ss.selector, cpu.gpr[rsp], cpu.rflags | (fault_class(ev) ? kRF : 0), cpu.cs.selector,
                              cpu.rip, ev.error};
   const unsigned slots = with_error ? 6 : 5;
+  // The frame covers one page or two (8-byte slots on an 8-byte aligned
+  // stack never straddle): one walk per page, top down like the pushes.
   uint64_t phys[6];
-  debug::PageWalk walks[6];
+  debug::PageWalk walks[2];
+  unsigned pages = 0;
+  uint64_t walked_page = ~uint64_t(0), page_phys = 0;
   for (unsigned i = 0; i < slots; ++i) {
-    uint64_t la = stack - 8 * (i + 1);
+    const uint64_t la = stack - 8 * (i + 1);
     if (!canonical(cpu, la)) return fault(kSS, ext, fmt::format("stack slot {:#x} not canonical", la));
-    if (auto f = lin.translate(la, 8, true, "stack", phys[i], walks[i])) return f;
+    if ((la & ~(kPageSize - 1)) != walked_page) {
+      if (auto f = lin.translate(la, 8, true, "stack", page_phys, walks[pages])) return f;
+      walked_page = la & ~(kPageSize - 1);
+      page_phys &= ~(kPageSize - 1);
+      ++pages;
+    }
+    phys[i] = page_phys | (la & (kPageSize - 1));
   }
-  for (unsigned i = 0; i < slots; ++i) {
-    lin.touch(walks[i], true);
-    mem.write(phys[i], &frame[i], 8);
-    written.push_back(phys[i] & ~(kPageSize - 1));
+  for (unsigned k = 0; k < pages; ++k) {
+    lin.touch(walks[k], true);
+    written.push_back(walks[k].phys & ~(kPageSize - 1));
   }
+  for (unsigned i = 0; i < slots; ++i) mem.write(phys[i], &frame[i], 8);
 
   // The new state.
   if (privilege_change) {
@@ -276,8 +287,9 @@ Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev, std::vector<ui
   return std::nullopt;
 }
 
-DeliveryResult triple(std::string why) {
-  return DeliveryResult{DeliveryResult::Outcome::triple_fault, std::move(why), 0, {}};
+void triple(DeliveryResult& out, std::string why) {
+  out.outcome = DeliveryResult::Outcome::triple_fault;
+  out.detail = std::move(why);
 }
 
 }  // namespace
@@ -292,10 +304,20 @@ bool has_error_code(uint8_t vector) {
 bool can_take_external(const CpuState& cpu) { return (cpu.rflags & kIF) && !cpu.interrupt_shadow; }
 
 DeliveryResult deliver(CpuState& cpu, GuestMemory& mem, const Event& ev) {
-  if (!(cpu.efer & pg::kEferLma)) return triple("interrupt delivery outside 64-bit mode is not supported");
+  DeliveryResult r;
+  deliver(cpu, mem, ev, r);
+  return r;
+}
+
+void deliver(CpuState& cpu, GuestMemory& mem, const Event& ev, DeliveryResult& out) {
+  out.outcome = DeliveryResult::Outcome::delivered;
+  out.detail.clear();
+  out.delivered_vector = 0;
+  std::vector<uint64_t>& written = out.pages_written;  // across attempts: a failed one may have set accessed bits
+  written.clear();
+  if (!(cpu.efer & pg::kEferLma)) return triple(out, "interrupt delivery outside 64-bit mode is not supported");
   CpuState work = cpu;
   Event current = ev;
-  std::vector<uint64_t> written;  // across attempts: a failed one may have set accessed bits
   std::string history;  // what turned into what, for the detail line
   // Each step either delivers, stops, or moves up the classes (benign ->
   // contributory/#PF -> #PF -> #DF -> triple fault): a handful of rounds.
@@ -304,21 +326,21 @@ DeliveryResult deliver(CpuState& cpu, GuestMemory& mem, const Event& ev) {
     Outcome f = attempt(work, mem, current, written);
     if (!f) {
       cpu = work;
-      DeliveryResult r{DeliveryResult::Outcome::delivered, history, current.vector, {}};
+      out.detail = std::move(history);
+      out.delivered_vector = current.vector;
       std::sort(written.begin(), written.end());
       written.erase(std::unique(written.begin(), written.end()), written.end());
-      r.pages_written = std::move(written);
-      return r;
+      return;
     }
     if (f->stop) {
-      return triple(fmt::format("cannot deliver {}: {}{}", event_name(current), f->why,
+      return triple(out, fmt::format("cannot deliver {}: {}{}", event_name(current), f->why,
                                 history.empty() ? "" : " (after " + history + ")"));
     }
     std::string step = fmt::format("{} ({}) while delivering {}", exception_name(f->vector, f->error), f->why,
                                    event_name(current));
     Class first = classify(current.kind, current.vector);
     if (first == Class::double_fault)
-      return triple(fmt::format("triple fault: {}{}", step, history.empty() ? "" : " (after " + history + ")"));
+      return triple(out, fmt::format("triple fault: {}{}", step, history.empty() ? "" : " (after " + history + ")"));
     // A fault of a software event's delivery is a fault of the INT instruction.
     if (current.kind == Event::Kind::software && current.insn_length) work.rip -= current.insn_length;
     if (f->vector == kPF) work.cr2 = f->cr2;
@@ -330,7 +352,7 @@ DeliveryResult deliver(CpuState& cpu, GuestMemory& mem, const Event& ev) {
     history += (history.empty() ? "" : "; ") + step;
     current = next;
   }
-  return triple(fmt::format("delivery of {} did not settle: {}", event_name(ev), history));
+  return triple(out, fmt::format("delivery of {} did not settle: {}", event_name(ev), history));
 }
 
 }  // namespace hsls::accel::tcg

@@ -99,6 +99,11 @@ struct DeliveryResult {
 // state; a frame or table in guest-physical space outside RAM (a device)
 // cannot be emulated and is reported as a triple fault too.
 DeliveryResult deliver(CpuState& cpu, GuestMemory& mem, const Event& ev);
+// The same into `out`, reusing its buffers (the software CPU delivers
+// every system call: no allocation on that path once they have grown).
+// On a triple fault out.pages_written still lists the pages whose
+// accessed bits were set.
+void deliver(CpuState& cpu, GuestMemory& mem, const Event& ev, DeliveryResult& out);
 
 // True if the CPU accepts a maskable external interrupt now: RFLAGS.IF set
 // and no interrupt shadow (sti / mov ss) pending.

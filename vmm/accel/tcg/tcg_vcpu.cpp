@@ -174,8 +174,7 @@ bool TcgVcpu::interrupt_ready(bool& blocked_by_shadow) {
     if (lapic_->pending() < 0) return false;
   }
   if (!(reg_read(vm_.engine(), UC_X86_REG_RFLAGS) & kIf)) return false;
-  cpu_.save();
-  if (cpu_.get<uint32_t>(uc_layout().hflags) & hf::inhibit_irq) {
+  if (live().get<uint32_t>(uc_layout().hflags) & hf::inhibit_irq) {
     blocked_by_shadow = true;
     return false;
   }
@@ -216,10 +215,21 @@ bool TcgVcpu::inject_pending() {
 
 // Delivers `ev` through the guest's IDT on the engine (token held, this
 // vCPU loaded). False after a triple fault (the vCPU stops).
-bool TcgVcpu::deliver(const Event& ev, bool saved) {
-  if (!saved) cpu_.save();
-  CpuState s = read_control();
-  auto r = tcg::deliver(s, vm_.memory(), ev);
+CpuBytes TcgVcpu::live() {
+  if (uint8_t* p = vm_.live_cpu()) return CpuBytes(p);
+  cpu_.save();
+  return cpu_;
+}
+
+void TcgVcpu::live_done() {
+  if (!vm_.live_cpu()) cpu_.restore();
+}
+
+bool TcgVcpu::deliver(const Event& ev) {
+  CpuBytes c = live();
+  CpuState s = read_control(c);
+  DeliveryResult& r = delivery_;
+  tcg::deliver(s, vm_.memory(), ev, r);
   if (r.outcome == DeliveryResult::Outcome::triple_fault) {
     fail_stop(r.detail.rfind("triple fault", 0) == 0 ? r.detail : "triple fault (" + r.detail + ")");
     return false;
@@ -231,15 +241,15 @@ bool TcgVcpu::deliver(const Event& ev, bool saved) {
   if (auto* log = vm_.store_log())
     for (uint64_t page : r.pages_written) log->mark_landed(page);
   const auto& L = uc_layout();  // the bytes still hold the engine's state: change only what delivery did
-  cpu_.set<uint64_t>(L.regs + 8 * accel::rsp, s.gpr[rsp]);
-  cpu_.set<uint64_t>(L.eip, s.rip);
-  cpu_.set_segment_at(L.segs + 24 * uc_cs, s.cs);
-  cpu_.set_segment_at(L.segs + 24 * uc_ss, s.ss);
-  cpu_.set<uint64_t>(L.cr + 16, s.cr2);
-  cpu_.set<uint32_t>(L.hflags, cpu_.get<uint32_t>(L.hflags) & ~hf::inhibit_irq);
-  cpu_.update_mode_flags(s.cr0, s.efer, s.rflags);
-  cpu_.set<int32_t>(L.old_exception, -1);  // QEMU's "exception in progress": delivered now
-  cpu_.restore();
+  c.set<uint64_t>(L.regs + 8 * accel::rsp, s.gpr[rsp]);
+  c.set<uint64_t>(L.eip, s.rip);
+  c.set_segment_at(L.segs + 24 * uc_cs, s.cs);
+  c.set_segment_at(L.segs + 24 * uc_ss, s.ss);
+  c.set<uint64_t>(L.cr + 16, s.cr2);
+  c.set<uint32_t>(L.hflags, c.get<uint32_t>(L.hflags) & ~hf::inhibit_irq);
+  c.update_mode_flags(s.cr0, s.efer, s.rflags);
+  c.set<int32_t>(L.old_exception, -1);  // QEMU's "exception in progress": delivered now
+  live_done();
   reg_write(vm_.engine(), UC_X86_REG_RFLAGS, s.rflags);
   return true;
 }
@@ -317,10 +327,10 @@ void TcgVcpu::start_from_sipi(uint8_t page) {
 // retry would become a double fault. Clear it.
 void TcgVcpu::clear_exception_in_flight() {
   const auto& L = uc_layout();
-  cpu_.save();
-  if (cpu_.get<int32_t>(L.old_exception) == -1) return;
-  cpu_.set<int32_t>(L.old_exception, -1);
-  cpu_.restore();
+  CpuBytes c = live();
+  if (c.get<int32_t>(L.old_exception) == -1) return;
+  c.set<int32_t>(L.old_exception, -1);
+  live_done();
 }
 
 void TcgVcpu::fail_stop(std::string why) {
@@ -461,15 +471,15 @@ void TcgVcpu::on_block() {
 
 void TcgVcpu::on_interrupt(uint32_t intno) {
   const auto& L = uc_layout();
-  cpu_.save();
+  CpuBytes c = live();
   Event ev;
   ev.vector = uint8_t(intno);
-  ev.kind = cpu_.get<int32_t>(L.exception_is_int) ? Event::Kind::software : Event::Kind::exception;
-  ev.error = uint32_t(cpu_.get<int32_t>(L.error_code));
+  ev.kind = c.get<int32_t>(L.exception_is_int) ? Event::Kind::software : Event::Kind::exception;
+  ev.error = uint32_t(c.get<int32_t>(L.error_code));
   ev.has_error = ev.kind == Event::Kind::exception && has_error_code(ev.vector);
-  ev.cr2 = cpu_.get<uint64_t>(L.cr + 16);
+  ev.cr2 = c.get<uint64_t>(L.cr + 16);
   if (ev.kind == Event::Kind::software && intno == 3) ev.insn_length = 1;
-  if (!deliver(ev, true)) uc_emu_stop(vm_.engine());
+  if (!deliver(ev)) uc_emu_stop(vm_.engine());
 }
 
 // The engine's TLB missed `vaddr`'s page: translate it through the
@@ -609,31 +619,31 @@ void TcgVcpu::on_cpuid() {
 // What delivery needs, from the CPU bytes `cpu_` already holds (one API
 // call: RFLAGS, whose arithmetic flags QEMU computes lazily). The hot path:
 // every system call (int3) and page fault comes through here.
-CpuState TcgVcpu::read_control() {
+CpuState TcgVcpu::read_control(const CpuBytes& c) {
   const auto& L = uc_layout();
   CpuState s;
   s.index = index_;
-  for (unsigned i = 0; i < 16; ++i) s.gpr[i] = cpu_.get<uint64_t>(L.regs + 8 * i);
-  s.rip = cpu_.get<uint64_t>(L.eip);
+  for (unsigned i = 0; i < 16; ++i) s.gpr[i] = c.get<uint64_t>(L.regs + 8 * i);
+  s.rip = c.get<uint64_t>(L.eip);
   s.rflags = reg_read(vm_.engine(), UC_X86_REG_RFLAGS);
-  s.es = cpu_.segment_at(L.segs + 24 * uc_es);
-  s.cs = cpu_.segment_at(L.segs + 24 * uc_cs);
-  s.ss = cpu_.segment_at(L.segs + 24 * uc_ss);
-  s.ds = cpu_.segment_at(L.segs + 24 * uc_ds);
-  s.fs = cpu_.segment_at(L.segs + 24 * uc_fs);
-  s.gs = cpu_.segment_at(L.segs + 24 * uc_gs);
-  s.ldt = cpu_.segment_at(L.ldt);
-  s.tr = cpu_.segment_at(L.tr);
-  s.gdt.base = cpu_.get<uint64_t>(L.gdt + 8);
-  s.gdt.limit = uint16_t(cpu_.get<uint32_t>(L.gdt + 16));
-  s.idt.base = cpu_.get<uint64_t>(L.idt + 8);
-  s.idt.limit = uint16_t(cpu_.get<uint32_t>(L.idt + 16));
-  s.cr0 = cpu_.get<uint64_t>(L.cr);
-  s.cr2 = cpu_.get<uint64_t>(L.cr + 16);
-  s.cr3 = cpu_.get<uint64_t>(L.cr + 24);
-  s.cr4 = cpu_.get<uint64_t>(L.cr + 32);
-  s.efer = cpu_.get<uint64_t>(L.efer);
-  s.interrupt_shadow = (cpu_.get<uint32_t>(L.hflags) & hf::inhibit_irq) ? 1 : 0;
+  s.es = c.segment_at(L.segs + 24 * uc_es);
+  s.cs = c.segment_at(L.segs + 24 * uc_cs);
+  s.ss = c.segment_at(L.segs + 24 * uc_ss);
+  s.ds = c.segment_at(L.segs + 24 * uc_ds);
+  s.fs = c.segment_at(L.segs + 24 * uc_fs);
+  s.gs = c.segment_at(L.segs + 24 * uc_gs);
+  s.ldt = c.segment_at(L.ldt);
+  s.tr = c.segment_at(L.tr);
+  s.gdt.base = c.get<uint64_t>(L.gdt + 8);
+  s.gdt.limit = uint16_t(c.get<uint32_t>(L.gdt + 16));
+  s.idt.base = c.get<uint64_t>(L.idt + 8);
+  s.idt.limit = uint16_t(c.get<uint32_t>(L.idt + 16));
+  s.cr0 = c.get<uint64_t>(L.cr);
+  s.cr2 = c.get<uint64_t>(L.cr + 16);
+  s.cr3 = c.get<uint64_t>(L.cr + 24);
+  s.cr4 = c.get<uint64_t>(L.cr + 32);
+  s.efer = c.get<uint64_t>(L.efer);
+  s.interrupt_shadow = (c.get<uint32_t>(L.hflags) & hf::inhibit_irq) ? 1 : 0;
   s.run_state = run_state_;
   return s;
 }
@@ -641,8 +651,7 @@ CpuState TcgVcpu::read_control() {
 // Engine -> CpuState, all of it (token held, this vCPU loaded).
 CpuState TcgVcpu::read_engine() {
   uc_engine* uc = vm_.engine();
-  cpu_.save();
-  CpuState s = read_control();
+  CpuState s = read_control(live());
   for (int i = 0; i < 8; ++i) s.dr[i] = reg_read(uc, UC_X86_REG_DR0 + i);
   for (const auto& m : kMsrs) s.*m.field = msr_read(uc, m.index);
   s.tsc_aux = 0;
@@ -712,32 +721,32 @@ void TcgVcpu::write_engine(const CpuState& s) {
   }
   for (unsigned i = 0; i < 16; ++i) uc_reg_write(uc, UC_X86_REG_XMM0 + int(i), s.fxsave + 160 + 16 * i);
   // What the register API cannot set goes into the CPU bytes.
-  cpu_.save();
-  for (unsigned i = 0; i < 16; ++i) cpu_.set<uint64_t>(L.regs + 8 * i, s.gpr[i]);
-  cpu_.set<uint64_t>(L.eip, s.rip);
-  cpu_.set_segment_at(L.segs + 24 * uc_es, s.es);
-  cpu_.set_segment_at(L.segs + 24 * uc_cs, s.cs);
-  cpu_.set_segment_at(L.segs + 24 * uc_ss, s.ss);
-  cpu_.set_segment_at(L.segs + 24 * uc_ds, s.ds);
-  cpu_.set_segment_at(L.segs + 24 * uc_fs, s.fs);
-  cpu_.set_segment_at(L.segs + 24 * uc_gs, s.gs);
-  cpu_.set_segment_at(L.ldt, s.ldt);
-  cpu_.set_segment_at(L.tr, s.tr);
-  cpu_.set<uint64_t>(L.gdt + 8, s.gdt.base);
-  cpu_.set<uint32_t>(L.gdt + 16, s.gdt.limit);
-  cpu_.set<uint64_t>(L.idt + 8, s.idt.base);
-  cpu_.set<uint32_t>(L.idt + 16, s.idt.limit);
-  cpu_.set<uint64_t>(L.cr, s.cr0);
-  cpu_.set<uint64_t>(L.cr + 16, s.cr2);
-  cpu_.set<uint64_t>(L.cr + 24, s.cr3);
-  cpu_.set<uint64_t>(L.cr + 32, s.cr4);
-  cpu_.set<uint64_t>(L.efer, s.efer);
-  uint32_t h = cpu_.get<uint32_t>(L.hflags) & ~hf::inhibit_irq;
+  CpuBytes c = live();
+  for (unsigned i = 0; i < 16; ++i) c.set<uint64_t>(L.regs + 8 * i, s.gpr[i]);
+  c.set<uint64_t>(L.eip, s.rip);
+  c.set_segment_at(L.segs + 24 * uc_es, s.es);
+  c.set_segment_at(L.segs + 24 * uc_cs, s.cs);
+  c.set_segment_at(L.segs + 24 * uc_ss, s.ss);
+  c.set_segment_at(L.segs + 24 * uc_ds, s.ds);
+  c.set_segment_at(L.segs + 24 * uc_fs, s.fs);
+  c.set_segment_at(L.segs + 24 * uc_gs, s.gs);
+  c.set_segment_at(L.ldt, s.ldt);
+  c.set_segment_at(L.tr, s.tr);
+  c.set<uint64_t>(L.gdt + 8, s.gdt.base);
+  c.set<uint32_t>(L.gdt + 16, s.gdt.limit);
+  c.set<uint64_t>(L.idt + 8, s.idt.base);
+  c.set<uint32_t>(L.idt + 16, s.idt.limit);
+  c.set<uint64_t>(L.cr, s.cr0);
+  c.set<uint64_t>(L.cr + 16, s.cr2);
+  c.set<uint64_t>(L.cr + 24, s.cr3);
+  c.set<uint64_t>(L.cr + 32, s.cr4);
+  c.set<uint64_t>(L.efer, s.efer);
+  uint32_t h = c.get<uint32_t>(L.hflags) & ~hf::inhibit_irq;
   if (s.interrupt_shadow) h |= hf::inhibit_irq;
-  cpu_.set<uint32_t>(L.hflags, h);
-  cpu_.update_mode_flags(s.cr0, s.efer, s.rflags);
-  cpu_.set<int32_t>(L.old_exception, -1);
-  cpu_.restore();
+  c.set<uint32_t>(L.hflags, h);
+  c.update_mode_flags(s.cr0, s.efer, s.rflags);
+  c.set<int32_t>(L.old_exception, -1);
+  live_done();
   reg_write(uc, UC_X86_REG_RFLAGS, s.rflags);
   uc_ctl_flush_tlb(uc);  // new control registers: no translation of before holds
   vm_.loaded = this;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "vmm/accel/accel.h"
+#include "vmm/accel/tcg/delivery.h"
 #include "vmm/accel/tcg/tlb_fill.h"
 #include "vmm/accel/tcg/uc_cpu.h"
 #include "vmm/platform/lapic.h"
@@ -82,7 +83,7 @@ class TcgVcpu : public Vcpu {
   void give_engine(bool yield = false);
   bool inject_pending();
   // `saved`: cpu_ already holds the engine's bytes.
-  bool deliver(const Event& ev, bool saved = false);
+  bool deliver(const Event& ev);
   bool interrupt_ready(bool& blocked_by_shadow);
   void idle_wait();
   // Around every sleep of this vCPU's thread: enter_idle() lets a
@@ -95,8 +96,12 @@ class TcgVcpu : public Vcpu {
   void clear_exception_in_flight();
   // A fault the TLB fill refused ended the run: deliver it (#PF with the exact address, or #GP).
   bool deliver_refused_fill();
+  // The loaded CPU's bytes to read or change in place: the engine's own, or
+  // (a library without them at hand) a copy that live_done() writes back.
+  CpuBytes live();
+  void live_done();
   CpuState read_engine();
-  CpuState read_control();
+  CpuState read_control(const CpuBytes& c);
   void write_engine(const CpuState& s);
 
   TcgVm& vm_;
@@ -117,6 +122,7 @@ class TcgVcpu : public Vcpu {
   bool yielded_ = false;  // the last turn ended to let a waiting vCPU run
   int carried_vector_ = -1;  // an interrupt a loaded state had taken but not delivered
   CpuState fill_cpu_;        // the paging registers a TLB fill walks with (scratch)
+  DeliveryResult delivery_;  // the last delivery's result; kept so its buffers are reused
   std::optional<FillDecision> refused_;  // the last fill refused in this run
   bool fill_withheld_ = false;  // a store was not let through: its page could not be backed up (power failed)
 };

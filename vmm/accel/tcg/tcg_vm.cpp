@@ -110,6 +110,7 @@ TcgVm::TcgVm(unsigned vcpus) : nvcpus_(vcpus) {
   // guest still to read CR2 for a page fault would read that. An empty set
   // of exits instead.
   check(uc_ctl_exits_enable(uc_), "disabling exit addresses");
+  live_cpu_ = uc_live_cpu(uc_);
 }
 
 TcgVm::~TcgVm() {

@@ -71,6 +71,8 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
 
   // --- for the vCPUs ---
   uc_engine* engine() { return uc_; }
+  // The engine's own CPU bytes (uc_live_cpu), or null: then a vCPU copies them out and back.
+  uint8_t* live_cpu() const { return live_cpu_; }
   RunToken& token() { return token_; }
   std::mutex& platform_mutex() { return mu_; }
   GuestMemory& memory() { return *mem_; }
@@ -122,6 +124,7 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
 
   unsigned nvcpus_;
   uc_engine* uc_ = nullptr;
+  uint8_t* live_cpu_ = nullptr;
   GuestMemory* mem_ = nullptr;
   uint8_t* ram_base_ = nullptr;  // mem_'s mapping, kept for the destructor (the machine may destroy mem_ first)
   RunToken token_;

@@ -1,6 +1,8 @@
 #include "vmm/accel/tcg/uc_cpu.h"
 
 #include <malloc.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <mutex>
@@ -9,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "vmm/core/error.h"
+#include "vmm/core/log.h"
 
 namespace hsls::accel::tcg {
 namespace {
@@ -96,6 +99,17 @@ class ProbeEngine {
     uc_reg_read(uc_, UC_X86_REG_MSR, &efer);
     return efer.value;
   }
+  // The engine's CPU bytes now (uc_context_save), without the context header.
+  std::vector<uint8_t> cpu_bytes(const UcLayout& L) {
+    uc_context* ctx = nullptr;
+    check(uc_context_alloc(uc_, &ctx), "uc_context_alloc");
+    uc_context_save(uc_, ctx);
+    const auto* b = reinterpret_cast<const uint8_t*>(ctx) + L.data;
+    std::vector<uint8_t> out(b, b + L.size);
+    uc_context_free(ctx);
+    return out;
+  }
+  uc_engine* uc() { return uc_; }
   uint16_t cs() {
     uint16_t cs = 0;
     uc_reg_read(uc_, UC_X86_REG_CS, &cs);
@@ -177,35 +191,80 @@ size_t probe_refused_address(ProbeEngine& engine) {
   throw Error("Unicorn: this library does not keep a refused TLB fill's address where Unicorn 2.1.1 does");
 }
 
+// Where Unicorn 2.1.1 keeps the live CPU: its engine struct points at QEMU's
+// CPU object (`cpu`) at this offset, and that object's CPUX86State starts
+// this far in. Found on this library by a search and never trusted
+// unchecked: probe_live_cpu confirms them on each process's library.
+constexpr size_t kUcCpuField = 416, kEnvInCpuObject = 35408;
+
+uint8_t* live_cpu_at(uc_engine* uc) {
+  uint64_t cpu;
+  std::memcpy(&cpu, reinterpret_cast<const uint8_t*>(uc) + kUcCpuField, 8);
+  return reinterpret_cast<uint8_t*>(cpu + kEnvInCpuObject);
+}
+
+// Copies n bytes at `addr` of this process, or returns false if they are
+// not all mapped (a wrong guess must not crash the probe).
+bool read_own_memory(const void* addr, void* out, size_t n) {
+  iovec local{out, n}, remote{const_cast<void*>(addr), n};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == ssize_t(n);
+}
+
+// Confirms live_cpu_at on this library: the bytes there are the engine's
+// saved context, twice, with RAX changed through the register API between.
+void probe_live_cpu(ProbeEngine& engine, const UcLayout& L) {
+  const std::string bad = "Unicorn: this library does not keep its CPU where Unicorn 2.1.1 does";
+  if (malloc_usable_size(engine.uc()) < kUcCpuField + 8) throw Error(bad);
+  const uint8_t* live = live_cpu_at(engine.uc());
+  std::vector<uint8_t> seen(L.size);
+  for (uint64_t rax : {0x5a17c0de00000001ull, 0x5a17c0de00000002ull}) {
+    check(uc_reg_write(engine.uc(), UC_X86_REG_RAX, &rax), "RAX");
+    auto saved = engine.cpu_bytes(L);
+    if (!read_own_memory(live, seen.data(), seen.size()) || seen != saved || at<uint64_t>(seen, L.regs) != rax)
+      throw Error(bad);
+  }
+}
+
 // Every probe's result, or the failure that each caller throws.
 struct Probed {
   UcLayout layout;
   std::string layout_failure;
   size_t refused_offset = 0;
   std::string refused_failure;
+  std::string live_failure;  // uc_live_cpu answers null
 };
 
-// Runs the probes once per process, in one engine.
-const Probed& probed() {
-  static Probed p;
-  static std::once_flag once;
-  std::call_once(once, [] {
+// Runs the probes, in one engine.
+Probed run_probes() {
+  Probed p;
+  try {
+    ProbeEngine engine;
     try {
-      ProbeEngine engine;
+      p.layout = probe_layout(engine);
       try {
-        p.layout = probe_layout(engine);
+        probe_live_cpu(engine, p.layout);
       } catch (const Error& e) {
-        p.layout_failure = e.what();
-      }
-      try {
-        p.refused_offset = probe_refused_address(engine);
-      } catch (const Error& e) {
-        p.refused_failure = e.what();
+        p.live_failure = e.what();
       }
     } catch (const Error& e) {
-      p.layout_failure = p.refused_failure = e.what();
+      p.layout_failure = p.live_failure = e.what();
     }
-  });
+    try {
+      p.refused_offset = probe_refused_address(engine);
+    } catch (const Error& e) {
+      p.refused_failure = e.what();
+    }
+  } catch (const Error& e) {
+    p.layout_failure = p.refused_failure = p.live_failure = e.what();
+  }
+  return p;
+}
+
+// The probes' results, run once per process. A function-local static:
+// after the first call its guard is one inline load, which matters because
+// every field access during an interrupt delivery goes through here.
+const Probed& probed() {
+  static const Probed p = run_probes();
   return p;
 }
 
@@ -225,19 +284,37 @@ uint64_t uc_refused_address(uc_engine* uc) {
   return v;
 }
 
-UcCpu::UcCpu(uc_engine* uc) : uc_(uc) { check(uc_context_alloc(uc, &ctx_), "uc_context_alloc"); }
+uint8_t* uc_live_cpu(uc_engine* uc) {
+  const auto& p = probed();
+  if (!p.live_failure.empty()) {
+    static std::once_flag said;
+    std::call_once(said, [&] { log::get("tcg")->debug("{}: CPU state is copied around each delivery", p.live_failure); });
+    return nullptr;
+  }
+  // Unicorn builds an engine's CPU at its first use, not at uc_open: a
+  // register read makes sure it exists before its address is taken.
+  uint64_t rax = 0;
+  check(uc_reg_read(uc, UC_X86_REG_RAX, &rax), "RAX");
+  uint8_t* live = live_cpu_at(uc);
+  if (live == reinterpret_cast<uint8_t*>(kEnvInCpuObject)) return nullptr;  // no CPU (cannot happen after the read)
+  return live;
+}
+
+UcCpu::UcCpu(uc_engine* uc) : CpuBytes(nullptr), uc_(uc) {
+  check(uc_context_alloc(uc, &ctx_), "uc_context_alloc");
+  p_ = reinterpret_cast<uint8_t*>(ctx_) + uc_layout().data;
+}
 
 UcCpu::~UcCpu() {
   if (ctx_) uc_context_free(ctx_);
 }
 
-uint8_t* UcCpu::bytes() const { return reinterpret_cast<uint8_t*>(ctx_) + uc_layout().data; }
 
 void UcCpu::save() { check(uc_context_save(uc_, ctx_), "uc_context_save"); }
 
 void UcCpu::restore() { check(uc_context_restore(uc_, ctx_), "uc_context_restore"); }
 
-Segment UcCpu::segment_at(size_t off) const {
+Segment CpuBytes::segment_at(size_t off) const {
   Segment s;
   s.selector = uint16_t(get<uint32_t>(off));
   s.base = get<uint64_t>(off + 8);
@@ -255,7 +332,7 @@ Segment UcCpu::segment_at(size_t off) const {
   return s;
 }
 
-void UcCpu::set_segment_at(size_t off, const Segment& s) {
+void CpuBytes::set_segment_at(size_t off, const Segment& s) {
   set<uint32_t>(off, s.selector);
   set<uint64_t>(off + 8, s.base);
   set<uint32_t>(off + 16, s.limit);
@@ -266,7 +343,7 @@ void UcCpu::set_segment_at(size_t off, const Segment& s) {
   set<uint32_t>(off + 20, f);
 }
 
-void UcCpu::update_mode_flags(uint64_t cr0, uint64_t efer, uint64_t rflags) {
+void CpuBytes::update_mode_flags(uint64_t cr0, uint64_t efer, uint64_t rflags) {
   const auto& L = uc_layout();
   uint32_t h = get<uint32_t>(L.hflags);
   uint32_t cs_flags = get<uint32_t>(L.segs + 24 * uc_cs + 20);

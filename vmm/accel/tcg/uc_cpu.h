@@ -50,27 +50,27 @@ inline constexpr uint32_t cpl = 3, inhibit_irq = 1u << 3, cs32 = 1u << 4, ss32 =
                           pe = 1u << 7, lma = 1u << 14, cs64 = 1u << 15;
 }
 
-// One engine's CPU bytes, saved with uc_context_save and put back with
-// uc_context_restore; typed access to the fields above.
-class UcCpu {
- public:
-  explicit UcCpu(uc_engine* uc);
-  ~UcCpu();
-  UcCpu(const UcCpu&) = delete;
-  UcCpu& operator=(const UcCpu&) = delete;
+// The engine's own CPU bytes (QEMU's CPUX86State, laid out as a saved
+// context's), to read and change the loaded CPU in place: an interrupt
+// delivery then copies no 5.5 KiB each way. Null where this library does not
+// keep them where the probe found them in Unicorn 2.1.1 (then callers save
+// and restore a copy instead). Valid while `uc` is open.
+uint8_t* uc_live_cpu(uc_engine* uc);
 
-  void save();     // engine -> bytes
-  void restore();  // bytes -> engine
+// Typed access to CPU bytes in QEMU's layout: a saved copy or the engine's own.
+class CpuBytes {
+ public:
+  explicit CpuBytes(uint8_t* bytes) : p_(bytes) {}
 
   template <typename T>
   T get(size_t off) const {
     T v;
-    std::memcpy(&v, bytes() + off, sizeof v);
+    std::memcpy(&v, p_ + off, sizeof v);
     return v;
   }
   template <typename T>
   void set(size_t off, T v) {
-    std::memcpy(bytes() + off, &v, sizeof v);
+    std::memcpy(p_ + off, &v, sizeof v);
   }
 
   // Segment i (QEMU's order: 0 ES, 1 CS, 2 SS, 3 DS, 4 FS, 5 GS) or a
@@ -81,7 +81,24 @@ class UcCpu {
   // segment loads do): CPL = SS.DPL, 16/32/64-bit code and stack, LMA.
   void update_mode_flags(uint64_t cr0, uint64_t efer, uint64_t rflags);
 
-  uint8_t* bytes() const;
+  uint8_t* bytes() const { return p_; }
+
+ protected:
+  uint8_t* p_;
+};
+
+// One vCPU's CPU bytes, saved from the engine with uc_context_save and put
+// back with uc_context_restore (vCPUs take turns on one engine: this is
+// where a parked vCPU's CPU lives).
+class UcCpu : public CpuBytes {
+ public:
+  explicit UcCpu(uc_engine* uc);
+  ~UcCpu();
+  UcCpu(const UcCpu&) = delete;
+  UcCpu& operator=(const UcCpu&) = delete;
+
+  void save();     // engine -> bytes
+  void restore();  // bytes -> engine
 
  private:
   uc_engine* uc_;
