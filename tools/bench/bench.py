@@ -1033,9 +1033,11 @@ class Bench:
             m, t = proc.wait_line(r"resumed checkpoint (\d+) .*state loaded in ([\d.]+) ms", 30, stream="err")
             r["cold_start_to_resumed_ms"] = rnd((t - proc.t_spawn) * 1000, 2)
             r["cold_restore_ms"] = float(m.group(2))
-            since = re.search(r"\(([\d.]+) ms since vmm started\)", m.string)
-            if since:  # the vmm's own figure: from its static initialisation to the state loaded
-                r["cold_since_vmm_started_ms"] = float(since.group(1))
+            since = re.search(r"\(([\d.]+) ms since vmm started(?:, ([\d.]+) ms since its process began)?\)", m.string)
+            if since:  # the vmm's own figures: from its static initialisation, and from its process's beginning
+                r["cold_since_vmm_started_ms"] = float(since.group(1))  # (exec, loading: the CPU time before main)
+                if since.group(2):
+                    r["cold_since_process_began_ms"] = float(since.group(2))
             version = int(m.group(1))
             mon = Monitor(sock, proc)
             deadline = time.monotonic() + 10
@@ -1770,7 +1772,7 @@ POINT_COLS = ["memory", "vcpus", "dirty", "skew", "policy", "interval", "persist
               "tput_no_ckpt_run", "overhead_vs_no_ckpt_run_pct",
               "overhead_dirty_p50", "overhead_pause_p50_us",
               "recovery_restore_ms_p50", "recovery_restore_ms_max", "recovery_pages_restored_p50", "recovery_count",
-              "cold_restore_ms", "cold_since_vmm_started_ms", "cold_start_to_resumed_ms", "cold_start_to_first_ckpt_ms",
+              "cold_restore_ms", "cold_since_vmm_started_ms", "cold_since_process_began_ms", "cold_start_to_resumed_ms", "cold_start_to_first_ckpt_ms",
               "qemu_ratio_pause_p50_to_full_downtime", "qemu_ratio_pause_max_to_bg_downtime",
               "qemu_ratio_ckpt_to_full_total", "qemu_ratio_ckpt_to_bg_total", "qemu_ratio_cold_to_restore",
               "qemu_ratio_stopped_to_pause_p50", "qemu_ratio_tput_off", "qemu_ratio_tput_on", "ckpts_per_s",
@@ -1868,10 +1870,17 @@ def verdicts(points):
                          verdict(p.get("overhead_pct"), limit)))
     rec = [p for p in points if parse_size(p["memory"]) == 256 << 20]
     for v in sorted({int(p["vcpus"]) for p in rec}):
+        began = [p.get("cold_since_process_began_ms") for p in rec if int(p["vcpus"]) == v]
+        began = [x for x in began if x is not None]
+        if began:
+            rows.append((f"recovery ≤ 10 ms, vmm start → guest running ({v} vCPU)",
+                         f"median of {len(began)} cold starts, the vmm's clock from its process's beginning",
+                         f"{median(began):.1f} ms (max {max(began):.1f})", "10 ms", verdict(median(began), BAR["recovery_ms"])))
         cold = [p.get("cold_start_to_resumed_ms") for p in rec if int(p["vcpus"]) == v]
         cold = [x for x in cold if x is not None]
         if cold:
-            rows.append((f"recovery ≤ 10 ms, vmm start → guest running ({v} vCPU)", f"median of {len(cold)} cold starts",
+            rows.append((f"recovery, the bench's spawn → log line read ({v} vCPU)",
+                         f"median of {len(cold)} cold starts (with forking the Python bench and reading the pipe)",
                          f"{median(cold):.1f} ms (max {max(cold):.1f})", "10 ms", verdict(median(cold), BAR["recovery_ms"])))
         own = [p.get("cold_since_vmm_started_ms") for p in rec if int(p["vcpus"]) == v]
         own = [x for x in own if x is not None]
@@ -1965,7 +1974,7 @@ def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_
              "1 − Σwrites/s(on) / Σwrites/s(off), ± the standard error over the pairs. Cross-check: one separate run "
              "with `--no-ckpt` (separate runs differ by up to ~15% on this shared host, so this one is noisy). "
              "Recovery: `powerfail restart` in process (restore_ms of the `recovered` event, from the start of the "
-             "machine's reconstruction) and a cold start after SIGKILL (vmm spawn → \"resumed checkpoint\" log line, printed as the vCPUs start; "
+             "machine's reconstruction) and a cold start after SIGKILL (the vmm's own clock, from its process's beginning (the CPU time before main: fork, exec, loading) to the \"resumed checkpoint\" log line, printed as the vCPUs start; and the bench's spawn → that line, which adds forking the bench's Python process and reading the pipe; "
              "→ first checkpoint after it, i.e. the guest ran one epoch).\n")
     rows = []
     for p in points:
@@ -1976,11 +1985,12 @@ def write_summary(out, cfg, host, points, qemus, plots_note, interrupted, total_
                      f(p.get("tput_off")), f(p.get("tput_on")), ov, f(p.get("overhead_vs_no_ckpt_run_pct"), 1, "%"),
                      f(p.get("overhead_dirty_p50")), f(p.get("recovery_restore_ms_p50"), 2),
                      f(p.get("recovery_pages_restored_p50")), f(p.get("cold_restore_ms"), 2),
-                     f(p.get("cold_since_vmm_started_ms"), 2),
+                     f(p.get("cold_since_vmm_started_ms"), 2), f(p.get("cold_since_process_began_ms"), 2),
                      f(p.get("cold_start_to_resumed_ms"), 1), f(p.get("cold_start_to_first_ckpt_ms"), 1)))
     L.append(md_table(["mem", "vCPUs", "policy", "interval", "dirty", "writes/s off", "writes/s on", "overhead",
                        "vs --no-ckpt run", "dirty p50 (on)", "restore ms (in-process)", "pages restored",
-                       "cold: state loaded ms", "cold: since vmm started ms", "cold: spawn→resumed ms",
+                       "cold: state loaded ms", "cold: since vmm started ms", "cold: since process began ms",
+                       "cold: spawn→resumed ms",
                        "cold: spawn→first ckpt ms"], rows))
     L.append("\n## Network: kvd with external synchrony on and off\n")
     net_pts = [p for p in points if p.get("net_samples_sync") is not None or p.get("net_note")]
