@@ -30,8 +30,11 @@ void check(uc_err err, const std::string& what) {
 // --- engine hooks: each goes to the vCPU holding the engine ---
 TcgVcpu* cur(void* vm) { return static_cast<TcgVm*>(vm)->current(); }
 
+// Runs at every translated block: the common case returns after one load.
 void hook_block(uc_engine*, uint64_t, uint32_t, void* vm) {
-  if (auto* v = cur(vm)) v->on_block();
+  auto* m = static_cast<TcgVm*>(vm);
+  if (!m->block_needs_vcpu()) return;
+  if (auto* v = m->current()) v->on_block();
 }
 void hook_intr(uc_engine*, uint32_t intno, void* vm) {
   if (auto* v = cur(vm)) v->on_interrupt(intno);
@@ -370,6 +373,7 @@ void TcgVm::set_platform(const platform::PlatformState& s) {
 void TcgVm::make_deterministic(uint64_t seed, bool paced) {
   if (ioapic_) throw Error("make_deterministic: the platform exists already");
   det_ = std::make_unique<DetSchedule>(seed, paced, nvcpus_);
+  counts_blocks_ = true;
 }
 
 void TcgVm::set_alarm(uint64_t due_ns, std::function<void()> fn) {

@@ -102,6 +102,9 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // Ends the running vCPU's turn at its next block (any thread).
   void stop_engine() { stop_.store(true, std::memory_order_release); }
   bool stop_requested() const { return stop_.load(std::memory_order_relaxed); }
+  // Whether the block hook must ask the vCPU (a stop asked for, or blocks
+  // counted): false on nearly every block, one load and no call.
+  bool block_needs_vcpu() const { return counts_blocks_ || stop_.load(std::memory_order_relaxed); }
   void clear_stop() { stop_.store(false, std::memory_order_relaxed); }
   // A LAPIC timer was programmed: the timer thread looks again (platform lock held).
   void timer_changed() {
@@ -131,6 +134,7 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   std::atomic<TcgVcpu*> current_{nullptr};
   static inline thread_local bool on_engine_thread_ = false;
   std::atomic<bool> stop_{false};
+  bool counts_blocks_ = false;  // deterministic: every block ticks the schedule
   std::mutex mu_;  // the platform devices and the vCPUs' LAPICs
   std::condition_variable timer_cv_;
   std::unique_ptr<platform::Ioapic> ioapic_;
