@@ -5,6 +5,7 @@
 #include <unicorn/unicorn.h>
 
 #include <cstring>
+#include <utility>
 
 #include "vmm/accel/tcg/uc_cpu.h"
 
@@ -95,4 +96,51 @@ TEST_CASE("CpuBytes: a segment round-trips through QEMU's layout and sets the mo
   CHECK((h & hf::cpl) == 3);
   CHECK((h & hf::cs64) != 0);
   CHECK((h & hf::lma) != 0);
+}
+
+namespace {
+
+// Asks for a stop from inside a store, as another thread's stop would
+// arrive while a block runs.
+void stop_at_store(uc_engine* uc, uc_mem_type, uint64_t, int, int64_t, void*) { uc_emu_stop(uc); }
+
+// Runs `mov [0x3000], rax; inc rbx; jmp $` at 0x1000 with a stop asked for
+// at the store; returns RBX and RIP after the run.
+std::pair<uint64_t, uint64_t> store_inc_loop(bool async) {
+  Engine e;
+  if (async) REQUIRE(uc_enable_async_stop(e.uc));  // before anything is translated
+  REQUIRE(uc_mem_map(e.uc, 0, 0x10000, UC_PROT_ALL) == UC_ERR_OK);
+  const uint8_t code[] = {0x48, 0x89, 0x04, 0x25, 0x00, 0x30, 0x00, 0x00, 0x48, 0xff, 0xc3, 0xeb, 0xfe};
+  REQUIRE(uc_mem_write(e.uc, 0x1000, code, sizeof code) == UC_ERR_OK);
+  uc_hook h;
+  REQUIRE(uc_hook_add(e.uc, &h, UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(stop_at_store), nullptr, 1, 0) == UC_ERR_OK);
+  e.write(UC_X86_REG_RBX, 0);
+  REQUIRE(uc_emu_start(e.uc, 0x1000, 0xfff0, 0, 0) == UC_ERR_OK);
+  return {e.read(UC_X86_REG_RBX), e.read(UC_X86_REG_RIP)};
+}
+
+}  // namespace
+
+TEST_CASE("uc_enable_async_stop: a stop asked for inside a block lands at the next block's start") {
+  auto [rbx, rip] = store_inc_loop(true);
+  CHECK(rbx == 1);           // the block ran to its end, once
+  CHECK(rip == 0x1000 + 11);  // and the run ended at the next block (jmp $), not back at the block's start
+}
+
+TEST_CASE("Unicorn without uc_enable_async_stop: the same stop resumes at the block's start, part of it done") {
+  // Why stops from other threads need it: the store ran, RIP says it did not.
+  auto [rbx, rip] = store_inc_loop(false);
+  CHECK(rip == 0x1000);
+  CHECK(rbx == 0);
+}
+
+TEST_CASE("uc_halted: a hlt, not a stop") {
+  Engine e;
+  REQUIRE(uc_enable_async_stop(e.uc));
+  REQUIRE(uc_mem_map(e.uc, 0, 0x10000, UC_PROT_ALL) == UC_ERR_OK);
+  const uint8_t hlt[] = {0x48, 0xff, 0xc3, 0xf4};  // inc rbx; hlt
+  REQUIRE(uc_mem_write(e.uc, 0x2000, hlt, sizeof hlt) == UC_ERR_OK);
+  REQUIRE(uc_emu_start(e.uc, 0x2000, 0xfff0, 0, 0) == UC_ERR_OK);
+  CHECK(uc_halted(uc_live_cpu(e.uc)));
+  CHECK(e.read(UC_X86_REG_RIP) == 0x2004);
 }

@@ -436,6 +436,9 @@ std::optional<Exit> TcgVcpu::run_engine() {
     return failed(!failure_.empty() ? failure_
                                     : fmt::format("software CPU error: {} at rip {:#x}", uc_strerror(err),
                                                   reg_read(uc, UC_X86_REG_RIP)));
+  // Stops from other threads go through Unicorn's own (async_stop): the run
+  // then ended at a hlt only if QEMU says the CPU halted.
+  if (stop_ == Stop::none && vm_.async_stop() && !uc_halted(vm_.live_cpu())) stop_ = Stop::yield;
   switch (stop_) {
     case Stop::none: run_state_ = RunState::halted; break;  // hlt: RIP is past it
     case Stop::yield: break;

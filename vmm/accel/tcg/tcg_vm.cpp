@@ -22,6 +22,9 @@ namespace {
 constexpr uint64_t kMmioBase = 0xc0000000, kMmioSize = 0x40000000;  // the 32-bit device hole
 constexpr uint64_t kIoapicBase = 0xfec00000;
 constexpr uint64_t kSliceNs = 2'000'000;  // a vCPU's turn when another one waits for the engine
+// How soon the timer thread asks again for a stop the engine has not taken
+// (uc_emu_start forgets one asked for just before it began).
+constexpr uint64_t kStopRetryNs = 100'000;
 
 void check(uc_err err, const std::string& what) {
   if (err != UC_ERR_OK) throw Error(fmt::format("software CPU: {}: {}", what, uc_strerror(err)));
@@ -122,7 +125,7 @@ TcgVm::~TcgVm() {
     std::lock_guard lock(mu_);
     timer_stop_ = true;
   }
-  timer_cv_.notify_all();
+  wake_timer();
   if (timer_.joinable()) timer_.join();
   if (uc_) uc_close(uc_);
 }
@@ -156,7 +159,10 @@ void TcgVm::install_hooks() {
     check(err, "adding a hook");
     hooks_.push_back(h);
   };
-  add(UC_HOOK_BLOCK, reinterpret_cast<void*>(hook_block), this, 1, 0);
+  // Stops from other threads: Unicorn's own, made exact, where it can be
+  // (no code at every block); else a block hook that reads a flag.
+  async_stop_ = !det_ && live_cpu_ && uc_enable_async_stop(uc_);
+  if (!async_stop_) add(UC_HOOK_BLOCK, reinterpret_cast<void*>(hook_block), this, 1, 0);
   add(UC_HOOK_INTR, reinterpret_cast<void*>(hook_intr), this, 1, 0);
   add(UC_HOOK_INSN_INVALID, reinterpret_cast<void*>(hook_invalid), this, 1, 0);
   add(UC_HOOK_MEM_UNMAPPED, reinterpret_cast<void*>(hook_unmapped), this, 1, 0);
@@ -313,8 +319,20 @@ void TcgVm::eoi_level(uint8_t vector) {
   if (ioapic_) ioapic_->eoi(vector);
 }
 
-// Fires the LAPIC timers when due and ends a vCPU's turn when another one
-// waits for the engine.
+void TcgVm::stop_engine() {
+  stop_.store(true, std::memory_order_release);
+  if (!async_stop_) return;
+  uc_emu_stop(uc_);  // the running engine leaves at its next block's start
+  wake_timer();      // which asks again while the stop is not taken
+}
+
+void TcgVm::wake_timer() {
+  timer_wake_.fetch_add(1, std::memory_order_release);
+  futex_wake(timer_wake_);
+}
+
+// Fires the LAPIC timers when due, ends a vCPU's turn when another one
+// waits for the engine, and asks again for a stop not yet taken.
 void TcgVm::timer_loop() {
   pthread_setname_np(pthread_self(), "tcg-timer");
   std::unique_lock lock(mu_);
@@ -332,8 +350,14 @@ void TcgVm::timer_loop() {
       next = std::min(next, now + kSliceNs);
       if (auto* v = current(); v && token_.others_want(v->index())) stop_engine();
     }
-    auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next));
-    timer_cv_.wait_until(lock, deadline);
+    if (async_stop_ && stop_.load(std::memory_order_acquire) && current()) {
+      uc_emu_stop(uc_);
+      next = std::min(next, now + kStopRetryNs);
+    }
+    uint32_t seen = timer_wake_.load(std::memory_order_acquire);
+    lock.unlock();
+    futex_wait(timer_wake_, seen, int64_t(next - std::min(next, now_ns())));
+    lock.lock();
   }
 }
 

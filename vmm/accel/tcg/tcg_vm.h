@@ -99,8 +99,13 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // one whose translations its TLB holds (to skip flushing it).
   TcgVcpu* loaded = nullptr;
   TcgVcpu* tlb_owner = nullptr;
-  // Ends the running vCPU's turn at its next block (any thread).
-  void stop_engine() { stop_.store(true, std::memory_order_release); }
+  // Ends the running vCPU's run at its next block (any thread, a signal
+  // handler included): a flag the block hook reads, or (async_stop())
+  // Unicorn's own stop, asked again by the timer thread until it is taken.
+  void stop_engine();
+  // Whether stops reach the engine from any thread without a block hook
+  // (uc_enable_async_stop; not on a deterministic machine, which counts blocks).
+  bool async_stop() const { return async_stop_; }
   bool stop_requested() const { return stop_.load(std::memory_order_relaxed); }
   // Whether the block hook must ask the vCPU (a stop asked for, or blocks
   // counted): false on nearly every block, one load and no call.
@@ -109,7 +114,7 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // A LAPIC timer was programmed: the timer thread looks again (platform lock held).
   void timer_changed() {
     if (det_) det_update_deadline_locked();
-    else timer_cv_.notify_all();
+    else wake_timer();
   }
   // Port I/O of the platform devices (PIC, PIT); false if not theirs.
   bool platform_pio(uint16_t port, uint8_t* data, unsigned size, bool write);
@@ -135,8 +140,12 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   static inline thread_local bool on_engine_thread_ = false;
   std::atomic<bool> stop_{false};
   bool counts_blocks_ = false;  // deterministic: every block ticks the schedule
+  bool async_stop_ = false;
+  // What the timer thread sleeps on (a futex word: a wake is never lost,
+  // and a signal handler may wake it).
+  std::atomic<uint32_t> timer_wake_{0};
+  void wake_timer();
   std::mutex mu_;  // the platform devices and the vCPUs' LAPICs
-  std::condition_variable timer_cv_;
   std::unique_ptr<platform::Ioapic> ioapic_;
   std::unique_ptr<platform::Pic> pic_;
   std::unique_ptr<platform::Pit> pit_;

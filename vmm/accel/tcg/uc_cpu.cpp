@@ -23,11 +23,18 @@ void check(uc_err err, const char* what) {
 }
 
 // Where each probe's code sits in the scratch engine's one mapped page.
-constexpr uint64_t kCodePage = 0x1000, kInt3At = 0x1000, kMovDsAt = 0x1010, kLoadAAt = 0x1020, kLoadBAt = 0x1040;
+constexpr uint64_t kCodePage = 0x1000, kInt3At = 0x1000, kMovDsAt = 0x1010, kLoadAAt = 0x1020, kLoadBAt = 0x1040,
+                   kStoreThenHltAt = 0x1080, kStoreThenLoopAt = 0x10c0;
+// Data pages of the async-stop probe: a store's fill there asks for a stop.
+constexpr uint64_t kStopPageA = 0x3000, kStopPageB = 0x4000;
 
-// The probes' TLB fill: the code page maps to itself, everything else is refused.
-bool probe_fill(uc_engine*, uint64_t vaddr, uc_mem_type, uc_tlb_entry* e, void*) {
-  if ((vaddr & ~uint64_t(0xfff)) != kCodePage) return false;
+// The probes' TLB fill: the code page and the stop pages map to themselves
+// (a store's fill on a stop page calls uc_emu_stop, as another thread's
+// stop would land mid-block), everything else is refused.
+bool probe_fill(uc_engine* uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry* e, void*) {
+  uint64_t page = vaddr & ~uint64_t(0xfff);
+  if (page != kCodePage && page != kStopPageA && page != kStopPageB) return false;
+  if (page != kCodePage && type == UC_MEM_WRITE) uc_emu_stop(uc);
   e->paddr = vaddr;
   e->perms = UC_PROT_ALL;
   return true;
@@ -110,6 +117,18 @@ class ProbeEngine {
     return out;
   }
   uc_engine* uc() { return uc_; }
+  // Runs `code` at `at` from RBX = 0 until the engine stops by itself (no count, no timeout).
+  void run_plain(uint64_t at, const std::vector<uint8_t>& code) {
+    check(uc_mem_write(uc_, at, code.data(), code.size()), "uc_mem_write");
+    uint64_t zero = 0;
+    check(uc_reg_write(uc_, UC_X86_REG_RBX, &zero), "RBX");
+    check(uc_emu_start(uc_, at, 0xfff0, 0, 0), "uc_emu_start");
+  }
+  uint64_t reg(int id) {
+    uint64_t v = 0;
+    uc_reg_read(uc_, id, &v);
+    return v;
+  }
   uint16_t cs() {
     uint16_t cs = 0;
     uc_reg_read(uc_, UC_X86_REG_CS, &cs);
@@ -225,6 +244,50 @@ void probe_live_cpu(ProbeEngine& engine, const UcLayout& L) {
   }
 }
 
+// Cross-thread stops (uc_enable_async_stop): Unicorn 2.1.1 keeps the flag
+// that turns off its exit checks inside blocks (`no_exit_request`, set by
+// its ARM translator only) at this offset of its engine struct, and QEMU's
+// `halted` this far before the CPU bytes. Found in the library's code
+// (check_exit_request, helper_hlt) and confirmed by probe_async_stop.
+constexpr size_t kNoExitRequestField = 0x7da, kHaltedBeforeCpu = 0x8b8;
+
+bool* no_exit_request_at(uc_engine* uc) {
+  return reinterpret_cast<bool*>(reinterpret_cast<uint8_t*>(uc) + kNoExitRequestField);
+}
+
+// Confirms both on this library, in a fresh part of the probe engine:
+// with the flag set, a stop asked for by a store's fill mid-block lets the
+// block run to its end (RBX counts its increments) and ends the run at the
+// next block's start (RIP there), and `halted` tells a hlt (1) from a stop (0).
+// Throws Error on any difference. Runs before the other probes (their
+// instruction counts add a per-instruction hook, which changes where
+// Unicorn puts the PC).
+void probe_async_stop(ProbeEngine& engine) {
+  const std::string bad = "Unicorn: this library's stops cannot be made exact across threads (";
+  uc_engine* uc = engine.uc();
+  if (malloc_usable_size(uc) < kNoExitRequestField + 1) throw Error(bad + "engine size)");
+  uint8_t flag = 0xff;
+  if (!read_own_memory(no_exit_request_at(uc), &flag, 1) || flag != 0) throw Error(bad + "flag not clear)");
+  struct Restore {
+    uc_engine* uc;
+    ~Restore() { *no_exit_request_at(uc) = false; }  // the other probes see the engine as Unicorn made it
+  } restore{uc};
+  *no_exit_request_at(uc) = true;
+  // mov [0x3000], rax; inc rbx; inc rbx; hlt
+  engine.run_plain(kStoreThenHltAt, {0x48, 0x89, 0x04, 0x25, 0x00, 0x30, 0x00, 0x00, 0x48, 0xff, 0xc3, 0x48, 0xff, 0xc3, 0xf4});
+  const uint8_t* live = live_cpu_at(uc);
+  int32_t halted = -1;
+  if (!read_own_memory(live - kHaltedBeforeCpu, &halted, 4)) throw Error(bad + "CPU)");
+  if (engine.reg(UC_X86_REG_RBX) != 2) throw Error(bad + "the block did not run to its end)");
+  if (halted != 1) throw Error(bad + "halted after hlt)");
+  // mov [0x4000], rax; inc rbx; jmp $
+  engine.run_plain(kStoreThenLoopAt, {0x48, 0x89, 0x04, 0x25, 0x00, 0x40, 0x00, 0x00, 0x48, 0xff, 0xc3, 0xeb, 0xfe});
+  read_own_memory(live - kHaltedBeforeCpu, &halted, 4);
+  if (engine.reg(UC_X86_REG_RBX) != 1 || engine.reg(UC_X86_REG_RIP) != kStoreThenLoopAt + 11)
+    throw Error(bad + "the stop did not land at the next block)");
+  if (halted != 0) throw Error(bad + "halted after a stop)");
+}
+
 // Every probe's result, or the failure that each caller throws.
 struct Probed {
   UcLayout layout;
@@ -232,6 +295,7 @@ struct Probed {
   size_t refused_offset = 0;
   std::string refused_failure;
   std::string live_failure;  // uc_live_cpu answers null
+  std::string async_failure;  // uc_enable_async_stop answers false
 };
 
 // Runs the probes, in one engine.
@@ -239,6 +303,11 @@ Probed run_probes() {
   Probed p;
   try {
     ProbeEngine engine;
+    try {
+      probe_async_stop(engine);
+    } catch (const Error& e) {
+      p.async_failure = e.what();
+    }
     try {
       p.layout = probe_layout(engine);
       try {
@@ -255,7 +324,7 @@ Probed run_probes() {
       p.refused_failure = e.what();
     }
   } catch (const Error& e) {
-    p.layout_failure = p.refused_failure = p.live_failure = e.what();
+    p.layout_failure = p.refused_failure = p.live_failure = p.async_failure = e.what();
   }
   return p;
 }
@@ -298,6 +367,23 @@ uint8_t* uc_live_cpu(uc_engine* uc) {
   uint8_t* live = live_cpu_at(uc);
   if (live == reinterpret_cast<uint8_t*>(kEnvInCpuObject)) return nullptr;  // no CPU (cannot happen after the read)
   return live;
+}
+
+bool uc_enable_async_stop(uc_engine* uc) {
+  const auto& p = probed();
+  const std::string& why = !p.async_failure.empty() ? p.async_failure : p.live_failure;
+  if (!why.empty()) {
+    log::get("tcg")->info("{}: stops go through a block hook (slower)", why);
+    return false;
+  }
+  *no_exit_request_at(uc) = true;
+  return true;
+}
+
+bool uc_halted(const uint8_t* live_cpu) {
+  int32_t halted;
+  std::memcpy(&halted, live_cpu - kHaltedBeforeCpu, 4);
+  return halted != 0;
 }
 
 UcCpu::UcCpu(uc_engine* uc) : CpuBytes(nullptr), uc_(uc) {

@@ -57,6 +57,18 @@ inline constexpr uint32_t cpl = 3, inhibit_irq = 1u << 3, cs32 = 1u << 4, ss32 =
 // and restore a copy instead). Valid while `uc` is open.
 uint8_t* uc_live_cpu(uc_engine* uc);
 
+// Makes uc_emu_stop from another thread exact, if this library allows it
+// (probed once per process; false, logged, where not): Unicorn then checks
+// for a stop only at a block's start, as QEMU does, not also after each
+// memory access inside a block, where a stop would resume at the block's
+// start with part of it done. Call before the engine translates anything.
+// A stop asked for before uc_emu_start has begun is still lost: callers ask again.
+bool uc_enable_async_stop(uc_engine* uc);
+// After uc_emu_start returned: whether it ended at a hlt (QEMU's `halted`),
+// not at a stop. `live_cpu` is the engine's uc_live_cpu; only with
+// uc_enable_async_stop in force.
+bool uc_halted(const uint8_t* live_cpu);
+
 // Typed access to CPU bytes in QEMU's layout: a saved copy or the engine's own.
 class CpuBytes {
  public:
