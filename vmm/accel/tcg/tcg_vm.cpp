@@ -320,10 +320,13 @@ void TcgVm::eoi_level(uint8_t vector) {
 }
 
 void TcgVm::stop_engine() {
+  ask_engine_to_stop();
+  if (async_stop_) wake_timer();  // which asks again while the stop is not taken
+}
+
+void TcgVm::ask_engine_to_stop() {
   stop_.store(true, std::memory_order_release);
-  if (!async_stop_) return;
-  uc_emu_stop(uc_);  // the running engine leaves at its next block's start
-  wake_timer();      // which asks again while the stop is not taken
+  if (async_stop_) uc_emu_stop(uc_);  // the running engine leaves at its next block's start
 }
 
 void TcgVm::wake_timer() {
@@ -347,8 +350,11 @@ void TcgVm::timer_loop() {
       next = std::min(next, v->lapic().timer_deadline());
     }
     if (nvcpus_ > 1) {
-      next = std::min(next, now + kSliceNs);
-      if (auto* v = current(); v && token_.others_want(v->index())) stop_engine();
+      // A turn lasts a slice from when it began, if another vCPU waits.
+      uint64_t slice_end = turn_began_ns_.load(std::memory_order_relaxed) + kSliceNs;
+      auto* v = current();
+      if (v && token_.others_want(v->index()) && monotonic_ns() >= slice_end) ask_engine_to_stop();
+      next = std::min(next, v && monotonic_ns() < slice_end ? slice_end : now + kSliceNs);
     }
     if (async_stop_ && stop_.load(std::memory_order_acquire) && current()) {
       uc_emu_stop(uc_);

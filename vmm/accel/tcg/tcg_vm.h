@@ -81,6 +81,7 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // The vCPU holding the token (its state is in the engine), or null.
   TcgVcpu* current() const { return current_.load(std::memory_order_acquire); }
   void set_current(TcgVcpu* v) {
+    if (v) turn_began_ns_.store(monotonic_ns(), std::memory_order_relaxed);
     current_.store(v, std::memory_order_release);
     on_engine_thread_ = v != nullptr;  // set and cleared by the thread taking and giving the engine
   }
@@ -141,6 +142,9 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   std::atomic<bool> stop_{false};
   bool counts_blocks_ = false;  // deterministic: every block ticks the schedule
   bool async_stop_ = false;
+  std::atomic<uint64_t> turn_began_ns_{0};  // when the current holder took the engine (its slice's start)
+  // stop_engine's work without waking the timer thread (the timer thread's own stops).
+  void ask_engine_to_stop();
   // What the timer thread sleeps on (a futex word: a wake is never lost,
   // and a signal handler may wake it).
   std::atomic<uint32_t> timer_wake_{0};
