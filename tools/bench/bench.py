@@ -1880,30 +1880,20 @@ def verdicts(points, BAR=BAR):
                          verdict(p.get("overhead_pct"), limit)))
     rec = [p for p in points if parse_size(p["memory"]) == 256 << 20]
     for v in sorted({int(p["vcpus"]) for p in rec}):
-        began = [p.get("cold_since_process_began_ms") for p in rec if int(p["vcpus"]) == v]
-        began = [x for x in began if x is not None]
-        if began:
-            rows.append((f"recovery ≤ 10 ms, vmm start → guest running ({v} vCPU)",
-                         f"median of {len(began)} cold starts, the vmm's clock from its process's beginning",
-                         f"{median(began):.1f} ms (max {max(began):.1f})", "10 ms", verdict(median(began), BAR["recovery_ms"])))
-        cold = [p.get("cold_start_to_resumed_ms") for p in rec if int(p["vcpus"]) == v]
-        cold = [x for x in cold if x is not None]
-        if cold:
-            rows.append((f"recovery, the bench's spawn → log line read ({v} vCPU)",
-                         f"median of {len(cold)} cold starts (with forking the Python bench and reading the pipe)",
-                         f"{median(cold):.1f} ms (max {max(cold):.1f})", "10 ms", verdict(median(cold), BAR["recovery_ms"])))
-        own = [p.get("cold_since_vmm_started_ms") for p in rec if int(p["vcpus"]) == v]
-        own = [x for x in own if x is not None]
-        if own:
-            rows.append((f"recovery ≤ 10 ms, the vmm's own \"since vmm started\" ({v} vCPU)",
-                         f"median of {len(own)} cold starts", f"{median(own):.1f} ms (max {max(own):.1f})", "10 ms",
-                         verdict(median(own), BAR["recovery_ms"])))
-        inproc = [p.get("recovery_restore_ms_p50") for p in rec if int(p["vcpus"]) == v]
-        inproc = [x for x in inproc if x is not None]
-        if inproc:
-            rows.append((f"recovery ≤ 10 ms, in-process restore_ms ({v} vCPU)", f"median over {len(inproc)} points",
-                         f"{median(inproc):.2f} ms (max {max(inproc):.2f})", "10 ms",
-                         verdict(median(inproc), BAR["recovery_ms"])))
+        # (figure, criterion, how it was taken, decimals)
+        for key, criterion, how, digits in (
+                ("cold_since_process_began_ms", "recovery ≤ 10 ms, vmm start → guest running",
+                 "cold starts, the vmm's clock from its process's beginning", 1),
+                ("cold_start_to_resumed_ms", "recovery, the bench's spawn → log line read",
+                 "cold starts (with forking the Python bench and reading the pipe)", 1),
+                ("cold_since_vmm_started_ms", "recovery ≤ 10 ms, the vmm's own \"since vmm started\"", "cold starts", 1),
+                ("recovery_restore_ms_p50", "recovery ≤ 10 ms, in-process restore_ms", "points", 2)):
+            xs = [p.get(key) for p in rec if int(p["vcpus"]) == v and p.get(key) is not None]
+            if xs:
+                of = "over" if how == "points" else "of"
+                rows.append((f"{criterion} ({v} vCPU)", f"median {of} {len(xs)} {how}",
+                             f"{median(xs):.{digits}f} ms (max {max(xs):.{digits}f})", "10 ms",
+                             verdict(median(xs), BAR["recovery_ms"])))
     return rows
 
 

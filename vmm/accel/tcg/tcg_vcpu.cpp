@@ -11,7 +11,6 @@
 #include "vmm/accel/tcg/delivery.h"
 #include "vmm/accel/tcg/store_dirty_log.h"
 #include "vmm/accel/tcg/tcg_vm.h"
-#include "vmm/core/clock.h"
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
 #include "vmm/debug/inspect.h"
@@ -213,8 +212,6 @@ bool TcgVcpu::inject_pending() {
   return deliver(ev);
 }
 
-// Delivers `ev` through the guest's IDT on the engine (token held, this
-// vCPU loaded). False after a triple fault (the vCPU stops).
 CpuBytes TcgVcpu::live() {
   if (uint8_t* p = vm_.live_cpu()) return CpuBytes(p);
   cpu_.save();
@@ -225,6 +222,8 @@ void TcgVcpu::live_done() {
   if (!vm_.live_cpu()) cpu_.restore();
 }
 
+// Delivers `ev` through the guest's IDT on the engine (token held, this
+// vCPU loaded). False after a triple fault (the vCPU stops).
 bool TcgVcpu::deliver(const Event& ev) {
   CpuBytes c = live();
   CpuState s = read_control(c);
@@ -619,7 +618,7 @@ void TcgVcpu::on_cpuid() {
 // --- the neutral state ---
 
 // Engine -> CpuState (token held, this vCPU loaded).
-// What delivery needs, from the CPU bytes `cpu_` already holds (one API
+// What delivery needs, from the CPU bytes `c` (see live(); one API
 // call: RFLAGS, whose arithmetic flags QEMU computes lazily). The hot path:
 // every system call (int3) and page fault comes through here.
 CpuState TcgVcpu::read_control(const CpuBytes& c) {

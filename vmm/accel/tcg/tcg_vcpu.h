@@ -82,7 +82,6 @@ class TcgVcpu : public Vcpu {
   void take_engine();
   void give_engine(bool yield = false);
   bool inject_pending();
-  // `saved`: cpu_ already holds the engine's bytes.
   bool deliver(const Event& ev);
   bool interrupt_ready(bool& blocked_by_shadow);
   void idle_wait();

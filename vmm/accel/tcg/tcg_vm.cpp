@@ -353,11 +353,11 @@ void TcgVm::timer_loop() {
       // A turn lasts a slice from when it began, if another vCPU waits.
       uint64_t slice_end = turn_began_ns_.load(std::memory_order_relaxed) + kSliceNs;
       auto* v = current();
-      if (v && token_.others_want(v->index()) && monotonic_ns() >= slice_end) ask_engine_to_stop();
-      next = std::min(next, v && monotonic_ns() < slice_end ? slice_end : now + kSliceNs);
+      if (v && token_.others_want(v->index()) && now >= slice_end) ask_engine_to_stop();
+      next = std::min(next, v && now < slice_end ? slice_end : now + kSliceNs);
     }
     if (async_stop_ && stop_.load(std::memory_order_acquire) && current()) {
-      uc_emu_stop(uc_);
+      ask_engine_to_stop();
       next = std::min(next, now + kStopRetryNs);
     }
     uint32_t seen = timer_wake_.load(std::memory_order_acquire);
@@ -403,7 +403,6 @@ void TcgVm::set_platform(const platform::PlatformState& s) {
 void TcgVm::make_deterministic(uint64_t seed, bool paced) {
   if (ioapic_) throw Error("make_deterministic: the platform exists already");
   det_ = std::make_unique<DetSchedule>(seed, paced, nvcpus_);
-  counts_blocks_ = true;
 }
 
 void TcgVm::set_alarm(uint64_t due_ns, std::function<void()> fn) {

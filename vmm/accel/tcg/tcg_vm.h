@@ -8,7 +8,6 @@
 #include <unicorn/unicorn.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -110,7 +109,7 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   bool stop_requested() const { return stop_.load(std::memory_order_relaxed); }
   // Whether the block hook must ask the vCPU (a stop asked for, or blocks
   // counted): false on nearly every block, one load and no call.
-  bool block_needs_vcpu() const { return counts_blocks_ || stop_.load(std::memory_order_relaxed); }
+  bool block_needs_vcpu() const { return det_ || stop_.load(std::memory_order_relaxed); }
   void clear_stop() { stop_.store(false, std::memory_order_relaxed); }
   // A LAPIC timer was programmed: the timer thread looks again (platform lock held).
   void timer_changed() {
@@ -140,7 +139,6 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   std::atomic<TcgVcpu*> current_{nullptr};
   static inline thread_local bool on_engine_thread_ = false;
   std::atomic<bool> stop_{false};
-  bool counts_blocks_ = false;  // deterministic: every block ticks the schedule
   bool async_stop_ = false;
   std::atomic<uint64_t> turn_began_ns_{0};  // when the current holder took the engine (its slice's start)
   // stop_engine's work without waking the timer thread (the timer thread's own stops).
