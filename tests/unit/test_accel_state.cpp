@@ -125,6 +125,36 @@ TEST_CASE("kvm state: regs and sregs round-trip through CpuState") {
   CHECK(back.cr2 == s.cr2);
 }
 
+TEST_CASE("kvm state: TR's type goes to KVM busy, or available where KVM runs on SVM") {
+  CpuState s = sample(0);
+  kvm_regs r;
+  kvm_sregs sr;
+  for (uint8_t neutral : {uint8_t(9), uint8_t(11)}) {  // an older tcg checkpoint kept 9
+    CAPTURE(int(neutral));
+    s.tr.type = neutral;
+    kvm::from_neutral(s, r, sr, kvm::TrForm::busy);
+    CHECK(sr.tr.type == 11);
+    kvm::from_neutral(s, r, sr, kvm::TrForm::available);
+    CHECK(sr.tr.type == 9);
+  }
+  s.tr.type = 3;  // a 16-bit TSS stays 16-bit
+  kvm::from_neutral(s, r, sr, kvm::TrForm::available);
+  CHECK(sr.tr.type == 1);
+  CHECK(sr.cs.type == 0xb);  // only TR is touched
+}
+
+TEST_CASE("tcg state: TR is reported busy though the engine caches it available, as its `ltr` leaves it") {
+  TcgRig rig(1);
+  auto v = rig.vm.create_vcpu(0, rig.io);
+  CpuState s = sample(0);
+  s.tr.type = 9;
+  v->set_state(s);
+  CHECK(v->get_state().tr.type == 11);
+  s.tr.type = 11;
+  v->set_state(s);
+  CHECK(v->get_state().tr.type == 11);
+}
+
 TEST_CASE("tcg state: ring 0 and ring 3 states round-trip through the engine") {
   TcgRig rig(2);
   auto v0 = rig.vm.create_vcpu(0, rig.io);

@@ -26,6 +26,13 @@ struct Segment {
 };
 static_assert(sizeof(Segment) == 24);
 
+// TR's type as the neutral state keeps it: a loaded TSS is busy (`ltr` marks
+// its descriptor so, SDM "TSS Descriptor"), whatever form a backend caches it in (QEMU's engine
+// keeps the available type after `ltr`; KVM reports busy).
+constexpr uint8_t tss_busy(uint8_t type) { return (type == 1 || type == 9) ? uint8_t(type | 2) : type; }
+// The same TSS type, available (busy bit clear).
+constexpr uint8_t tss_available(uint8_t type) { return (type == 3 || type == 11) ? uint8_t(type & ~2) : type; }
+
 // GDTR / IDTR.
 struct DescriptorTable {
   uint64_t base = 0;

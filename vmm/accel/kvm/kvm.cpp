@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
@@ -25,6 +26,19 @@ const RequiredCap kRequired[] = {
     {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},     {KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE"},
     {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
 };
+
+// Whether KVM's CPUID names a vendor whose KVM runs on SVM.
+bool svm_vendor(const std::vector<kvm_cpuid_entry2>& cpuid) {
+  for (const auto& e : cpuid) {
+    if (e.function != 0) continue;
+    char v[13] = {};
+    std::memcpy(v, &e.ebx, 4);
+    std::memcpy(v + 4, &e.edx, 4);
+    std::memcpy(v + 8, &e.ecx, 4);
+    return std::strcmp(v, "AuthenticAMD") == 0 || std::strcmp(v, "HygonGenuine") == 0;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -57,6 +71,7 @@ Kvm::Kvm(const std::string& device) {
     if (errno != E2BIG) throw Error(errno_text("KVM_GET_SUPPORTED_CPUID"));
   }
   if (cpuid_.empty()) throw Error("KVM_GET_SUPPORTED_CPUID returned no entries");
+  tr_available_ = svm_vendor(cpuid_);
   log::get("kvm")->debug("KVM API {} ok, {} CPUID entries", version, cpuid_.size());
 }
 

@@ -26,10 +26,17 @@ class Kvm {
   int vcpu_mmap_size() const { return vcpu_mmap_size_; }
   // CPUID entries KVM supports (KVM_GET_SUPPORTED_CPUID).
   const std::vector<kvm_cpuid_entry2>& supported_cpuid() const { return cpuid_; }
+  // Whether vCPU states are written with TR's type available: on AMD's SVM
+  // (KVM's CPUID vendor AuthenticAMD or HygonGenuine), whose VMRUN does not
+  // check it, because QEMU's emulated SVM (the KVM smoke leg) lets ring 3 use
+  // the TSS's I/O permission bitmap only when the cached type is the
+  // available one, which is how its own `ltr` leaves it. Elsewhere busy.
+  bool tr_written_available() const { return tr_available_; }
 
  private:
   Fd fd_;
   int vcpu_mmap_size_ = 0;
+  bool tr_available_ = false;
   std::vector<kvm_cpuid_entry2> cpuid_;
 };
 

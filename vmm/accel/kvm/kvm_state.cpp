@@ -119,13 +119,14 @@ void to_neutral(const kvm_regs& r, const kvm_sregs& s, CpuState& o) {
   o.apic_base = s.apic_base;
 }
 
-void from_neutral(const CpuState& o, kvm_regs& r, kvm_sregs& s) {
+void from_neutral(const CpuState& o, kvm_regs& r, kvm_sregs& s, TrForm tr) {
   r = {};
   for (unsigned i = 0; i < 16; ++i) r.*kGprs[i] = o.gpr[i];
   r.rip = o.rip;
   r.rflags = o.rflags;
   s = {};
   for (const auto& p : kSegments) s.*p.kvm = from_neutral(o.*p.neutral);
+  s.tr.type = tr == TrForm::busy ? tss_busy(o.tr.type) : tss_available(o.tr.type);
   s.gdt.base = o.gdt.base; s.gdt.limit = o.gdt.limit;
   s.idt.base = o.idt.base; s.idt.limit = o.idt.limit;
   s.cr0 = o.cr0; s.cr2 = o.cr2; s.cr3 = o.cr3; s.cr4 = o.cr4; s.cr8 = o.cr8;
@@ -201,11 +202,11 @@ void save_cpu(int fd, unsigned index, const std::vector<uint32_t>& msrs, CpuStat
       if (m.index == buf.entries[i].index) o.*m.field = buf.entries[i].data;
 }
 
-void load_cpu(int fd, const CpuState& o, const std::vector<uint32_t>& msrs) {
+void load_cpu(int fd, const CpuState& o, const std::vector<uint32_t>& msrs, TrForm tr) {
   if (o.version != CpuState::kVersion) throw Error("vCPU state version " + std::to_string(o.version) + " is not supported");
   kvm_regs regs;
   kvm_sregs sregs;
-  from_neutral(o, regs, sregs);
+  from_neutral(o, regs, sregs, tr);
   ioctl_or_throw(fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
   ioctl_or_throw(fd, KVM_SET_REGS, &regs, "KVM_SET_REGS");
   kvm_xcrs xcrs{};

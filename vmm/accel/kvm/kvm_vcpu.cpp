@@ -40,7 +40,7 @@ Exit failed(std::string reason) {
 }  // namespace
 
 KvmVcpu::KvmVcpu(const Kvm& kvm, const KvmVmFd& vm, unsigned index, const std::vector<uint32_t>& msrs)
-    : index_(index), msrs_(msrs) {
+    : index_(index), msrs_(msrs), tr_form_(kvm.tr_written_available() ? TrForm::available : TrForm::busy) {
   int fd = ::ioctl(vm.fd(), KVM_CREATE_VCPU, index);
   if (fd < 0) throw Error(errno_text("KVM_CREATE_VCPU " + std::to_string(index)));
   fd_ = Fd(fd);
@@ -164,7 +164,7 @@ CpuState KvmVcpu::get_state() {
 }
 
 void KvmVcpu::set_state(const CpuState& s) {
-  load_cpu(fd_.get(), s, msrs_);
+  load_cpu(fd_.get(), s, msrs_, tr_form_);
   synced_valid_ = false;
 }
 

@@ -10,6 +10,7 @@
 
 #include "vmm/accel/accel.h"
 #include "vmm/accel/kvm/kvm.h"
+#include "vmm/accel/kvm/kvm_state.h"
 
 namespace hsls::accel::kvm {
 
@@ -37,6 +38,7 @@ class KvmVcpu : public Vcpu {
 
   unsigned index_;
   const std::vector<uint32_t>& msrs_;
+  TrForm tr_form_;
   Fd fd_;
   kvm_run* run_ = nullptr;
   size_t run_size_ = 0;

@@ -636,6 +636,7 @@ CpuState TcgVcpu::read_control(const CpuBytes& c) {
   s.gs = c.segment_at(L.segs + 24 * uc_gs);
   s.ldt = c.segment_at(L.ldt);
   s.tr = c.segment_at(L.tr);
+  s.tr.type = tss_busy(s.tr.type);
   s.gdt.base = c.get<uint64_t>(L.gdt + 8);
   s.gdt.limit = uint16_t(c.get<uint32_t>(L.gdt + 16));
   s.idt.base = c.get<uint64_t>(L.idt + 8);
