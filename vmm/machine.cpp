@@ -94,9 +94,7 @@ Machine::Machine(const Config& cfg, std::optional<PendingCrash> crash, std::shar
   // Everything that can be refused without side effects comes first.
   std::string why;
   stamp("machine started");
-  std::string accel = accel::resolve(cfg.accel, why);
-  if (cfg.deterministic && cfg.accel == "auto") accel = "tcg";
-  vm_ = accel::create_vm(accel, cfg.vcpus);
+  vm_ = accel::create_vm(accel::resolve(cfg.accel, cfg.deterministic, why), cfg.vcpus);
   if (cfg.deterministic) vm_->make_deterministic(cfg.seed, cfg.det_paced);
   if (cfg.deterministic && !cfg.record_input.empty()) input_log_ = std::make_unique<InputLog>(cfg.record_input);
   stamp("VM created");

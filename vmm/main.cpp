@@ -125,7 +125,7 @@ int run(const RunFlags& flags) {
   check_monitor_path(cfg.monitor_path);
   // Before any thread exists, so that every thread but the vCPUs' inherits "the others".
   std::string why;
-  const bool in_turn = cfg.deterministic || accel::vcpus_take_turns(accel::resolve(cfg.accel, why));
+  const bool in_turn = accel::vcpus_take_turns(accel::resolve(cfg.accel, cfg.deterministic, why));
   auto placement = CpuPlacement::plan(cfg.vcpus, cfg.pin_vcpus, in_turn);
   if (placement.active()) {
     if (pin_this_thread(placement.others)) {

@@ -24,10 +24,14 @@ std::string unowned_access(bool pio, uint64_t addr, unsigned size, bool write) {
   return fmt::format("unowned {} {} at {:#x} size {}", pio ? "I/O port" : "MMIO", write ? "write" : "read", addr, size);
 }
 
-std::string resolve(const std::string& name, std::string& why) {
+std::string resolve(const std::string& name, bool deterministic, std::string& why) {
   if (name != "auto") {
     why = "as configured";
     return name;
+  }
+  if (deterministic) {
+    why = "auto: the deterministic machine runs on the software CPU";
+    return "tcg";
   }
   std::string missing;
   if (kvm::kvm_usable(missing)) {

@@ -177,9 +177,10 @@ class Vm {
 std::string unowned_access(bool pio, uint64_t addr, unsigned size, bool write);
 
 // Which accelerator `name` ("auto", "kvm", "tcg") means on this host; for
-// "auto": kvm when /dev/kvm opens and has what we need, else tcg. `why`
-// says why (logged at start).
-std::string resolve(const std::string& name, std::string& why);
+// "auto": tcg for a `deterministic` machine (it counts blocks), else kvm
+// when /dev/kvm opens and has what we need, else tcg. `why` says why
+// (logged at start).
+std::string resolve(const std::string& name, bool deterministic, std::string& why);
 // Whether the vCPUs of a VM on accelerator `name` run guest code one at a
 // time (then one host CPU serves them all).
 bool vcpus_take_turns(const std::string& name);
