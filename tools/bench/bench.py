@@ -1446,11 +1446,10 @@ class Bench:
                 proc.wait_line(r"memstress: started", 60)
                 sleep(self.cfg["warmup"])
                 reps = self.cfg["qemu_reps"]
-                kinds = [("full", "live migrate to a file"), ("stopped", "stop, migrate to a file, cont"),
-                         ("savevm", "stop, snapshot-save, cont"),
-                         ("bg", "background snapshot (userfaultfd write-protect)")]
-                if not snap_args:
-                    kinds.remove(("savevm", "stop, snapshot-save, cont"))
+                kinds = [("full", "live migrate to a file"), ("stopped", "stop, migrate to a file, cont")]
+                if snap_args:
+                    kinds.append(("savevm", "stop, snapshot-save, cont"))
+                kinds.append(("bg", "background snapshot (userfaultfd write-protect)"))
                 for kind, desc in kinds:
                     totals, downs, evdowns, setups, sizes = [], [], [], [], []
                     try:
@@ -1480,8 +1479,8 @@ class Bench:
                                 totals.append(float(st.get("total-time", 0)))
                                 downs.append(float(st.get("downtime", 0)))
                             setups.append(float(st.get("setup-time", 0)))
-                            sizes.append(os.path.getsize(qcow if kind == "savevm" else snap)
-                                         if os.path.exists(qcow if kind == "savevm" else snap) else 0)
+                            written = qcow if kind == "savevm" else snap
+                            sizes.append(os.path.getsize(written) if os.path.exists(written) else 0)
                             stops = [e["_t"] for e in mon.events if e.get("event") == "STOP"]
                             if stops and kind == "full":
                                 # STOP event -> migration seen completed (includes up to one poll period)
@@ -1892,7 +1891,9 @@ def f(x, nd=0, unit=""):
 def verdicts(points, BAR=BAR):
     """The performance bar `BAR`, point by point: (criterion, point, measured, bar, verdict)."""
     rows = []
-    near = [p for p in points if parse_size(p["memory"]) == 256 << 20 and int(p["dirty"]) == 100 and not p.get("skipped")]
+    near = sorted((p for p in points
+                   if parse_size(p["memory"]) == 256 << 20 and int(p["dirty"]) == 100 and not p.get("skipped")),
+                  key=lambda p: (int(p["vcpus"]), p["policy"], float(p["interval"])))
 
     def label(p):
         return f"{p['policy']}, {p['vcpus']} vCPU, {p['interval']:g} ms, {p['persistence']}"
@@ -1900,7 +1901,7 @@ def verdicts(points, BAR=BAR):
     def verdict(v, limit):
         return "–" if v is None else ("PASS" if v <= limit else "FAIL")
 
-    for p in sorted(near, key=lambda p: (int(p["vcpus"]), p["policy"], float(p["interval"]))):
+    for p in near:
         if int(p["vcpus"]) == 1:
             rows.append((f"pause p50 ≤ {BAR['pause_p50_1']:g} us (1 vCPU)", label(p), f(p.get("pause_p50_us"), 0, " us"),
                          f"{BAR['pause_p50_1']:g} us", verdict(p.get("pause_p50_us"), BAR["pause_p50_1"])))
@@ -1909,7 +1910,7 @@ def verdicts(points, BAR=BAR):
         elif int(p["vcpus"]) == 2:
             rows.append((f"pause p50 ≤ {BAR['pause_p50_2']:g} us (2 vCPUs)", label(p), f(p.get("pause_p50_us"), 0, " us"),
                          f"{BAR['pause_p50_2']:g} us", verdict(p.get("pause_p50_us"), BAR["pause_p50_2"])))
-    for p in sorted(near, key=lambda p: (int(p["vcpus"]), p["policy"], float(p["interval"]))):
+    for p in near:
         iv = float(p["interval"])
         if iv in (1.0, 10.0):
             limit = BAR["overhead_1ms"] if iv == 1.0 else BAR["overhead_10ms"]
@@ -1917,7 +1918,7 @@ def verdicts(points, BAR=BAR):
                          verdict(p.get("overhead_pct"), limit)))
     if BAR.get("below_qemu_stopped"):
         x = BAR["below_qemu_stopped"]
-        for p in sorted(near, key=lambda p: (int(p["vcpus"]), p["policy"], float(p["interval"]))):
+        for p in near:
             for key, how in (("qemu_ratio_stopped_to_pause_p50", "stop, migrate to a file, cont"),
                              ("qemu_ratio_savevm_to_pause_p50", "stop, snapshot-save, cont")):
                 v = p.get(key)

@@ -112,6 +112,7 @@ void to_neutral(const kvm_regs& r, const kvm_sregs& s, CpuState& o) {
   o.rip = r.rip;
   o.rflags = r.rflags;
   for (const auto& p : kSegments) o.*p.neutral = to_neutral(s.*p.kvm);
+  o.tr.type = tss_busy(o.tr.type);  // KVM reports it busy already; the neutral form does not rely on that
   o.gdt.base = s.gdt.base; o.gdt.limit = s.gdt.limit;
   o.idt.base = s.idt.base; o.idt.limit = s.idt.limit;
   o.cr0 = s.cr0; o.cr2 = s.cr2; o.cr3 = s.cr3; o.cr4 = s.cr4; o.cr8 = s.cr8;
