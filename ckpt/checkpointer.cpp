@@ -148,6 +148,7 @@ void Checkpointer::start() {
 }
 
 void Checkpointer::stop() {
+  if (vm_epoch_) machine_.vm().arm_epoch(0);
   if (timer_armed_) {
     timer_delete(timer_);
     timer_armed_ = false;
@@ -179,7 +180,7 @@ void Checkpointer::set_interval(double ms) {
   }
   plan_next(now_ns() + uint64_t(ms * 1e6), ms);
   // Only re-armed here: creating the timer belongs to vCPU 0's thread (it is the signal's target).
-  if (timer_armed_.load(std::memory_order_acquire)) arm_timer(next_due_ns_.load(), ms);
+  if (timer_armed_.load(std::memory_order_acquire) || vm_epoch_) arm_timer(next_due_ns_.load(), ms);
 }
 
 void Checkpointer::set_policy(Policy p) {
@@ -192,6 +193,14 @@ void Checkpointer::set_policy(Policy p) {
 // starts when the last one began and no tick is lost to a phase skew), then
 // every interval in case that signal found the thread outside the guest.
 void Checkpointer::arm_timer(uint64_t due_ns, double ms) {
+  if (vm_epoch_) {
+    machine_.vm().arm_epoch(due_ns);
+    return;
+  }
+  if (!timer_armed_ && machine_.vm().arm_epoch(due_ns)) {  // the first time: does the VM keep it?
+    vm_epoch_ = true;
+    return;
+  }
   if (!timer_armed_) {
     sigevent sev{};
     sev.sigev_notify = SIGEV_THREAD_ID;
@@ -261,8 +270,8 @@ void Checkpointer::lead(accel::Vcpu& self) {
   // are kicked and park themselves (follow()).
   leader_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
   HeldVcpus held(machine_);
-  for (unsigned i = 1; i <= others; ++i)
-    if (!held.hold(i)) machine_.vcpu(i).kick();
+  for (unsigned i = 0; i <= others; ++i)
+    if (i != self.index() && !held.hold(i)) machine_.vcpu(i).kick();
   bool failed = false;
   try {
     save_vcpu_state(self, committed_.load() + 1);
@@ -275,6 +284,8 @@ void Checkpointer::lead(accel::Vcpu& self) {
     if (machine_.stopped()) throw nvm::PowerFailure{nvm::CrashPoint::stopped};
     auto quiesced = machine_.quiesce_devices();  // after the followers parked: their pending I/O is done
     st.stop_ns = now_ns() - t0;
+    st.leader = self.index();
+    st.vcpus_held = unsigned(held.list().size());
     body(st, t0);
   } catch (const nvm::PowerFailure&) {
     failed = true;

@@ -66,9 +66,13 @@ class Checkpointer {
 
   // --- vCPU thread hooks (Machine::vcpu_checkpoint) ---
   bool stw_active() const { return stw_active_.load(std::memory_order_acquire); }
-  // Called on vCPU 0's thread before it first runs: arms the epoch timer there.
+  // Called on vCPU 0's thread before it first runs: arms the epoch timer
+  // (the VM's own, or a signal to this thread).
   void leader_started();
-  // True on vCPU 0 when a checkpoint is due.
+  // Whether vCPU `index` leads a checkpoint that is due: vCPU 0, or any
+  // vCPU when the VM keeps the epoch's deadline (it stops the running one).
+  bool may_lead(unsigned index) const { return index == 0 || vm_epoch_.load(std::memory_order_relaxed); }
+  // True when a checkpoint is due.
   // (Never on a deterministic machine: the VM's alarm starts checkpoints there.)
   bool due() const { return !deterministic_ && now_ns() >= next_due_ns_.load(std::memory_order_relaxed); }
   void lead(accel::Vcpu& self);
@@ -156,6 +160,7 @@ class Checkpointer {
 
   std::atomic<uint64_t> next_due_ns_{0};
   timer_t timer_{};
+  std::atomic<bool> vm_epoch_{false};  // the VM keeps the epoch's deadline (Vm::arm_epoch)
   std::atomic<bool> timer_armed_{false};  // set on vCPU 0's thread, read by the monitor's `set`
   Fd stop_fd_;
   Fd commit_log_;  // Settings::commit_log, if any

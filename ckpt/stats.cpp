@@ -36,7 +36,9 @@ nlohmann::json StatsRing::to_json(const CheckpointStats& s) {
           {"pages_copied", s.pages_copied}, {"pages_protected", s.pages_protected},
           {"pages_leased", s.pages_leased},
           {"cow_faults", s.cow_faults},   {"cow_fault_avg_us", s.cow_faults ? s.cow_fault_ns / 1e3 / double(s.cow_faults) : 0.0},
-          {"cow_fault_max_us", s.cow_fault_max_ns / 1e3}, {"nvm_bytes", s.nvm_bytes}};
+          {"cow_fault_max_us", s.cow_fault_max_ns / 1e3}, {"nvm_bytes", s.nvm_bytes},
+          {"leader", s.leader == CheckpointStats::kNoLeader ? nlohmann::json() : nlohmann::json(s.leader)},
+          {"vcpus_held", s.vcpus_held}};
 }
 
 nlohmann::json StatsRing::summary(size_t n) const {
@@ -65,12 +67,17 @@ nlohmann::json StatsRing::summary(size_t n) const {
   field("pages_leased", [](const CheckpointStats& s) { return s.pages_leased; });
   field("cow_faults", [](const CheckpointStats& s) { return s.cow_faults; });
   field("nvm_bytes", [](const CheckpointStats& s) { return s.nvm_bytes; });
+  field("vcpus_held", [](const CheckpointStats& s) { return s.vcpus_held; });
   uint64_t faults = 0, fault_ns = 0, fault_max = 0;
+  nlohmann::json leaders = nlohmann::json::object();  // checkpoints led, per vCPU ("none": taken parked)
   for (const auto& s : all) {
     faults += s.cow_faults;
     fault_ns += s.cow_fault_ns;
     fault_max = std::max(fault_max, s.cow_fault_max_ns);
+    std::string who = s.leader == CheckpointStats::kNoLeader ? "none" : std::to_string(s.leader);
+    leaders[who] = leaders.value(who, 0) + 1;
   }
+  out["leaders"] = leaders;
   out["cow_fault_avg_us"] = faults ? double(fault_ns) / 1e3 / double(faults) : 0.0;
   out["cow_fault_max_us"] = double(fault_max) / 1e3;
   return out;

@@ -31,6 +31,9 @@ struct CheckpointStats {
   uint64_t cow_fault_ns = 0;    // their total handling time
   uint64_t cow_fault_max_ns = 0;
   uint64_t nvm_bytes = 0;       // written to NVM for this checkpoint (and the epoch's copy-on-write)
+  static constexpr uint32_t kNoLeader = ~0u;
+  uint32_t leader = kNoLeader;  // the vCPU that led the pause (none: taken while the machine was parked)
+  uint32_t vcpus_held = 0;      // other vCPUs held where they slept (not kicked: no thread woken for them)
 };
 
 class StatsRing {

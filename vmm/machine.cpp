@@ -418,7 +418,7 @@ void Machine::request_stop(StopReason reason, int exit_code, const std::string& 
 // the leader's bounded wait turned into a failed machine).
 bool Machine::begin_lead() {
   std::lock_guard lock(mu_);
-  if (pause_requested_) return false;
+  if (pause_requested_ || leading_) return false;  // one leader at a time (any vCPU may lead on some VMs)
   leading_ = true;
   return true;
 }
@@ -484,7 +484,7 @@ bool Machine::vcpu_checkpoint(VcpuRunner& runner) {
     if (ckpt_->stw_active()) {
       vcpu.complete_pending_io();
       ckpt_->follow(vcpu);
-    } else if (vcpu.index() == 0 && ckpt_->due() && begin_lead()) {
+    } else if (ckpt_->may_lead(vcpu.index()) && ckpt_->due() && begin_lead()) {
       vcpu.complete_pending_io();
       ckpt_->lead(vcpu);
       end_lead();

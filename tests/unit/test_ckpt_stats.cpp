@@ -134,3 +134,24 @@ TEST_CASE("ckpt stats: to_json reports microseconds and the fault average") {
   CHECK(j["nvm_bytes"] == 8192);
   CHECK(StatsRing::to_json(stat(1))["cow_fault_avg_us"].get<double>() == 0.0);
 }
+
+TEST_CASE("ckpt stats: who led each pause and how many vCPUs it held are counted") {
+  StatsRing r(8);
+  auto led = [](uint64_t v, uint32_t leader, uint32_t held) {
+    CheckpointStats s = stat(v);
+    s.leader = leader;
+    s.vcpus_held = held;
+    return s;
+  };
+  r.add(led(1, 0, 1));
+  r.add(led(2, 1, 1));
+  r.add(led(3, 1, 0));
+  r.add(stat(4));  // taken while the machine was parked: no leader
+  auto j = r.summary(8);
+  CHECK(j["leaders"]["0"] == 1);
+  CHECK(j["leaders"]["1"] == 2);
+  CHECK(j["leaders"]["none"] == 1);
+  CHECK(j["vcpus_held"]["max"] == 1.0);
+  CHECK(StatsRing::to_json(led(5, 1, 1))["leader"] == 1);
+  CHECK(StatsRing::to_json(stat(6))["leader"].is_null());
+}

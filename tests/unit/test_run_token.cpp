@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "vmm/accel/tcg/run_token.h"
@@ -100,4 +101,49 @@ TEST_CASE("run token: a holder's turn should end when another vCPU can run, not 
   token.release(0);
   harvest.join();
   CHECK(got.load());
+}
+
+TEST_CASE("run token: a quiet release leaves the waiter asleep until the deferred wake") {
+  RunToken token;
+  std::atomic<bool> never{false};
+  REQUIRE(token.acquire(0, never));
+  CountingIdle idle;
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    got = token.acquire_turn(1, never, idle);
+    token.release(1);
+  });
+  REQUIRE(eventually([&] { return token.contended() && idle.entered.load() >= 1; }));
+  token.release_quietly(0);  // the releaser leads a checkpoint: the waiter is not woken
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_FALSE(got.load());
+  CHECK(idle.left.load() == idle.entered.load() - 1);  // still asleep
+  token.wake_deferred();  // the pause's end
+  waiter.join();
+  CHECK(got.load());
+  token.wake_deferred();  // once only: nothing is owed any more
+}
+
+TEST_CASE("run token: a yielding holder is idle while it waits for the next vCPU to take the token") {
+  RunToken token;
+  std::atomic<bool> never{false};
+  token.set_runnable(0, true);
+  token.set_runnable(1, true);
+  REQUIRE(token.acquire(0, never));
+  CountingIdle waiter_idle, yielder_idle;
+  std::atomic<bool> taken{false}, yielded{false};
+  std::thread waiter([&] {
+    CHECK(token.acquire_turn(1, never, waiter_idle));
+    taken = true;
+    // Hold the token until the yielder has been seen idle in its wait.
+    CHECK(eventually([&] { return yielded.load() || yielder_idle.entered.load() >= 1; }));
+    token.release(1);
+  });
+  REQUIRE(eventually([&] { return token.contended(); }));
+  token.release(0, true, yielder_idle);  // waits (idle) until vCPU 1 took the token
+  yielded = true;
+  waiter.join();
+  CHECK(taken.load());
+  CHECK(yielder_idle.entered.load() == 1);
+  CHECK(yielder_idle.left.load() == 1);
 }

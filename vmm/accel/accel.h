@@ -168,6 +168,15 @@ class Vm {
   // Deterministic: blocks executed since boot (0 otherwise).
   virtual uint64_t blocks_executed() const { return 0; }
 
+  // The epoch's deadline, if the backend keeps it itself (false: it does
+  // not; the checkpointer then signals vCPU 0's thread, which leads). From
+  // `due_ns` on, the vCPU running guest code ends its turn and leads the
+  // checkpoint, or vCPU 0 does if none runs; asked again every millisecond
+  // until the next call moves the deadline. 0 disarms. Any thread.
+  // Where vCPUs take turns on one CPU this wakes no thread that sleeps: the
+  // leader holds the others where they are.
+  virtual bool arm_epoch(uint64_t /*due_ns*/) { return false; }
+
   // The VM-wide interrupt/timer platform state; only while every vCPU is parked.
   virtual platform::PlatformState get_platform() = 0;
   virtual void set_platform(const platform::PlatformState& s) = 0;

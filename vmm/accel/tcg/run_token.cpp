@@ -2,14 +2,21 @@
 
 namespace hsls::accel::tcg {
 
-void RunToken::release(unsigned who, bool yield) {
+bool RunToken::release_and_wake(unsigned who, bool yield) {
   bool others = yield && others_want(who);
-  uint32_t seen = handovers_.load(std::memory_order_acquire);
   if (others) owe_turn(who);
   holder_.store(0, std::memory_order_release);
   epoch_.fetch_add(1, std::memory_order_release);
+  wake_deferred_.store(false, std::memory_order_relaxed);  // woken now
   futex_wake(epoch_);
-  if (others) futex_wait(handovers_, seen, 2'000'000);
+  return others;
+}
+
+void RunToken::release_quietly(unsigned who) {
+  (void)who;
+  wake_deferred_.store(true, std::memory_order_release);
+  holder_.store(0, std::memory_order_release);
+  epoch_.fetch_add(1, std::memory_order_release);  // a waiter not asleep yet sees it
 }
 
 void RunToken::wake_waiters() {

@@ -45,8 +45,24 @@ class RunToken {
   bool acquire_asking(unsigned who, Ask&& ask, int64_t patience_ns);
   // Gives the token back. `yield`: the turn ended so that a waiting vCPU
   // can run: wait (briefly) until it took the token instead of winning it
-  // straight back.
-  void release(unsigned who, bool yield = false);
+  // straight back; `idle` is told around that wait (the caller holds no
+  // engine then, so a checkpoint may hold it there instead of kicking it).
+  template <typename Idle>
+  void release(unsigned who, bool yield, Idle& idle) {
+    uint32_t seen = handovers_.load(std::memory_order_acquire);
+    if (!release_and_wake(who, yield)) return;
+    idle.enter();
+    futex_wait(handovers_, seen, kOwedTurnNs);
+    idle.leave();
+  }
+  void release(unsigned who) { release_and_wake(who, false); }
+  // Gives the token back without waking the vCPUs waiting for it: the
+  // releaser is about to lead a checkpoint, which holds them where they
+  // sleep. wake_deferred() wakes them (the pause's end, or an idle wait).
+  void release_quietly(unsigned who);
+  void wake_deferred() {
+    if (wake_deferred_.exchange(false, std::memory_order_acq_rel)) futex_wake(epoch_);
+  }
   // Vcpu `who` owes its next turn to the vCPUs waiting now (its turn was
   // cut short): its next acquire lets one of them go first.
   void owe_turn(unsigned who) {
@@ -85,6 +101,8 @@ class RunToken {
  private:
   template <typename Idle>
   bool acquire_impl(unsigned who, const std::atomic<bool>& kicked, Idle& idle, bool turn);
+  // release()'s work before any wait: true if the releaser is to wait for a taker.
+  bool release_and_wake(unsigned who, bool yield);
   static constexpr int64_t kAskPeriodNs = 200'000;
   // A vCPU that yielded its turn owes it to the waiting vCPUs until one of
   // them took the token, or this long: a kick (a checkpoint) can end its
@@ -103,6 +121,7 @@ class RunToken {
   std::atomic<uint32_t> holder_{0};  // 0 = free, else vCPU + 1
   std::atomic<uint32_t> epoch_{0};   // changes at each release and poke: what waiters sleep on
   std::atomic<uint32_t> waiting_{0};
+  std::atomic<bool> wake_deferred_{false};  // a quiet release has not woken the waiters yet
   std::atomic<uint32_t> handovers_{0};  // bumped at each acquire, wake and poke: a yielding releaser waits for it to move
 };
 

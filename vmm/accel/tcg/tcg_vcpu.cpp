@@ -98,6 +98,11 @@ void TcgVcpu::kick() {
   if (vm_.current() == this) vm_.stop_engine_if_deterministic_point();
 }
 
+void TcgVcpu::end_turn_to_lead() {
+  leads_next_.store(true, std::memory_order_relaxed);
+  kicked_.store(true, std::memory_order_release);
+}
+
 // On this vCPU's own thread, in the signal handler: only atomics. A wait the
 // signal interrupted sees the changed words when it loops.
 void TcgVcpu::kicked_by_signal() {
@@ -161,7 +166,12 @@ void TcgVcpu::take_engine() {
 void TcgVcpu::give_engine(bool yield) {
   store();
   vm_.set_current(nullptr);
-  vm_.token().release(index_, yield);
+  if (leads_next_.exchange(false, std::memory_order_relaxed) && !yield) {
+    vm_.token().release_quietly(index_);
+  } else {
+    IdleWhile idle{*this};
+    vm_.token().release(index_, yield, idle);
+  }
 }
 
 // Whether an interrupt can be taken now: a vector pending above the TPR,
@@ -262,6 +272,7 @@ void TcgVcpu::idle_wait() {
     if (lapic_->pending() >= 0 && (cpu_.get<uint64_t>(uc_layout().eflags) & kIf)) return;
   }
   vm_.token().set_runnable(index_, false);
+  vm_.token().wake_deferred();  // no vCPU may sleep on a free engine while this one sleeps too
   enter_idle();
   futex_wait(wake_, w, 100'000'000);
   leave_idle();
@@ -289,6 +300,7 @@ bool TcgVcpu::hold_if_idle() {
 void TcgVcpu::release_hold() {
   activity_.store(kIdle, std::memory_order_release);
   futex_wake(activity_);
+  vm_.token().wake_deferred();  // held while waiting for the engine, which the leader gave back quietly
 }
 
 // The state an INIT leaves and a start-up IPI starts from: real mode at page:0.
@@ -352,7 +364,10 @@ void TcgVcpu::take_init_sipi() {
 // One turn: the vCPU's thread needs the CPU back for a halt, a kick, a pause or a failure.
 Exit TcgVcpu::run() {
   if (vm_.det()) return run_det();
-  if (kicked_.exchange(false)) return Exit{};
+  if (kicked_.exchange(false)) {
+    leads_next_.store(false, std::memory_order_relaxed);  // asked while it was not running: nothing to give back
+    return Exit{};
+  }
   bool wakes = init_pending_.load() || sipi_pending_.load() >= 0;
   if (!wakes && run_state_ != RunState::running) {
     bool ready = false;
@@ -365,13 +380,10 @@ Exit TcgVcpu::run() {
       return Exit{};
     }
   }
-  struct Idle {
-    TcgVcpu& v;
-    void enter() { v.enter_idle(); }
-    void leave() { v.leave_idle(); }
-  } idle{*this};
+  IdleWhile idle{*this};
   if (!vm_.token().acquire_turn(index_, kicked_, idle)) {
     kicked_ = false;
+    leads_next_.store(false, std::memory_order_relaxed);
     return Exit{};
   }
   vm_.set_current(this);

@@ -47,6 +47,10 @@ class TcgVcpu : public Vcpu {
   platform::Lapic& lapic() { return *lapic_; }
   // An interrupt became pending (platform lock held): wake or stop the vCPU.
   void interrupt_posted();
+  // The epoch's deadline passed while this vCPU holds the engine (the timer
+  // thread): its turn ends at the next block, without waking the vCPUs
+  // waiting for the engine, and its thread leads the checkpoint.
+  void end_turn_to_lead();
   // INIT / start-up IPI (platform lock held).
   void post_init();
   void post_sipi(uint8_t page);
@@ -85,6 +89,12 @@ class TcgVcpu : public Vcpu {
   bool deliver(const Event& ev);
   bool interrupt_ready(bool& blocked_by_shadow);
   void idle_wait();
+  // Marks this vCPU idle around a wait for the run token (a checkpoint may hold it there).
+  struct IdleWhile {
+    TcgVcpu& v;
+    void enter() { v.enter_idle(); }
+    void leave() { v.leave_idle(); }
+  };
   // Around every sleep of this vCPU's thread: enter_idle() lets a
   // checkpoint hold it; leave_idle() waits while it is held.
   void enter_idle();
@@ -119,6 +129,7 @@ class TcgVcpu : public Vcpu {
   std::string failure_;
   unsigned skip_blocks_ = 0;
   bool yielded_ = false;  // the last turn ended to let a waiting vCPU run
+  std::atomic<bool> leads_next_{false};  // the turn ends for a checkpoint this vCPU leads (end_turn_to_lead)
   int carried_vector_ = -1;  // an interrupt a loaded state had taken but not delivered
   CpuState fill_cpu_;        // the paging registers a TLB fill walks with (scratch)
   DeliveryResult delivery_;  // the last delivery's result; kept so its buffers are reused

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include <chrono>
@@ -25,6 +26,9 @@ constexpr uint64_t kSliceNs = 2'000'000;  // a vCPU's turn when another one wait
 // How soon the timer thread asks again for a stop the engine has not taken
 // (uc_emu_start forgets one asked for just before it began).
 constexpr uint64_t kStopRetryNs = 100'000;
+// How soon the timer thread asks again for a checkpoint that has not begun
+// (its vCPU was paused, or left its turn for something else first).
+constexpr uint64_t kEpochRetryNs = 1'000'000;
 
 void check(uc_err err, const std::string& what) {
   if (err != UC_ERR_OK) throw Error(fmt::format("software CPU: {}: {}", what, uc_strerror(err)));
@@ -338,6 +342,7 @@ void TcgVm::wake_timer() {
 // waits for the engine, and asks again for a stop not yet taken.
 void TcgVm::timer_loop() {
   pthread_setname_np(pthread_self(), "tcg-timer");
+  prctl(PR_SET_TIMERSLACK, 1UL);  // deadlines (LAPIC timers, the epoch) to the microsecond, not the default 50 us late
   std::unique_lock lock(mu_);
   while (!timer_stop_) {
     uint64_t now = now_ns();
@@ -356,14 +361,42 @@ void TcgVm::timer_loop() {
       if (v && token_.others_want(v->index()) && now >= slice_end) ask_engine_to_stop();
       next = std::min(next, v && now < slice_end ? slice_end : now + kSliceNs);
     }
+    if (uint64_t due = epoch_due_ns_.load(std::memory_order_acquire); due && !det_) {
+      if (now >= due) {
+        end_turn_for_epoch();
+        epoch_due_ns_.compare_exchange_strong(due, now + kEpochRetryNs);  // unless it was moved meanwhile
+        due = epoch_due_ns_.load(std::memory_order_acquire);
+      }
+      next = std::min(next, due);
+    }
     if (async_stop_ && stop_.load(std::memory_order_acquire) && current()) {
       ask_engine_to_stop();
       next = std::min(next, now + kStopRetryNs);
     }
     uint32_t seen = timer_wake_.load(std::memory_order_acquire);
+    timer_wakes_at_ns_.store(next, std::memory_order_seq_cst);
+    // A deadline arm_epoch set just now, before it could see the store above.
+    if (uint64_t due = epoch_due_ns_.load(std::memory_order_seq_cst); due && due < next && !det_) continue;
     lock.unlock();
     futex_wait(timer_wake_, seen, int64_t(next - std::min(next, now_ns())));
     lock.lock();
+  }
+}
+
+bool TcgVm::arm_epoch(uint64_t due_ns) {
+  if (det_) return false;  // its checkpoints come from the alarm, in guest time
+  epoch_due_ns_.store(due_ns, std::memory_order_seq_cst);
+  // The timer thread wakes in time by itself unless the deadline is sooner.
+  if (due_ns && due_ns < timer_wakes_at_ns_.load(std::memory_order_seq_cst)) wake_timer();
+  return true;
+}
+
+void TcgVm::end_turn_for_epoch() {
+  if (auto* v = current()) {
+    v->end_turn_to_lead();
+    ask_engine_to_stop();  // asked again by this thread while it is not taken
+  } else if (auto* v0 = vcpu_by_apic(0)) {
+    v0->kick();
   }
 }
 

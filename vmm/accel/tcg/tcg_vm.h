@@ -56,6 +56,8 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   void at_block(uint64_t block, std::function<void()> fn, uint64_t not_before_ns = 0) override;
   void post_external(std::function<void(uint64_t block)> fn) override;
   uint64_t blocks_executed() const override { return det_ ? det_->blocks() : 0; }
+  // The timer thread keeps the epoch's deadline (not on a deterministic machine).
+  bool arm_epoch(uint64_t due_ns) override;
   DetSchedule* det() const { return det_.get(); }
   // Deterministic: fires the LAPIC timers that are due and tells the
   // schedule the next deadline (the turn holder; takes the platform lock).
@@ -147,6 +149,13 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // and a signal handler may wake it).
   std::atomic<uint32_t> timer_wake_{0};
   void wake_timer();
+  // The epoch's deadline (0: none) and when the timer thread wakes next
+  // (arm_epoch wakes it only if the new deadline comes sooner).
+  std::atomic<uint64_t> epoch_due_ns_{0};
+  std::atomic<uint64_t> timer_wakes_at_ns_{0};
+  // The deadline passed (timer thread, platform lock held): the running
+  // vCPU ends its turn to lead, or vCPU 0 is woken to lead if none runs.
+  void end_turn_for_epoch();
   std::mutex mu_;  // the platform devices and the vCPUs' LAPICs
   std::unique_ptr<platform::Ioapic> ioapic_;
   std::unique_ptr<platform::Pic> pic_;
