@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -484,6 +485,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
       if (!std::binary_search(precopied_.begin(), precopied_.end(), page) || std::binary_search(late.begin(), late.end(), page))
         to_copy.push_back(page);
     copy_list = &to_copy;
+    precopy_pacer_.checkpoint_after_precopy(precopied_.size(), chosen_.size() - to_copy.size());
   }
   early_dirty_.clear();
   precopied_.clear();
@@ -629,6 +631,7 @@ void Checkpointer::finish_protection(const std::vector<uint64_t>& keep) {
 void Checkpointer::precopy() {
   std::lock_guard lock(mu_);
   if (stw_active() || store_.persist().power_lost()) return;
+  if (!precopy_pacer_.take_precopy()) return;  // the last ones did not pay
   std::vector<uint64_t> now;
   if (!dirty_log_->collect_while_running(now)) {
     ++precopies_declined_;
@@ -644,27 +647,33 @@ void Checkpointer::precopy() {
   for (uint64_t page : precopied_) p.copy(store_.backup(page, slot), store_.ram() + page * kPage, kPage, false);
   p.count_bytes(precopied_.size() * kPage);
   p.fence();
+  ++precopies_;
 }
 
 // The fault thread: serves userfaultfd's write faults (the write guard's
 // writers back pages up themselves) and starts precopies on time.
 void Checkpointer::fault_loop() {
   pthread_setname_np(pthread_self(), "ckpt-cow");
+  prctl(PR_SET_TIMERSLACK, 1UL);  // a precopy at 0.5 ms intervals is due every 0.5 ms: not the default 50 us late
   try {
     for (;;) {
-      int timeout_ms = -1;
+      int64_t timeout_ns = -1;
       if (settings().policy == Policy::precopy && !deterministic_) {
         uint64_t due = precopy_due_ns_.load(), t = now_ns();
         if (due && t >= due) {
           precopy_due_ns_ = 0;
           precopy();
+          t = now_ns();
         }
         due = precopy_due_ns_.load();
-        // Poll at least every half interval, so a deadline set meanwhile is not missed.
-        int half = std::max(1, int(settings().interval_ms / 2));
-        timeout_ms = due ? std::min(half, due > t ? int((due - t) / 1'000'000) + 1 : 0) : half;
+        // The next precopy is due half an epoch after the coming checkpoint
+        // begins (lead() sets it then): sleep until then, not a wake-up per
+        // checkpoint. A checkpoint that is late is looked for again soon.
+        uint64_t half = uint64_t(settings().interval_ms * 1e6) / 2;
+        uint64_t wake = due ? due : next_due_ns_.load() + half;
+        timeout_ns = wake > t ? int64_t(wake - t) : int64_t(half / 4);
       }
-      auto fault = protection_->next_fault(stop_fd_.get(), timeout_ms);
+      auto fault = protection_->next_fault(stop_fd_.get(), timeout_ns);
       if (!fault) break;
       if (*fault == PageProtection::kTimedOut) continue;
       copy_on_write(*fault);
@@ -755,7 +764,12 @@ nlohmann::json Checkpointer::info() const {
                         {"committed_version", committed_.load()},
                         {"checkpoints", stats_.total()},
                         {"summary", stats_.summary(1000)}};
-  if (s.policy == Policy::precopy) out["precopies_declined"] = precopies_declined_.load();
+  if (s.policy == Policy::precopy) {
+    out["precopies"] = precopies_.load();
+    out["precopies_declined"] = precopies_declined_.load();
+    out["precopies_skipped"] = precopy_pacer_.skipped();  // they did not pay (precopy_pacer.h)
+    out["precopy_backoff"] = precopy_pacer_.backoff();
+  }
   if (!last.empty()) {
     out["last"] = StatsRing::to_json(last[0]);
     out["last_age_ms"] = double(unix_ns() - last[0].unix_ns) / 1e6;

@@ -27,6 +27,7 @@
 #include "ckpt/pause_copier.h"
 #include "ckpt/pause_work.h"
 #include "ckpt/policy.h"
+#include "ckpt/precopy_pacer.h"
 #include "ckpt/state.h"
 #include "ckpt/stats.h"
 #include "ckpt/page_protection.h"
@@ -138,6 +139,8 @@ class Checkpointer {
   std::vector<uint64_t> precopied_;        // precopy: pages copied ahead of the pause (sorted)
   std::atomic<uint64_t> precopy_due_ns_{0};
   std::atomic<uint64_t> precopies_declined_{0};  // the dirty log could not harvest mid-epoch
+  std::atomic<uint64_t> precopies_{0};           // taken (harvested and copied)
+  PrecopyPacer precopy_pacer_;                   // under mu_ (its counters: any thread)
   uint64_t epoch_faults_ = 0, epoch_fault_ns_ = 0, epoch_fault_max_ns_ = 0;
   uint64_t nvm_bytes_mark_ = 0;
   std::vector<uint8_t> device_state_;      // scratch for the devices' saved state

@@ -15,9 +15,10 @@ GuardProtection::GuardProtection(GuestMemory& mem, uint64_t pages, WriteGuard::B
 
 GuardProtection::~GuardProtection() { mem_.set_write_guard(nullptr); }
 
-std::optional<uint64_t> GuardProtection::next_fault(int stop_fd, int timeout_ms) {
+std::optional<uint64_t> GuardProtection::next_fault(int stop_fd, int64_t timeout_ns) {
   pollfd fd{stop_fd, POLLIN, 0};
-  int n = ::poll(&fd, 1, timeout_ms);
+  timespec ts = poll_timeout(timeout_ns);
+  int n = ::ppoll(&fd, 1, timeout_ns < 0 ? nullptr : &ts, nullptr);
   if (n < 0 && errno != EINTR) throw Error(errno_text("poll for the checkpointer's stop"));
   return n > 0 ? std::nullopt : std::optional<uint64_t>(kTimedOut);
 }

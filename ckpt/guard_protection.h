@@ -25,7 +25,7 @@ class GuardProtection : public PageProtection {
   void protect(uint64_t first, uint64_t count) override { guard_.guard(first, count); }
   void unprotect(uint64_t first, uint64_t count) override { guard_.unguard(first, count); }
   // Writers never block here: this only waits for `stop_fd` or the timeout.
-  std::optional<uint64_t> next_fault(int stop_fd, int timeout_ms) override;
+  std::optional<uint64_t> next_fault(int stop_fd, int64_t timeout_ns) override;
 
  private:
   GuestMemory& mem_;

@@ -5,6 +5,9 @@
 // thread: guard_protection.h). Protection changes only during a pause and
 // when a page has been backed up.
 #pragma once
+#include <time.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 
@@ -22,11 +25,15 @@ class PageProtection {
   // Lets writers blocked on a page that is already writable go on / all of them.
   virtual void wake(uint64_t /*page*/) {}
   virtual void wake_all() {}
-  // Waits up to `timeout_ms` (-1: forever) for a write to a protected page
+  // Waits up to `timeout_ns` (-1: forever) for a write to a protected page
   // that the fault thread must serve; returns its page, kTimedOut, or
-  // nullopt once `stop_fd` becomes readable.
+  // nullopt once `stop_fd` becomes readable. (Nanoseconds: a precopy is due
+  // half-way through an epoch that may last 0.5 ms.)
   static constexpr uint64_t kTimedOut = ~0ull;
-  virtual std::optional<uint64_t> next_fault(int stop_fd, int timeout_ms) = 0;
+  static timespec poll_timeout(int64_t ns) {
+    return timespec{time_t(std::max<int64_t>(ns, 0) / 1'000'000'000), long(std::max<int64_t>(ns, 0) % 1'000'000'000)};
+  }
+  virtual std::optional<uint64_t> next_fault(int stop_fd, int64_t timeout_ns) = 0;
 };
 
 }  // namespace hsls::ckpt

@@ -100,7 +100,7 @@ void WriteProtect::wake_all() {
   ::ioctl(fd_.get(), UFFDIO_WAKE, &r);
 }
 
-std::optional<uint64_t> WriteProtect::next_fault(int stop_fd, int timeout_ms) {
+std::optional<uint64_t> WriteProtect::next_fault(int stop_fd, int64_t timeout_ns) {
   for (;;) {
     uffd_msg msg;
     ssize_t n = ::read(fd_.get(), &msg, sizeof msg);
@@ -113,7 +113,8 @@ std::optional<uint64_t> WriteProtect::next_fault(int stop_fd, int timeout_ms) {
     }
     if (n < 0 && errno != EAGAIN && errno != EINTR) throw Error(errno_text("read userfaultfd"));
     pollfd fds[2] = {{fd_.get(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    int n_ready = ::poll(fds, 2, timeout_ms);
+    timespec ts = poll_timeout(timeout_ns);
+    int n_ready = ::ppoll(fds, 2, timeout_ns < 0 ? nullptr : &ts, nullptr);
     if (n_ready < 0 && errno != EINTR) throw Error(errno_text("poll userfaultfd"));
     if (fds[1].revents) return std::nullopt;
     if (n_ready == 0) return kTimedOut;

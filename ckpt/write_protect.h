@@ -31,7 +31,7 @@ class WriteProtect : public PageProtection {
   void unprotect(uint64_t first, uint64_t count) override;
   void wake(uint64_t page) override;
   void wake_all() override;
-  std::optional<uint64_t> next_fault(int stop_fd, int timeout_ms = -1) override;
+  std::optional<uint64_t> next_fault(int stop_fd, int64_t timeout_ns = -1) override;
 
  private:
   void writeprotect(uint64_t first, uint64_t count, bool on);
