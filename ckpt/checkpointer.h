@@ -108,6 +108,7 @@ class Checkpointer {
   bool copy_on_write(uint64_t page);
   // precopy: mid-epoch, copy the pages the last epoch wrote while the guest runs.
   void precopy();
+  bool wants_hotness(const Settings& s) const;
   // The checkpoint proper, all vCPUs stopped and their states in the slot.
   void body(CheckpointStats& st, uint64_t t0);
   void choose_pages(const std::vector<uint64_t>& dirty, std::vector<uint64_t>& out) const;

@@ -14,6 +14,12 @@ void HotnessTracker::set_tuning(unsigned history, unsigned threshold) {
   threshold_ = std::clamp(threshold, 1u, history);
 }
 
+void HotnessTracker::clear() {
+  for (uint64_t page : tracked_) bits_[page] = 0;
+  tracked_.clear();
+  hot_.clear();
+}
+
 unsigned HotnessTracker::weight(uint64_t page) const { return unsigned(__builtin_popcount(bits_[page] & mask_)); }
 
 bool HotnessTracker::is_hot(uint64_t page) const { return page < bits_.size() && weight(page) >= threshold_; }

@@ -21,6 +21,8 @@ class HotnessTracker {
   const std::vector<uint64_t>& hot_pages() const { return hot_; }
   bool is_hot(uint64_t page) const;
   void set_tuning(unsigned history, unsigned threshold);
+  // Forgets every page's history.
+  void clear();
   // Pages with any history (tracked).
   size_t tracked() const { return tracked_.size(); }
 

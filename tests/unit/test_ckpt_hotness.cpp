@@ -179,3 +179,19 @@ TEST_CASE("ckpt hotness: an unsorted epoch with repeats counts once per page; ho
   CHECK(t.tracked() == 6);
   CHECK_FALSE(t.is_hot(200));
 }
+
+TEST_CASE("ckpt hotness: clear forgets every page's history; recording starts afresh") {
+  HotnessTracker t(100, 4, 2);
+  t.record_epoch({1, 2, 3});
+  t.record_epoch({1, 2});
+  REQUIRE(t.hot_pages() == Pages{1, 2});
+  t.clear();
+  CHECK(t.tracked() == 0);
+  CHECK(t.hot_pages().empty());
+  CHECK_FALSE(t.is_hot(1));
+  t.record_epoch({1});
+  CHECK_FALSE(t.is_hot(1));  // one epoch of history, not three
+  t.record_epoch({1});
+  CHECK(t.is_hot(1));
+  CHECK(t.tracked() == 1);
+}

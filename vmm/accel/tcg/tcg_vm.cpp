@@ -276,7 +276,13 @@ bool TcgVm::collect_dirty(std::vector<uint64_t>& out, bool running) {
   if (!token_.acquire_asking(kHarvester, [this] { stop_engine_if_deterministic_point(); }, patience)) return false;
   dirty_log_->collect(out);
   tlb_owner = nullptr;  // whoever runs next flushes
-  token_.release(kHarvester);
+  // In a pause the vCPUs are parked or held: waking one that waits for the
+  // engine would only switch threads now. The pause's end wakes them.
+  if (running) {
+    token_.release(kHarvester);
+  } else {
+    token_.release_quietly(kHarvester);
+  }
   return true;
 }
 
