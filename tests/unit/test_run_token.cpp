@@ -4,8 +4,12 @@
 // wait without the token.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "vmm/accel/tcg/run_token.h"
@@ -20,6 +24,16 @@ struct CountingIdle {
   void enter() { entered.fetch_add(1); }
   void leave() { left.fetch_add(1); }
 };
+
+// Whether thread `tid` of this process is blocked (state S in /proc).
+bool sleeping(pid_t tid) {
+  if (tid == 0) return false;
+  std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  auto close = line.rfind(')');  // the name may hold spaces; the state follows it
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S';
+}
 
 // Spins (yielding) until `done()`; false after ~10 s.
 template <typename Done>
@@ -109,11 +123,16 @@ TEST_CASE("run token: a quiet release leaves the waiter asleep until the deferre
   REQUIRE(token.acquire(0, never));
   CountingIdle idle;
   std::atomic<bool> got{false};
+  std::atomic<pid_t> tid{0};
   std::thread waiter([&] {
+    tid = gettid();
     got = token.acquire_turn(1, never, idle);
     token.release(1);
   });
   REQUIRE(eventually([&] { return token.contended() && idle.entered.load() >= 1; }));
+  // Asleep in the futex, not only about to sleep (a waiter not yet asleep
+  // sees a quiet release by design, and takes the token).
+  REQUIRE(eventually([&] { return sleeping(tid.load()); }));
   token.release_quietly(0);  // the releaser leads a checkpoint: the waiter is not woken
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK_FALSE(got.load());
