@@ -189,10 +189,11 @@ void Checkpointer::set_policy(Policy p) {
   settings_.policy = p;
 }
 
-// The epoch timer signals vCPU 0's thread, which then leads a checkpoint:
-// first at `due_ns` exactly (re-armed after every checkpoint, so the epoch
-// starts when the last one began and no tick is lost to a phase skew), then
-// every interval in case that signal found the thread outside the guest.
+// The epoch's deadline: kept by the VM if it can (Vm::arm_epoch), else a
+// POSIX timer signals vCPU 0's thread, which then leads a checkpoint: first
+// at `due_ns` exactly (re-armed after every checkpoint, so the epoch starts
+// when the last one began and no tick is lost to a phase skew), then every
+// interval in case that signal found the thread outside the guest.
 void Checkpointer::arm_timer(uint64_t due_ns, double ms) {
   if (vm_epoch_) {
     machine_.vm().arm_epoch(due_ns);
@@ -671,7 +672,9 @@ void Checkpointer::fault_loop() {
   prctl(PR_SET_TIMERSLACK, 1UL);  // a precopy at 0.5 ms intervals is due every 0.5 ms: not the default 50 us late
   try {
     for (;;) {
-      int64_t timeout_ns = -1;
+      // A switch to precopy (`set ckpt-policy`) is seen within 100 ms even
+      // where no fault ever wakes this thread (the write guard).
+      int64_t timeout_ns = 100'000'000;
       if (settings().policy == Policy::precopy && !deterministic_) {
         uint64_t due = precopy_due_ns_.load(), t = now_ns();
         if (due && t >= due) {

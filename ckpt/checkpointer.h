@@ -1,6 +1,8 @@
-// The checkpoint manager. Every interval, vCPU 0's thread leads a
-// stop-the-world checkpoint: it kicks the other vCPUs out of KVM_RUN (each
-// saves its own state and parks, spinning, ready to help), saves the VM and
+// The checkpoint manager. Every interval a vCPU's thread leads a
+// stop-the-world checkpoint (vCPU 0's, or on a VM that keeps the epoch's
+// deadline the one running guest code: Vm::arm_epoch): it holds idle vCPUs
+// where they sleep and kicks the others out of the guest (each saves its own
+// state and parks, spinning, ready to help), saves the VM and
 // device state, reads the dirty log, copies the policy's pages to their
 // backups and write-protects the rest for copy-on-write (side by side,
 // shared with the parked vCPUs or the pause copier process: pause_work.h,
@@ -146,7 +148,7 @@ class Checkpointer {
   uint64_t nvm_bytes_mark_ = 0;
   std::vector<uint8_t> device_state_;      // scratch for the devices' saved state
 
-  // Stop-the-world coordination (leader: vCPU 0).
+  // Stop-the-world coordination (the leader: may_lead()).
   std::atomic<bool> stw_active_{false};
   std::atomic<uint64_t> stw_gen_{0};
   std::atomic<uint64_t> release_gen_{0};
@@ -165,7 +167,7 @@ class Checkpointer {
   std::atomic<uint64_t> next_due_ns_{0};
   timer_t timer_{};
   std::atomic<bool> vm_epoch_{false};  // the VM keeps the epoch's deadline (Vm::arm_epoch)
-  std::atomic<bool> timer_armed_{false};  // set on vCPU 0's thread, read by the monitor's `set`
+  std::atomic<bool> timer_armed_{false};  // the POSIX timer: set on vCPU 0's thread, read by the monitor's `set`
   Fd stop_fd_;
   Fd commit_log_;  // Settings::commit_log, if any
   void log_commit(uint64_t version, uint64_t state_sum);

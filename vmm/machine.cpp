@@ -412,7 +412,8 @@ void Machine::request_stop(StopReason reason, int exit_code, const std::string& 
   emit({{"event", "stopped"}, {"reason", detail}, {"exit_code", exit_code}});
 }
 
-// vCPU 0 leads a checkpoint only while no pause is asked for, and a pause
+// A vCPU leads a checkpoint only while no pause is asked for and no other
+// vCPU leads one, and a pause
 // is asked for only once no checkpoint is being led: otherwise a vCPU could
 // park for the pause while the leader waits for it to follow (a deadlock
 // the leader's bounded wait turned into a failed machine).

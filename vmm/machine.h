@@ -228,7 +228,7 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<bool> pause_requested_{false};
-  bool leading_ = false;  // vCPU 0 leads a checkpoint (under mu_)
+  bool leading_ = false;  // a vCPU leads a checkpoint (under mu_)
   bool begin_lead();
   void end_lead();
   unsigned pause_depth_ = 0;

@@ -4,6 +4,8 @@ deadline: the vCPU running guest code at that moment leads, and the others
 are held where they sleep (no thread woken for them). Here vCPU 1 spins
 (`clock:cpu=1`) and vCPU 0 sits idle, so vCPU 1 leads nearly every pause
 and holds vCPU 0. On KVM the epoch timer signals vCPU 0, which always leads.
+Then `set ckpt-policy precopy` at run time: precopies start (the fault
+thread notices the switch by itself, also where no fault ever wakes it).
 Argv: VMM GUEST."""
 import sys
 import time
@@ -38,6 +40,17 @@ try:
         # vCPU 1 runs guest code nearly all the time; vCPU 0 is halted.
         check(leaders.get("1", 0) >= count // 2, f"tcg: the running vCPU 1 led only {leaders.get('1', 0)} of {count}: {leaders}")
         check(s["vcpus_held"]["p50"] == 1, f"tcg: the idle vCPU was not held in most pauses: {s['vcpus_held']}")
-    print(f"ok: leaders {leaders}, vCPUs held p50 {s['vcpus_held']['p50']}, pause p50 {s['pause_us']['p50']:.1f} us")
+    check("precopies" not in info, f"precopy counters shown for {info['policy']}")
+    r = m.cmd("set ckpt-policy precopy")
+    check(r["ok"], f"set ckpt-policy precopy: {r}")
+    deadline = time.monotonic() + 5
+    pre = m.cmd("info ckpt")
+    while pre.get("precopies", 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        pre = m.cmd("info ckpt")
+    check(pre["policy"] == "precopy" and pre.get("precopies", 0) > 0,
+          f"no precopy within 5 s of switching to precopy: {pre.get('policy')}, {pre.get('precopies')}")
+    print(f"ok: leaders {leaders}, vCPUs held p50 {s['vcpus_held']['p50']}, pause p50 {s['pause_us']['p50']:.1f} us; "
+          f"after the switch to precopy: {pre['precopies']} precopies")
 finally:
     v.kill()

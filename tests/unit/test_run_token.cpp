@@ -133,7 +133,7 @@ TEST_CASE("run token: a quiet release leaves the waiter asleep until the deferre
   // Asleep in the futex, not only about to sleep (a waiter not yet asleep
   // sees a quiet release by design, and takes the token).
   REQUIRE(eventually([&] { return sleeping(tid.load()); }));
-  token.release_quietly(0);  // the releaser leads a checkpoint: the waiter is not woken
+  token.release_quietly();  // the releaser leads a checkpoint: the waiter is not woken
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK_FALSE(got.load());
   CHECK(idle.left.load() == idle.entered.load() - 1);  // still asleep

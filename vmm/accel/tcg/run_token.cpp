@@ -12,8 +12,7 @@ bool RunToken::release_and_wake(unsigned who, bool yield) {
   return others;
 }
 
-void RunToken::release_quietly(unsigned who) {
-  (void)who;
+void RunToken::release_quietly() {
   wake_deferred_.store(true, std::memory_order_release);
   holder_.store(0, std::memory_order_release);
   epoch_.fetch_add(1, std::memory_order_release);  // a waiter not asleep yet sees it

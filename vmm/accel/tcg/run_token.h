@@ -56,10 +56,11 @@ class RunToken {
     idle.leave();
   }
   void release(unsigned who) { release_and_wake(who, false); }
-  // Gives the token back without waking the vCPUs waiting for it: the
-  // releaser is about to lead a checkpoint, which holds them where they
-  // sleep. wake_deferred() wakes them (the pause's end, or an idle wait).
-  void release_quietly(unsigned who);
+  // Gives the token back without waking the vCPUs waiting for it, for a
+  // checkpoint's pause (the releaser leads it, or harvests in it): the pause
+  // holds them where they sleep. wake_deferred() wakes them (the pause's
+  // end, or an idle wait).
+  void release_quietly();
   void wake_deferred() {
     if (wake_deferred_.exchange(false, std::memory_order_acq_rel)) futex_wake(epoch_);
   }

@@ -167,7 +167,7 @@ void TcgVcpu::give_engine(bool yield) {
   store();
   vm_.set_current(nullptr);
   if (leads_next_.exchange(false, std::memory_order_relaxed) && !yield) {
-    vm_.token().release_quietly(index_);
+    vm_.token().release_quietly();
   } else {
     IdleWhile idle{*this};
     vm_.token().release(index_, yield, idle);

@@ -281,7 +281,7 @@ bool TcgVm::collect_dirty(std::vector<uint64_t>& out, bool running) {
   if (running) {
     token_.release(kHarvester);
   } else {
-    token_.release_quietly(kHarvester);
+    token_.release_quietly();
   }
   return true;
 }
