@@ -673,8 +673,9 @@ void Checkpointer::fault_loop() {
   try {
     for (;;) {
       // A switch to precopy (`set ckpt-policy`) is seen within 100 ms even
-      // where no fault ever wakes this thread (the write guard).
-      int64_t timeout_ns = 100'000'000;
+      // where no fault ever wakes this thread (the write guard). Not on a
+      // deterministic machine: its precopies come from the VM's alarm.
+      int64_t timeout_ns = deterministic_ ? -1 : 100'000'000;
       if (settings().policy == Policy::precopy && !deterministic_) {
         uint64_t due = precopy_due_ns_.load(), t = now_ns();
         if (due && t >= due) {

@@ -277,8 +277,9 @@ bool TcgVm::collect_dirty(std::vector<uint64_t>& out, bool running) {
   dirty_log_->collect(out);
   tlb_owner = nullptr;  // whoever runs next flushes
   // In a pause the vCPUs are parked or held: waking one that waits for the
-  // engine would only switch threads now. The pause's end wakes them.
-  if (running) {
+  // engine would only switch threads now. The pause's end wakes them. (Not
+  // on a deterministic machine: its schedule hands the engine over itself.)
+  if (running || det_) {
     token_.release(kHarvester);
   } else {
     token_.release_quietly();
