@@ -101,6 +101,7 @@ Checkpointer::Checkpointer(MachineView& machine, nvm::Store& store, const Settin
       lease_(store.layout().pages),
       committed_(committed),
       writable_(store.layout().pages),
+      page_sorter_(store.layout().pages),
       deterministic_(machine.vm().deterministic()) {
   dirty_log_ = machine.vm().create_dirty_log();
   if (!dirty_log_) throw Error("checkpoints need a dirty log, and the " + machine.vm().name() + " VM has none");
@@ -239,7 +240,8 @@ void Checkpointer::save_vcpu_state(accel::Vcpu& vcpu, uint64_t version) {
 // release, or when the pause ends any other way.
 class Checkpointer::HeldVcpus {
  public:
-  explicit HeldVcpus(MachineView& machine) : machine_(machine) {}
+  // `list` is the caller's, reused from pause to pause (no allocation).
+  HeldVcpus(MachineView& machine, std::vector<unsigned>& list) : machine_(machine), held_(list) { held_.clear(); }
   ~HeldVcpus() { release_all(); }
   HeldVcpus(const HeldVcpus&) = delete;
   HeldVcpus& operator=(const HeldVcpus&) = delete;
@@ -256,7 +258,7 @@ class Checkpointer::HeldVcpus {
 
  private:
   MachineView& machine_;
-  std::vector<unsigned> held_;
+  std::vector<unsigned>& held_;
 };
 
 void Checkpointer::lead(accel::Vcpu& self) {
@@ -271,7 +273,7 @@ void Checkpointer::lead(accel::Vcpu& self) {
   // thread only to park it would cost more than the whole pause. The others
   // are kicked and park themselves (follow()).
   leader_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
-  HeldVcpus held(machine_);
+  HeldVcpus held(machine_, held_list_);
   for (unsigned i = 0; i <= others; ++i)
     if (i != self.index() && !held.hold(i)) machine_.vcpu(i).kick();
   bool failed = false;
@@ -467,13 +469,13 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   dirty_.clear();
   dirty_log_->collect(dirty_);  // written since the last fetch: the precopy's, if there was one
   machine_.collect_device_dirty(dirty_);  // the VMM's own writes (virtio buffers) bypass the accelerator's log
-  if (!std::is_sorted(dirty_.begin(), dirty_.end())) std::sort(dirty_.begin(), dirty_.end());  // the bitmap's are
-  dirty_.erase(std::unique(dirty_.begin(), dirty_.end()), dirty_.end());
-  std::vector<uint64_t> late, to_copy;
+  page_sorter_.sort_unique(dirty_);  // the bitmap's log comes sorted, the software CPU's in the order written
+  late_.clear();
+  to_copy_.clear();
   const std::vector<uint64_t>* copy_list = &chosen_;
   if (!precopied_.empty() || !early_dirty_.empty()) {
-    late.swap(dirty_);
-    std::set_union(late.begin(), late.end(), early_dirty_.begin(), early_dirty_.end(), std::back_inserter(dirty_));
+    late_.swap(dirty_);
+    std::set_union(late_.begin(), late_.end(), early_dirty_.begin(), early_dirty_.end(), std::back_inserter(dirty_));
   }
   // Only hybrid and hot leases ask which pages are hot. The merge touches
   // every tracked page just after the guest evicted them from the caches
@@ -481,7 +483,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   // hybrid starts from an empty history.
   if (wants_hotness(pause_settings_)) {
     hotness_.record_epoch(dirty_);
-  } else if (hotness_.tracked()) {
+  } else if (hotness_.tracked() || hotness_.recorded()) {
     hotness_.clear();
   }
   // Copy-on-write alone means every first write faults: no leases then.
@@ -491,10 +493,19 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   if (!precopied_.empty()) {
     // A page precopied and not written since needs no copy during the pause.
     for (uint64_t page : chosen_)
-      if (!std::binary_search(precopied_.begin(), precopied_.end(), page) || std::binary_search(late.begin(), late.end(), page))
-        to_copy.push_back(page);
-    copy_list = &to_copy;
-    precopy_pacer_.checkpoint_after_precopy(precopied_.size(), chosen_.size() - to_copy.size());
+      if (!std::binary_search(precopied_.begin(), precopied_.end(), page) || std::binary_search(late_.begin(), late_.end(), page))
+        to_copy_.push_back(page);
+    copy_list = &to_copy_;
+    precopy_pacer_.checkpoint_after_precopy(precopied_.size(), chosen_.size() - to_copy_.size());
+  } else if (pause_settings_.policy == Policy::hybrid) {
+    // A hot page stays writable, so this checkpoint's slot must hold its
+    // content. Where the slot's backup is of a checkpoint after which the
+    // guest has not written the page, the new tag is all it needs.
+    for (uint64_t page : chosen_) {
+      uint64_t held = *store_.tag(page, slot);
+      if (!held || held >= version || !hotness_.unwritten_for(page, version - held)) to_copy_.push_back(page);
+    }
+    copy_list = &to_copy_;
   }
   early_dirty_.clear();
   precopied_.clear();
@@ -604,28 +615,28 @@ void Checkpointer::plan_protection(const std::vector<uint64_t>& keep, Checkpoint
     st.pages_protected = store_.layout().pages - keep.size();
     return;
   }
-  std::vector<uint64_t> to_protect;
-  std::sort(writable_list_.begin(), writable_list_.end());
+  to_protect_.clear();
+  page_sorter_.sort_unique(writable_list_);
   std::set_difference(writable_list_.begin(), writable_list_.end(), keep.begin(), keep.end(),
-                      std::back_inserter(to_protect));
+                      std::back_inserter(to_protect_));
   for (uint64_t page : keep)
     if (!writable_[page]) unprotect_.push_back(page);
   // Fewer, wider ranges: each call costs far more (KVM invalidation) than
   // re-protecting a few pages that are protected already; never a kept page.
   constexpr uint64_t kMaxGap = 32;
   size_t i = 0;
-  while (i < to_protect.size()) {
-    uint64_t first = to_protect[i], last = first;
+  while (i < to_protect_.size()) {
+    uint64_t first = to_protect_[i], last = first;
     size_t j = i + 1;
-    while (j < to_protect.size() && to_protect[j] - last <= kMaxGap) {
+    while (j < to_protect_.size() && to_protect_[j] - last <= kMaxGap) {
       auto k = std::upper_bound(keep.begin(), keep.end(), last);
-      if (k != keep.end() && *k < to_protect[j]) break;
-      last = to_protect[j++];
+      if (k != keep.end() && *k < to_protect_[j]) break;
+      last = to_protect_[j++];
     }
     protect_ranges_.emplace_back(first, last - first + 1);
     i = j;
   }
-  st.pages_protected = to_protect.size();
+  st.pages_protected = to_protect_.size();
 }
 
 // After the planned ranges are protected and the kept pages' backups

@@ -25,6 +25,7 @@
 #include "ckpt/hot_lease.h"
 #include "ckpt/machine_view.h"
 #include "ckpt/hotness.h"
+#include "ckpt/page_sorter.h"
 #include "ckpt/oracle.h"
 #include "ckpt/pause_copier.h"
 #include "ckpt/pause_work.h"
@@ -136,7 +137,10 @@ class Checkpointer {
   bool protect_all_ = true;                // nothing is protected yet
   ZeroedVector<uint8_t> writable_;         // per page: not write-protected
   std::vector<uint64_t> writable_list_;    // the same, as a list
-  std::vector<uint64_t> dirty_, chosen_;   // scratch, reused
+  std::vector<uint64_t> dirty_, chosen_;   // scratch, reused: the pause allocates nothing it can avoid
+  std::vector<uint64_t> late_, to_copy_, to_protect_;  // scratch, reused
+  std::vector<unsigned> held_list_;                    // the vCPUs a pause holds (HeldVcpus)
+  PageSorter page_sorter_;
   std::vector<uint64_t> copied_;           // copy_on_write's scratch (under mu_)
   std::vector<uint64_t> early_dirty_;      // precopy: pages the epoch wrote before the precopy
   std::vector<uint64_t> precopied_;        // precopy: pages copied ahead of the pause (sorted)

@@ -10,6 +10,8 @@ HotnessTracker::HotnessTracker(uint64_t pages, unsigned history, unsigned thresh
 
 void HotnessTracker::set_tuning(unsigned history, unsigned threshold) {
   history = std::clamp(history, 1u, 8u);
+  if (history != history_) recorded_ = 0;  // a shorter history dropped bits a longer one would need
+  history_ = history;
   mask_ = uint8_t((1u << history) - 1);
   threshold_ = std::clamp(threshold, 1u, history);
 }
@@ -18,11 +20,17 @@ void HotnessTracker::clear() {
   for (uint64_t page : tracked_) bits_[page] = 0;
   tracked_.clear();
   hot_.clear();
+  recorded_ = 0;
 }
 
 unsigned HotnessTracker::weight(uint64_t page) const { return unsigned(__builtin_popcount(bits_[page] & mask_)); }
 
 bool HotnessTracker::is_hot(uint64_t page) const { return page < bits_.size() && weight(page) >= threshold_; }
+
+bool HotnessTracker::unwritten_for(uint64_t page, uint64_t epochs) const {
+  if (epochs == 0 || epochs > recorded_ || page >= bits_.size()) return false;
+  return (bits_[page] & ((1u << epochs) - 1)) == 0;
+}
 
 // One merge of the tracked pages (kept sorted) with the epoch's: each
 // page's history shifts once, those that ran out are forgotten, and the hot
@@ -58,6 +66,7 @@ void HotnessTracker::record_epoch(const std::vector<uint64_t>& dirty_in) {
     if (unsigned(__builtin_popcount(b)) >= threshold_) hot_.push_back(page);
   }
   tracked_.swap(still_);
+  recorded_ = std::min(recorded_ + 1, history_);
 }
 
 }  // namespace hsls::ckpt

@@ -25,6 +25,12 @@ class HotnessTracker {
   void clear();
   // Pages with any history (tracked).
   size_t tracked() const { return tracked_.size(); }
+  // Whether the page was written in none of the last `epochs` epochs:
+  // false unless every one of them was recorded (since the last clear or
+  // change of history length) and the history reaches that far back.
+  bool unwritten_for(uint64_t page, uint64_t epochs) const;
+  // Epochs recorded since the last clear or change of history length (up to the history length).
+  unsigned recorded() const { return recorded_; }
 
  private:
   unsigned weight(uint64_t page) const;
@@ -32,8 +38,10 @@ class HotnessTracker {
   std::vector<uint64_t> tracked_;   // pages with nonzero bits, sorted
   std::vector<uint64_t> hot_;
   std::vector<uint64_t> still_, sorted_;  // scratch
-  uint8_t mask_;
+  uint8_t mask_ = 0;
+  unsigned history_ = 0;
   unsigned threshold_;
+  unsigned recorded_ = 0;
 };
 
 }  // namespace hsls::ckpt

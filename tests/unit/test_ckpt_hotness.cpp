@@ -195,3 +195,33 @@ TEST_CASE("ckpt hotness: clear forgets every page's history; recording starts af
   CHECK(t.is_hot(1));
   CHECK(t.tracked() == 1);
 }
+
+TEST_CASE("ckpt hotness: unwritten_for answers only for epochs it recorded") {
+  HotnessTracker t(100, 4, 2);
+  CHECK_FALSE(t.unwritten_for(1, 1));  // nothing recorded: unknown
+  t.record_epoch({1});
+  t.record_epoch({});
+  CHECK(t.recorded() == 2);
+  CHECK(t.unwritten_for(1, 1));
+  CHECK_FALSE(t.unwritten_for(1, 2));  // written two epochs ago
+  CHECK(t.unwritten_for(2, 2));        // never written, both epochs recorded
+  CHECK_FALSE(t.unwritten_for(2, 3));  // a third epoch back was not recorded
+  CHECK_FALSE(t.unwritten_for(2, 0));
+  t.record_epoch({});
+  t.record_epoch({});
+  t.record_epoch({});
+  CHECK(t.recorded() == 4);            // no further back than the history
+  CHECK(t.unwritten_for(1, 4));        // epoch 1 fell out of the 4-epoch window
+  CHECK_FALSE(t.unwritten_for(1, 5));
+  t.clear();                           // a switch of policy: history gone
+  CHECK_FALSE(t.unwritten_for(2, 1));
+  t.record_epoch({});
+  t.record_epoch({});
+  t.set_tuning(8, 2);                  // a longer history: the dropped bits are unknown
+  CHECK(t.recorded() == 0);
+  CHECK_FALSE(t.unwritten_for(2, 1));
+  t.record_epoch({});
+  CHECK(t.unwritten_for(2, 1));
+  t.set_tuning(8, 3);                  // the same length: nothing lost
+  CHECK(t.recorded() == 1);
+}

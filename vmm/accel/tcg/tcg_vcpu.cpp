@@ -144,6 +144,7 @@ void TcgVcpu::post_sipi(uint8_t page) {
 // flush (hundreds of us here) if another vCPU ran last. Reading or writing
 // a parked vCPU's state needs no flush.
 void TcgVcpu::load(bool to_run) {
+  if (to_run) state_off_engine_.reset();  // it may change from here on
   if (vm_.loaded != this) {
     cpu_.restore();
     vm_.loaded = this;
@@ -663,6 +664,10 @@ CpuState TcgVcpu::read_control(const CpuBytes& c) {
   return s;
 }
 
+// The guest's time stamp counter now: the engine's rdtsc is the host's; a
+// deterministic guest uses the clock device.
+uint64_t TcgVcpu::clock_now() const { return vm_.det() ? vm_.now_ns() : __rdtsc(); }
+
 // Engine -> CpuState, all of it (token held, this vCPU loaded).
 CpuState TcgVcpu::read_engine() {
   uc_engine* uc = vm_.engine();
@@ -670,7 +675,7 @@ CpuState TcgVcpu::read_engine() {
   for (int i = 0; i < 8; ++i) s.dr[i] = reg_read(uc, UC_X86_REG_DR0 + i);
   for (const auto& m : kMsrs) s.*m.field = msr_read(uc, m.index);
   s.tsc_aux = 0;
-  s.tsc = vm_.det() ? vm_.now_ns() : __rdtsc();  // the engine's rdtsc is the host's; a deterministic guest uses the clock device
+  s.tsc = clock_now();
   s.apic_base = 0xfee00000 | 0x800 | (index_ == 0 ? 0x100 : 0);
   s.xcr0 = 3;
   // FPU/SSE in the FXSAVE layout.
@@ -770,8 +775,20 @@ void TcgVcpu::write_engine(const CpuState& s) {
 
 CpuState TcgVcpu::get_state() {
   bool mine = vm_.current() == this;  // called from inside this vCPU's turn
+  // Held by a checkpoint, it cannot run until released; if it has not run
+  // since the last checkpoint read it, that state still holds (~3 us of
+  // engine loading and reading saved). Only the pause's leader reads held
+  // vCPUs, so only it fills and reads the copy.
+  bool held = !mine && activity_.load(std::memory_order_acquire) == kHeld;
+  if (held && state_off_engine_) {
+    CpuState s = *state_off_engine_;
+    s.tsc = clock_now();
+    s.run_state = run_state_;
+    return s;
+  }
   if (!mine) take_engine();
   CpuState s = read_engine();
+  if (held) state_off_engine_ = s;
   if (!mine) give_engine();
   return s;
 }
@@ -780,6 +797,7 @@ void TcgVcpu::set_state(const CpuState& s) {
   if (s.version != CpuState::kVersion) throw Error("vCPU state version " + std::to_string(s.version) + " is not supported");
   bool mine = vm_.current() == this;
   if (!mine) take_engine();
+  state_off_engine_.reset();
   write_engine(s);
   run_state_ = s.run_state;
   carried_vector_ = s.interrupt_pending ? int(s.interrupt_vector) : -1;

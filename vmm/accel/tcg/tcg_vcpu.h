@@ -110,6 +110,7 @@ class TcgVcpu : public Vcpu {
   CpuBytes live();
   void live_done();
   CpuState read_engine();
+  uint64_t clock_now() const;
   CpuState read_control(const CpuBytes& c);
   void write_engine(const CpuState& s);
 
@@ -131,6 +132,10 @@ class TcgVcpu : public Vcpu {
   bool yielded_ = false;  // the last turn ended to let a waiting vCPU run
   std::atomic<bool> leads_next_{false};  // the turn ends for a checkpoint this vCPU leads (end_turn_to_lead)
   int carried_vector_ = -1;  // an interrupt a loaded state had taken but not delivered
+  // The state a checkpoint last read while it held this vCPU; it holds
+  // until the vCPU next runs (load(true)) or is set. An idle vCPU is read
+  // at every checkpoint, mostly unchanged (get_state).
+  std::optional<CpuState> state_off_engine_;
   CpuState fill_cpu_;        // the paging registers a TLB fill walks with (scratch)
   DeliveryResult delivery_;  // the last delivery's result; kept so its buffers are reused
   std::optional<FillDecision> refused_;  // the last fill refused in this run
