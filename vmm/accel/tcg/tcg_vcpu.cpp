@@ -164,8 +164,8 @@ void TcgVcpu::take_engine() {
   load();
 }
 
-void TcgVcpu::give_engine(bool yield) {
-  store();
+void TcgVcpu::give_engine(bool yield, bool changed) {
+  if (changed) store();  // unchanged, the saved bytes are the engine's already
   vm_.set_current(nullptr);
   if (leads_next_.exchange(false, std::memory_order_relaxed) && !yield) {
     vm_.token().release_quietly();
@@ -789,7 +789,7 @@ CpuState TcgVcpu::get_state() {
   if (!mine) take_engine();
   CpuState s = read_engine();
   if (held) state_off_engine_ = s;
-  if (!mine) give_engine();
+  if (!mine) give_engine(false, false);  // read only: no 5.5 KiB save
   return s;
 }
 

@@ -84,7 +84,7 @@ class TcgVcpu : public Vcpu {
   void load(bool to_run = false);  // this vCPU's bytes -> engine (token held)
   void store();  // engine -> this vCPU's bytes (token held)
   void take_engine();
-  void give_engine(bool yield = false);
+  void give_engine(bool yield = false, bool changed = true);
   bool inject_pending();
   bool deliver(const Event& ev);
   bool interrupt_ready(bool& blocked_by_shadow);
