@@ -166,3 +166,64 @@ TEST_CASE("run token: a yielding holder is idle while it waits for the next vCPU
   CHECK(yielder_idle.entered.load() == 1);
   CHECK(yielder_idle.left.load() == 1);
 }
+
+TEST_CASE("run token: a turn paused to lead a checkpoint goes on before another vCPU's begins") {
+  RunToken token;
+  std::atomic<bool> never{false};
+  CountingIdle idle0, idle1;
+  REQUIRE(token.acquire_turn(0, never, idle0));
+  std::atomic<int> order{0}, waiter_at{0};
+  std::thread waiter([&] {
+    CHECK(token.acquire_turn(1, never, idle1));
+    waiter_at = order.fetch_add(1) + 1;
+    token.release(1);
+  });
+  REQUIRE(eventually([&] { return token.contended(); }));
+  // vCPU 0 ends its turn to lead; its slice has 10 s left.
+  token.release_for_lead(0, hsls::monotonic_ns() + 10'000'000'000ull);
+  token.wake_deferred();  // the pause's end wakes vCPU 1: it must still wait
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(waiter_at.load() == 0);
+  // A state read (not a turn) is not held back by it.
+  REQUIRE(token.acquire(1, never));
+  token.release(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(waiter_at.load() == 0);
+  REQUIRE(token.acquire_turn(0, never, idle0));  // vCPU 0's turn goes on
+  int mine = order.fetch_add(1) + 1;
+  token.release(0);  // its slice ends: vCPU 1 takes its turn
+  waiter.join();
+  CHECK(mine == 1);
+  CHECK(waiter_at.load() == 2);
+}
+
+TEST_CASE("run token: a paused turn that does not go on lets the others run") {
+  SUBCASE("its vCPU goes idle") {
+    RunToken token;
+    std::atomic<bool> never{false};
+    CountingIdle idle1;
+    REQUIRE(token.acquire(0, never));
+    token.release_for_lead(0, hsls::monotonic_ns() + 10'000'000'000ull);
+    std::atomic<bool> got{false};
+    std::thread waiter([&] {
+      got = token.acquire_turn(1, never, idle1);
+      token.release(1);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    CHECK_FALSE(got.load());
+    token.drop_reservation(0);
+    waiter.join();
+    CHECK(got.load());
+  }
+  SUBCASE("its slice ends") {
+    RunToken token;
+    std::atomic<bool> never{false};
+    CountingIdle idle1;
+    REQUIRE(token.acquire(0, never));
+    token.release_for_lead(0, hsls::monotonic_ns() + 30'000'000ull);  // 30 ms
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(token.acquire_turn(1, never, idle1));
+    CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(25));
+    token.release(1);
+  }
+}

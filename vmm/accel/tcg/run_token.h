@@ -61,6 +61,24 @@ class RunToken {
   // holds them where they sleep. wake_deferred() wakes them (the pause's
   // end, or an idle wait).
   void release_quietly();
+  // The same for vCPU `who` that ends its turn to lead a checkpoint: its
+  // turn goes on after the pause, so until it takes the token back (or
+  // `until_ns`, the end of its slice) no other vCPU's turn begins. A pause
+  // then neither hands the engine to another vCPU (a switch: a TLB flush
+  // and cold caches) nor cuts the schedule it interrupted.
+  void release_for_lead(unsigned who, uint64_t until_ns) {
+    reserved_until_ns_.store(until_ns, std::memory_order_relaxed);
+    reserved_for_.store(who + 1, std::memory_order_release);
+    release_quietly();
+  }
+  // `who` will not come back for its turn (it goes idle): the others may.
+  void drop_reservation(unsigned who) {
+    uint32_t mine = who + 1;
+    if (reserved_for_.compare_exchange_strong(mine, 0, std::memory_order_acq_rel)) {
+      epoch_.fetch_add(1, std::memory_order_release);
+      futex_wake(epoch_);
+    }
+  }
   void wake_deferred() {
     if (wake_deferred_.exchange(false, std::memory_order_acq_rel)) futex_wake(epoch_);
   }
@@ -112,6 +130,18 @@ class RunToken {
   // starved for 40 ms at 1 ms checkpoints).
   static constexpr int64_t kOwedTurnNs = 2'000'000;
   bool others_runnable(unsigned who) const { return (runnable_.load(std::memory_order_relaxed) & ~(1u << who)) != 0; }
+  // The ns until the turn reserved for another vCPU than `who` ends (0: none).
+  int64_t reserved_elsewhere_ns(unsigned who) const {
+    uint32_t r = reserved_for_.load(std::memory_order_acquire);
+    if (r == 0 || r == who + 1) return 0;
+    uint64_t until = reserved_until_ns_.load(std::memory_order_relaxed), now = monotonic_ns();
+    return until > now ? int64_t(until - now) : 0;
+  }
+  // `who` took its turn: a reservation for it is used up.
+  void end_reservation(unsigned who) {
+    uint32_t mine = who + 1;
+    reserved_for_.compare_exchange_strong(mine, 0, std::memory_order_acq_rel);
+  }
   bool owes_turn(unsigned who) const {
     return owed_by_.load(std::memory_order_relaxed) == who + 1 &&
            monotonic_ns() - owed_since_ns_.load(std::memory_order_relaxed) < uint64_t(kOwedTurnNs);
@@ -123,6 +153,8 @@ class RunToken {
   std::atomic<uint32_t> epoch_{0};   // changes at each release and poke: what waiters sleep on
   std::atomic<uint32_t> waiting_{0};
   std::atomic<bool> wake_deferred_{false};  // a quiet release has not woken the waiters yet
+  std::atomic<uint32_t> reserved_for_{0};   // vCPU + 1 whose turn a checkpoint paused, 0 = none
+  std::atomic<uint64_t> reserved_until_ns_{0};
   std::atomic<uint32_t> handovers_{0};  // bumped at each acquire, wake and poke: a yielding releaser waits for it to move
 };
 
@@ -131,7 +163,8 @@ template <typename Idle>
 bool RunToken::acquire_impl(unsigned who, const std::atomic<bool>& kicked, Idle& idle, bool turn) {
   const bool owes = turn && owes_turn(who);
   uint32_t free = 0;
-  if (!owes && holder_.compare_exchange_strong(free, who + 1, std::memory_order_acquire)) {
+  if (!owes && !(turn && reserved_elsewhere_ns(who)) && holder_.compare_exchange_strong(free, who + 1, std::memory_order_acquire)) {
+    if (turn) end_reservation(who);
     handovers_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
@@ -146,12 +179,16 @@ bool RunToken::acquire_impl(unsigned who, const std::atomic<bool>& kicked, Idle&
     // Owing the turn, let another vCPU take it first (for a while); this
     // caller is one of the waiters.
     bool defer = turn && owes_turn(who) && (waiting_.load(std::memory_order_relaxed) > 1 || others_runnable(who));
+    // Another vCPU's turn paused for a checkpoint: wait for it to go on
+    // (its release wakes this one), or for its slice to end.
+    int64_t reserved = turn ? reserved_elsewhere_ns(who) : 0;
     uint32_t h = 0;
-    if (!defer && holder_.compare_exchange_strong(h, who + 1, std::memory_order_acquire)) break;
+    if (!defer && !reserved && holder_.compare_exchange_strong(h, who + 1, std::memory_order_acquire)) break;
     idle.enter();
-    futex_wait(epoch_, e, defer ? kOwedTurnNs : -1);
+    futex_wait(epoch_, e, defer ? kOwedTurnNs : reserved ? reserved : -1);
     idle.leave();
   }
+  if (turn) end_reservation(who);
   waiting_.fetch_sub(1, std::memory_order_relaxed);
   if (turn && owed_by_.load(std::memory_order_relaxed) != who + 1) owed_by_.store(0, std::memory_order_relaxed);  // paid
   handovers_.fetch_add(1, std::memory_order_release);

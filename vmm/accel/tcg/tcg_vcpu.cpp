@@ -3,6 +3,7 @@
 #include <x86intrin.h>
 
 #include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -168,7 +169,8 @@ void TcgVcpu::give_engine(bool yield, bool changed) {
   if (changed) store();  // unchanged, the saved bytes are the engine's already
   vm_.set_current(nullptr);
   if (leads_next_.exchange(false, std::memory_order_relaxed) && !yield) {
-    vm_.token().release_quietly();
+    paused_for_lead_ = true;
+    vm_.token().release_for_lead(index_, vm_.slice_end_ns());
   } else {
     IdleWhile idle{*this};
     vm_.token().release(index_, yield, idle);
@@ -273,6 +275,8 @@ void TcgVcpu::idle_wait() {
     if (lapic_->pending() >= 0 && (cpu_.get<uint64_t>(uc_layout().eflags) & kIf)) return;
   }
   vm_.token().set_runnable(index_, false);
+  vm_.token().drop_reservation(index_);  // a turn paused for a checkpoint does not go on
+  paused_for_lead_ = false;
   vm_.token().wake_deferred();  // no vCPU may sleep on a free engine while this one sleeps too
   enter_idle();
   futex_wait(wake_, w, 100'000'000);
@@ -388,6 +392,7 @@ Exit TcgVcpu::run() {
     return Exit{};
   }
   vm_.set_current(this);
+  vm_.begin_turn(this, std::exchange(paused_for_lead_, false));
   load(true);
   take_init_sipi();
   yielded_ = false;
@@ -396,10 +401,12 @@ Exit TcgVcpu::run() {
   return e;
 }
 
-// A kick (a checkpoint, a pause) ends this turn early: if another vCPU
-// waits for the engine, the next turn is its own, not this one's again.
+// A kick (a pause, a checkpoint led elsewhere) ends this turn early: if
+// another vCPU waits for the engine, the next turn is its own, not this
+// one's again. A turn ended to lead a checkpoint goes on after it instead
+// (RunToken::release_for_lead).
 Exit TcgVcpu::turn_cut_short() {
-  if (vm_.token().others_want(index_)) vm_.token().owe_turn(index_);
+  if (!leads_next_.load(std::memory_order_relaxed) && vm_.token().others_want(index_)) vm_.token().owe_turn(index_);
   return Exit{};
 }
 

@@ -131,6 +131,7 @@ class TcgVcpu : public Vcpu {
   unsigned skip_blocks_ = 0;
   bool yielded_ = false;  // the last turn ended to let a waiting vCPU run
   std::atomic<bool> leads_next_{false};  // the turn ends for a checkpoint this vCPU leads (end_turn_to_lead)
+  bool paused_for_lead_ = false;  // its last turn ended to lead a checkpoint: the next one goes on from it
   int carried_vector_ = -1;  // an interrupt a loaded state had taken but not delivered
   // The state a checkpoint last read while it held this vCPU; it holds
   // until the vCPU next runs (load(true)) or is set. An idle vCPU is read

@@ -22,7 +22,6 @@ namespace {
 
 constexpr uint64_t kMmioBase = 0xc0000000, kMmioSize = 0x40000000;  // the 32-bit device hole
 constexpr uint64_t kIoapicBase = 0xfec00000;
-constexpr uint64_t kSliceNs = 2'000'000;  // a vCPU's turn when another one waits for the engine
 // How soon the timer thread asks again for a stop the engine has not taken
 // (uc_emu_start forgets one asked for just before it began).
 constexpr uint64_t kStopRetryNs = 100'000;

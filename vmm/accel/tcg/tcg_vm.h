@@ -82,10 +82,19 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // The vCPU holding the token (its state is in the engine), or null.
   TcgVcpu* current() const { return current_.load(std::memory_order_acquire); }
   void set_current(TcgVcpu* v) {
-    if (v) turn_began_ns_.store(monotonic_ns(), std::memory_order_relaxed);
+    if (v && det_) turn_began_ns_.store(monotonic_ns(), std::memory_order_relaxed);
     current_.store(v, std::memory_order_release);
     on_engine_thread_ = v != nullptr;  // set and cleared by the thread taking and giving the engine
   }
+  // vCPU `v` begins a turn (token held): its slice starts now, unless the
+  // turn goes on from one that `v` paused to lead a checkpoint.
+  void begin_turn(TcgVcpu* v, bool resumed_after_lead) {
+    if (!resumed_after_lead || last_turn_ != v) turn_began_ns_.store(monotonic_ns(), std::memory_order_relaxed);
+    last_turn_ = v;
+  }
+  // When the running turn's slice ends (if another vCPU waits).
+  uint64_t slice_end_ns() const { return turn_began_ns_.load(std::memory_order_relaxed) + kSliceNs; }
+  static constexpr uint64_t kSliceNs = 2'000'000;  // a vCPU's turn when another one waits for the engine
   // Whether the calling thread holds the engine now (a hook, or the turn holder's own code).
   static bool on_engine_thread() { return on_engine_thread_; }
   // Ends the running vCPU's run at its next block when that is where the
@@ -142,7 +151,8 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   static inline thread_local bool on_engine_thread_ = false;
   std::atomic<bool> stop_{false};
   bool async_stop_ = false;
-  std::atomic<uint64_t> turn_began_ns_{0};  // when the current holder took the engine (its slice's start)
+  std::atomic<uint64_t> turn_began_ns_{0};  // when the running turn began (its slice's start)
+  TcgVcpu* last_turn_ = nullptr;            // whose turn began last (token held)
   // stop_engine's work without waking the timer thread (the timer thread's own stops).
   void ask_engine_to_stop();
   // What the timer thread sleeps on (a futex word: a wake is never lost,
