@@ -140,6 +140,7 @@ class RunToken {
   // `who` took its turn: a reservation for it is used up.
   void end_reservation(unsigned who) {
     uint32_t mine = who + 1;
+    if (reserved_for_.load(std::memory_order_relaxed) != mine) return;  // every turn asks: a read, not a locked CAS
     reserved_for_.compare_exchange_strong(mine, 0, std::memory_order_acq_rel);
   }
   bool owes_turn(unsigned who) const {
