@@ -231,9 +231,10 @@ TEST_CASE("nvm persist: crash point names round trip") {
       {CrashPoint::restored, "restored"},
   };
   static_assert(std::size(expected) == kPoints);
-  for (auto [cp, name] : expected) {
+  for (const auto& point : expected) {
+    const std::string name = point.second;  // not a structured binding: CAPTURE's lambda takes it (clang 14)
     CAPTURE(name);
-    CHECK(std::string(crash_point_name(cp)) == name);
+    CHECK(std::string(crash_point_name(point.first)) == name);
   }
   CHECK(crash_point_names() ==
         "stopped, state-saved, backup-copied, backup-tagged, protected, journal-written, committed, cow-copied, "

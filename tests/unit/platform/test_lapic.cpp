@@ -111,7 +111,8 @@ TEST_CASE("register write masks, read-only and reserved registers") {
 }
 
 TEST_CASE("timer current count at given times, for each divisor") {
-  for (auto [config, div] : kDivides) {
+  for (const auto& divide : kDivides) {
+    const uint32_t config = divide.config, div = divide.divisor;  // not a structured binding: CAPTURE's lambda takes it (clang 14)
     CAPTURE(config);
     Apic a;
     a.start(config, 0x40, 1000);
