@@ -66,11 +66,10 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
   bool skip = g_skip_restore.load();
   for (uint64_t page : pages_to_restore(store, g)) {
     if (skip) continue;  // the injected bug
-    p.copy(store.ram() + page * 4096, store.backup(page, slot), 4096, false);
+    p.copy_in_file(store.ram() + page * 4096, store.backup(page, slot), 4096);
     ++out.pages_restored;
     p.point(nvm::CrashPoint::restored);
   }
-  p.count_bytes(out.pages_restored * 4096);
   p.fence();
   // A checkpoint G+1 that failed before its commit may have tagged backups;
   // the next checkpoint reuses the number G+1, so those tags must go.

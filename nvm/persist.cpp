@@ -3,6 +3,9 @@
 #include <libpmem.h>
 
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstring>
 #include <new>
@@ -52,6 +55,30 @@ void Persist::copy(void* dst, const void* src, size_t len, bool counted) {
     pmem_memcpy_nodrain(dst, src, len);
   }
   if (counted) count_bytes(len);
+}
+
+void Persist::copy_in_file(void* dst, const void* src, size_t len) {
+  auto offset_of = [this, len](const void* at, loff_t& off) {
+    auto* b = static_cast<const uint8_t*>(at);
+    if (b < file_base_ || uint64_t(b - file_base_) + len > file_size_) return false;
+    off = loff_t(b - file_base_);
+    return true;
+  };
+  loff_t from = 0, to = 0;
+  if (file_fd_ < 0 || unfenced_ || !offset_of(src, from) || !offset_of(dst, to)) return copy(dst, src, len);
+  if (power_lost()) return;
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::copy_file_range(file_fd_, &from, file_fd_, &to, len - done, 0);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      // Refused (an old kernel, a file system without it): the rest through the mapping.
+      copy(static_cast<uint8_t*>(dst) + done, static_cast<const uint8_t*>(src) + done, len - done, false);
+      break;
+    }
+    done += size_t(n);
+  }
+  count_bytes(len);
 }
 
 void Persist::write(void* dst, const void* src, size_t len) {

@@ -68,6 +68,21 @@ class Persist {
   // non-temporal stores before it to drain (one per 4 KiB page made the
   // pause's copy 52 instead of 36 us for ~112 pages here).
   void copy(void* dst, const void* src, size_t len, bool counted = true);
+  // The same as copy(), with both ranges inside the attached file, through
+  // the file (copy_file_range): neither mapping is touched, so no page of
+  // it faults. A first touch costs ~20-40 us a page on a PVM host (two per
+  // page copied through a fresh mapping) against ~2.5 us a page this way:
+  // a cold start's restore of ~100 pages went from ~5 ms to ~0.3 ms. Falls
+  // back to copy() with no file attached, with the unfenced-line model on,
+  // or if the kernel refuses. Counted.
+  void copy_in_file(void* dst, const void* src, size_t len);
+  // Lets copy_in_file() go through `fd`, the file mapped at [base, base+size)
+  // (a page-cache file, so that the mapping and the file are the same bytes).
+  void attach_file(int fd, const uint8_t* base, uint64_t size) {
+    file_fd_ = fd;
+    file_base_ = base;
+    file_size_ = size;
+  }
   void count_bytes(uint64_t n) {
     if (!power_lost()) shared_->bytes.fetch_add(n, std::memory_order_relaxed);
   }
@@ -120,6 +135,9 @@ class Persist {
   std::atomic<int> armed_point_{-1};
   uint64_t armed_at_ = 0;
   std::function<void(CrashPoint)> on_fail_;
+  int file_fd_ = -1;  // attach_file()
+  const uint8_t* file_base_ = nullptr;
+  uint64_t file_size_ = 0;
   std::unique_ptr<UnfencedLines> unfenced_;  // null unless track_unfenced()
   std::mutex unfenced_mu_;                   // a write and its record in the model are one step
   size_t dropped_ = 0;

@@ -111,6 +111,7 @@ Region::Region(const std::string& path, uint64_t size, Mode mode) : path_(path),
     base_ = g_warm.base;
     size_ = g_warm.size;
     is_pmem_ = g_warm.is_pmem;
+    took_over_ = true;
     g_warm.base = nullptr;
     lock_fd_ = fd;
     return;

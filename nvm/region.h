@@ -29,6 +29,11 @@ class Region {
   const std::string& path() const { return path_; }
   // True if libpmem says the mapping is real persistent memory.
   bool is_pmem() const { return is_pmem_; }
+  // The mapped file's descriptor (open as long as the Region).
+  int fd() const { return lock_fd_; }
+  // False if this Region took over a mapping kept from the last one
+  // (reuse_mappings), whose pages are already mapped.
+  bool newly_mapped() const { return !took_over_; }
   // True if this open created the file (a brand-new machine).
   bool created() const { return created_; }
   // The machine came up: keep a file this open created. Until then the
@@ -56,6 +61,7 @@ class Region {
   uint64_t size_ = 0;
   uint8_t* base_ = nullptr;
   int lock_fd_ = -1;      // the mapped file's (locked)
+  bool took_over_ = false;  // the mapping was kept from the last Region of this file
   int old_fd_ = -1;       // discard mode: the existing file, locked and untouched until keep()
   std::string map_path_;  // what was mapped: path_, or the new file (/proc/self/fd/N or a temporary name)
   std::string target_;    // discard mode: the file keep() replaces (path_ with symlinks resolved)

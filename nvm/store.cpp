@@ -13,6 +13,8 @@ Store::Store(const std::string& path, uint64_t memory_bytes, uint32_t vcpus, boo
     : layout_(compute_layout(memory_bytes)), persist_(adr) {
   region_ = std::make_unique<Region>(path, layout_.file_bytes, fresh ? Region::Mode::discard : Region::Mode::keep);
   journal_ = std::make_unique<Journal>(region_->base(), layout_, persist_);
+  // A fresh mapping of a page-cache file: recovery restores through the file, not by faulting pages in.
+  if (region_->newly_mapped() && !region_->is_pmem()) persist_.attach_file(region_->fd(), region_->base(), region_->size());
   if (fresh || region_->created()) {
     format(vcpus);
     return;

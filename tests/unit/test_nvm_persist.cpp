@@ -2,6 +2,8 @@
 // later write, crash points are counted and an armed power failure fires at
 // exactly the requested arrival, once.
 #include <doctest/doctest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -251,4 +253,73 @@ TEST_CASE("nvm persist: unknown crash point names are refused") {
     CAPTURE(bad);
     CHECK_FALSE(crash_point_from_name(bad).has_value());
   }
+}
+
+namespace {
+
+// A file on tmpfs mapped shared: the mapping and the file are the same bytes.
+struct MappedFile {
+  static constexpr size_t kSize = 4 * 4096;
+  int fd = -1;
+  uint8_t* p = nullptr;
+  MappedFile() {
+    char name[] = "/dev/shm/hsls-unit-persist-XXXXXX";
+    fd = ::mkstemp(name);
+    REQUIRE(fd >= 0);
+    ::unlink(name);
+    REQUIRE(::ftruncate(fd, kSize) == 0);
+    void* m = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    REQUIRE(m != MAP_FAILED);
+    p = static_cast<uint8_t*>(m);
+  }
+  ~MappedFile() {
+    ::munmap(p, kSize);
+    ::close(fd);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  // The bytes at `off` as the file holds them (not through the mapping).
+  std::vector<uint8_t> read_file(size_t off, size_t n) const {
+    std::vector<uint8_t> v(n);
+    REQUIRE(::pread(fd, v.data(), n, off_t(off)) == ssize_t(n));
+    return v;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("copy_in_file copies a page through the attached file, counts it, and drops it once power is lost") {
+  MappedFile f;
+  auto page = pattern(4096, 7);
+  std::memcpy(f.p + 3 * 4096, page.data(), 4096);
+  Persist p(false);
+  p.attach_file(f.fd, f.p, MappedFile::kSize);
+  p.copy_in_file(f.p + 4096, f.p + 3 * 4096, 4096);
+  CHECK(f.read_file(4096, 4096) == page);
+  CHECK(std::memcmp(f.p + 4096, page.data(), 4096) == 0);  // the mapping sees it
+  CHECK(p.bytes_written() == 4096);
+  auto other = pattern(4096, 99);
+  std::memcpy(f.p + 2 * 4096, other.data(), 4096);
+  p.lose_power();
+  p.copy_in_file(f.p + 4096, f.p + 2 * 4096, 4096);
+  CHECK(f.read_file(4096, 4096) == page);
+  CHECK(p.bytes_written() == 4096);
+}
+
+TEST_CASE("copy_in_file outside the attached file, or with none attached, copies through memory") {
+  Buf a, b;
+  auto bytes = pattern(4096, 3);
+  std::memcpy(b.p, bytes.data(), 4096);
+  Persist p(true);
+  p.copy_in_file(a.p, b.p, 4096);
+  p.fence();
+  CHECK(std::memcmp(a.p, bytes.data(), 4096) == 0);
+  MappedFile f;
+  p.attach_file(f.fd, f.p, MappedFile::kSize);
+  auto more = pattern(4096, 5);
+  std::memcpy(b.p + 4096, more.data(), 4096);
+  p.copy_in_file(f.p, b.p + 4096, 4096);  // the source is not in the file
+  p.fence();
+  CHECK(f.read_file(0, 4096) == more);
+  CHECK(p.bytes_written() == 2 * 4096);
 }

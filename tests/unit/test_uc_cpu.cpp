@@ -5,9 +5,11 @@
 #include <unicorn/unicorn.h>
 
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "vmm/accel/tcg/uc_cpu.h"
+#include "vmm/accel/tcg/uc_probe.h"
 
 using namespace hsls::accel::tcg;
 
@@ -143,4 +145,20 @@ TEST_CASE("uc_halted: a hlt, not a stop") {
   REQUIRE(uc_emu_start(e.uc, 0x2000, 0xfff0, 0, 0) == UC_ERR_OK);
   CHECK(uc_halted(uc_live_cpu(e.uc)));
   CHECK(e.read(UC_X86_REG_RIP) == 0x2004);
+}
+
+TEST_CASE("the probes' answers compiled into vmm are what probing the linked Unicorn finds now") {
+  const UcProbed now = run_uc_probes();
+  CHECK(now.layout_failure == "");
+  CHECK(now.refused_failure == "");
+  CHECK(now.live_failure == "");
+  CHECK(now.async_failure == "");
+  const UcLayout& built = uc_layout();
+  CHECK(now.layout.size == built.size);
+  CHECK(now.layout.error_code == built.error_code);
+  CHECK(now.layout.exception_is_int == built.exception_is_int);
+  CHECK(now.layout.old_exception == built.old_exception);
+  CHECK(std::memcmp(&now.layout, &built, sizeof built) == 0);
+  // The refused address: a generated header that is not this library's would read another field.
+  CHECK(uc_probed_header(now).find("kRefusedOffset = " + std::to_string(now.refused_offset) + ";") != std::string::npos);
 }
