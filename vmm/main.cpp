@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -24,6 +25,8 @@ namespace {
 
 using namespace hsls;
 
+pid_t g_parent_at_start = 0;  // --exit-with-parent: who started us
+
 // Flags of `vmm run`; each overrides the config file's key when given.
 struct RunFlags {
   std::string config;
@@ -43,6 +46,7 @@ struct RunFlags {
   bool verify = false;
   bool no_ckpt = false;
   bool power_restart = false;
+  bool exit_with_parent = false;
   bool no_external_sync = false;
 };
 
@@ -231,10 +235,11 @@ int bench(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  g_parent_at_start = ::getppid();
   // Freed memory stays with the process and large blocks come from the heap,
-  // so that the software CPU's engine reuses what the start-up probes' engine
-  // freed: each fresh page costs a first-touch fault (~10-20 us on a PVM guest)
-  // and recovery time is counted from here.
+  // so that what a machine frees (its engine at a power failure with restart)
+  // serves the next: each fresh page costs a first-touch fault (~10-20 us on a
+  // PVM guest) and recovery time is counted from the process's beginning.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   hsls::ckpt::reserve_low_fd();
@@ -288,6 +293,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--copier", f.copier, "With 1 pinned vCPU and a spare CPU, a forked process shares the pause's copying at intervals >= 5 ms (default true): true/false (ckpt.copier)");
   run_cmd->add_flag("--verify", f.verify, "Record page and state digests at every commit and check them after recovery");
   run_cmd->add_flag("--power-restart", f.power_restart, "After a power failure, power back on and recover (power.restart)");
+  run_cmd->add_flag("--exit-with-parent", f.exit_with_parent,
+                    "Be killed when the process that started vmm ends (as QEMU's -run-with exit-with-parent=on): for supervisors and the benchmark");
   run_cmd->add_option("--net-tap", f.net_tap, "Attach a virtio-net device to this tap (net.tap; docs/virtio-net.md)");
   run_cmd->add_option("--net-peer", f.net_peer, "Attach a virtio-net device to a built-in peer instead: kv, a kvd client (net.peer)");
   run_cmd->add_flag("--no-external-sync", f.no_external_sync,
@@ -333,7 +340,14 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    if (run_cmd->parsed()) return run(f);
+    if (run_cmd->parsed()) {
+      if (f.exit_with_parent) {
+        // SIGKILL at the parent's death: what a power failure by SIGKILL does, so nothing more is at risk.
+        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) throw Error(errno_text("--exit-with-parent: prctl"));
+        if (::getppid() != g_parent_at_start) return 1;  // it ended before we asked
+      }
+      return run(f);
+    }
     if (bench_cmd->parsed()) return bench(bench_cmd->remaining());
     if (crash_cmd->parsed()) {
       if (ct_replay.has_value() != ct_segment.has_value()) throw Error("crashtest: --replay and --segment go together");
