@@ -72,7 +72,7 @@ class Persist {
   // the file (copy_file_range): neither mapping is touched, so no page of
   // it faults. A first touch costs ~20-40 us a page on a PVM host (two per
   // page copied through a fresh mapping) against ~2.5 us a page this way:
-  // a cold start's restore of ~100 pages went from ~5 ms to ~0.3 ms. Falls
+  // a cold start's restore step went from 2-3.4 to ~1.1 ms for 60-150 pages. Falls
   // back to copy() with no file attached, with the unfenced-line model on,
   // or if the kernel refuses. Counted.
   void copy_in_file(void* dst, const void* src, size_t len);

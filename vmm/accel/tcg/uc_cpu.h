@@ -4,7 +4,7 @@
 // code and QEMU's "exception in progress" marker. Unicorn 2.1.1 saves the
 // CPU as a byte copy of QEMU's CPUX86State (uc_context_save); we read and
 // write those bytes at the offsets of that pinned version, and check them
-// once per process with probes (a wrong library build is refused by name,
+// at build time with probes (uc_probe.h; a wrong library build is refused by name,
 // never guessed at). Everything else goes through the register API.
 #pragma once
 #include <unicorn/unicorn.h>
@@ -39,7 +39,7 @@ const UcLayout& uc_layout();
 
 // The exact linear address of the access a TLB-fill hook refused last
 // (the hook sees only its page; Unicorn keeps the address in a private
-// field, found once per process by a probe: throws Error on a library that
+// field, found by a probe at build time: throws Error on a library that
 // does not keep it there). Valid right after uc_emu_start returned
 // UC_ERR_EXCEPTION for a refused fill.
 uint64_t uc_refused_address(uc_engine* uc);
@@ -58,7 +58,7 @@ inline constexpr uint32_t cpl = 3, inhibit_irq = 1u << 3, cs32 = 1u << 4, ss32 =
 uint8_t* uc_live_cpu(uc_engine* uc);
 
 // Makes uc_emu_stop from another thread exact, if this library allows it
-// (probed once per process; false, logged, where not): Unicorn then checks
+// (probed at build time; false, logged, where not): Unicorn then checks
 // for a stop only at a block's start, as QEMU does, not also after each
 // memory access inside a block, where a stop would resume at the block's
 // start with part of it done. Call before the engine translates anything.
