@@ -344,7 +344,7 @@ int main(int argc, char** argv) {
       if (f.exit_with_parent) {
         // SIGKILL at the parent's death: what a power failure by SIGKILL does, so nothing more is at risk.
         if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) throw Error(errno_text("--exit-with-parent: prctl"));
-        if (::getppid() != g_parent_at_start) return 1;  // it ended before we asked
+        if (::getppid() != g_parent_at_start) throw Error("--exit-with-parent: the process that started vmm has already ended");
       }
       return run(f);
     }

@@ -21,7 +21,7 @@ namespace hsls::accel::tcg {
 // Where Unicorn 2.1.1 keeps the live CPU: its engine struct points at QEMU's
 // CPU object (`cpu`) at this offset, and that object's CPUX86State starts
 // this far in. Found on this library by a search and never trusted
-// unchecked: probe_live_cpu confirms them on each process's library.
+// unchecked: probe_live_cpu confirms them on the library linked in.
 constexpr size_t kUcCpuField = 416, kEnvInCpuObject = 35408;
 
 inline uint8_t* live_cpu_at(uc_engine* uc) {
