@@ -39,6 +39,12 @@ bool GuestMemory::write(uint64_t gpa, const void* in, uint64_t len) {
   return true;
 }
 
+bool GuestMemory::guarded(uint64_t gpa) const {
+  if (!guard_) return false;
+  const uint8_t* at = host(gpa, 1);
+  return at && guard_->guarded(uint64_t(at - host_) / kPageSize);
+}
+
 bool GuestMemory::before_write(uint64_t gpa, uint64_t len) {
   if (!guard_ || len == 0) return true;
   uint8_t* dst = host(gpa, len);

@@ -49,6 +49,8 @@ class GuestMemory {
   // Before a write to [gpa, gpa+len) that does not go through write():
   // lets the guard back up the pages it covers. False: do not write.
   bool before_write(uint64_t gpa, uint64_t len);
+  // Whether the guard still has the page at `gpa` to back up before a write.
+  bool guarded(uint64_t gpa) const;
 
   // True if [gpa, gpa+len) is entirely RAM (possibly spanning no hole).
   bool contains(uint64_t gpa, uint64_t len) const { return host(gpa, len) != nullptr; }

@@ -536,7 +536,10 @@ bool TcgVcpu::on_tlb_fill(uint64_t vaddr, uc_mem_type type, uc_tlb_entry& entry)
     }
     log.mark_landed(d.phys_page);
   }
-  bool writable = d.writable && (!ram || access == FillAccess::write || (d.dirty && log.marked(d.phys_page)));
+  // A load's fill gives write rights only to a page stored to this epoch,
+  // and never to one the copy-on-write guard still has to back up.
+  bool writable = d.writable && (!ram || access == FillAccess::write ||
+                                 (d.dirty && log.marked(d.phys_page) && !vm_.memory().guarded(d.phys_page)));
   entry.paddr = d.phys_page;
   entry.perms = uc_prot((d.readable ? UC_PROT_READ : 0) | (writable ? UC_PROT_WRITE : 0) | (d.executable ? UC_PROT_EXEC : 0));
   return true;
