@@ -86,6 +86,24 @@ std::deque<std::function<void(uint64_t)>> DetSchedule::take_external() {
   return std::exchange(external_, {});
 }
 
+bool DetSchedule::first_service_here() {
+  bool first = !served_here();
+  served_blocks_ = blocks();
+  served_ns_ = now_ns();
+  return first;
+}
+
+void DetSchedule::move_on_for_input(uint64_t limit) {
+  uint64_t now = now_ns(), to = now + 1;
+  if (paced_) {
+    uint64_t host = monotonic_ns();
+    if (host > pace_host_ns_) to = std::max(to, pace_ns_ + (host - pace_host_ns_));
+  }
+  if (limit > now) to = std::min(to, limit);
+  vtime_.store(to, std::memory_order_relaxed);
+  recompute();
+}
+
 uint64_t DetSchedule::next_deadline() {
   uint64_t next = std::min(timer_ns_, alarm_ns_);
   std::lock_guard lock(mu_);
@@ -124,6 +142,7 @@ void DetSchedule::restore(uint64_t ns, uint64_t blocks, unsigned turn, uint64_t 
   quantum_end_ = blocks + std::min(quantum_left ? quantum_left : kQuantumBlocks, kQuantumBlocks * 2);
   pace_ns_ = ns;
   pace_host_ns_ = monotonic_ns();
+  served_blocks_ = served_ns_ = kNever;
   recompute();
 }
 

@@ -40,14 +40,14 @@ class DetSchedule {
   uint64_t now_ns() const { return vtime_.load(std::memory_order_relaxed); }
   uint64_t blocks() const { return blocks_.load(std::memory_order_relaxed); }
 
-  // Block hook of the vCPU whose turn it is: one more block; true if an
-  // event is due (the vCPU then stops and calls the machine's service).
-  bool tick() {
-    uint64_t t = vtime_.load(std::memory_order_relaxed) + kNsPerBlock;
-    uint64_t b = blocks_.load(std::memory_order_relaxed) + 1;
-    vtime_.store(t, std::memory_order_relaxed);
-    blocks_.store(b, std::memory_order_relaxed);
-    return t >= next_ns_ || b >= next_block_;
+  // Block hook of the vCPU whose turn it is, before the block runs: whether
+  // an event is due first (the vCPU then stops the engine, and the block
+  // does not run: Unicorn checks for a stop right after the block hook).
+  bool due() const { return now_ns() >= next_ns_ || blocks() >= next_block_; }
+  // The block runs: one more block, and guest time moves on by one step.
+  void count_block() {
+    vtime_.store(vtime_.load(std::memory_order_relaxed) + kNsPerBlock, std::memory_order_relaxed);
+    blocks_.store(blocks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 
   // --- turns ---
@@ -76,6 +76,19 @@ class DetSchedule {
   bool external_pending() const { return external_pending_.load(std::memory_order_acquire); }
   std::deque<std::function<void(uint64_t)>> take_external();
 
+  // The turn holder services the schedule: whether this is the first
+  // service at this point of the run (block count and guest time). Input
+  // from outside is applied only there: a replay, which has it as a block
+  // event, applies it at the first service that reaches its point; later
+  // ones at the same point (another vCPU's turn, a kick) vary from run to run.
+  bool first_service_here();
+  // Whether the current point has been serviced already.
+  bool served_here() const { return served_blocks_ == blocks() && served_ns_ == now_ns(); }
+  // Input came while every vCPU idles at a point already serviced: guest
+  // time moves on to a point of its own (the host's now when paced, at
+  // least 1 ns later, never past `limit`), where it is applied and logged.
+  void move_on_for_input(uint64_t limit);
+
   // Every vCPU idles: the next point in guest time something happens
   // (kNever: nothing ever will without input from outside).
   uint64_t next_deadline();
@@ -94,7 +107,7 @@ class DetSchedule {
   bool paced_;
   unsigned vcpus_;
   std::atomic<uint64_t> vtime_{0}, blocks_{0};
-  uint64_t next_ns_ = 0, next_block_ = 0;  // read by tick()
+  uint64_t next_ns_ = 0, next_block_ = 0;  // read by due()
   std::atomic<unsigned> turn_{0};
   uint64_t quantum_end_ = 0;
   uint64_t timer_ns_ = kNever;
@@ -106,6 +119,7 @@ class DetSchedule {
   std::atomic<bool> external_pending_{false};
   std::atomic<uint64_t> first_block_event_{kNever};
   std::atomic<uint64_t> first_block_ns_{0};
+  uint64_t served_blocks_ = kNever, served_ns_ = kNever;  // the point last serviced
   // pacing: guest time `pace_ns_` corresponds to host time `pace_host_ns_`
   uint64_t pace_ns_ = 0, pace_host_ns_ = 0;
 };

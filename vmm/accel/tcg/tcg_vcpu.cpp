@@ -481,12 +481,16 @@ std::optional<Exit> TcgVcpu::run_engine() {
 // vCPU stops never depends on when another thread asked).
 void TcgVcpu::on_block() {
   DetSchedule* det = vm_.det();
-  bool due = det && det->tick();
-  if (skip_blocks_) {
-    --skip_blocks_;
+  bool due = det && det->due();
+  if (skip_blocks_ || (!due && !vm_.stop_requested())) {
+    if (skip_blocks_) --skip_blocks_;
+    if (det) det->count_block();
     return;
   }
-  if (!due && !vm_.stop_requested()) return;
+  // Stopped at its hook, the block does not run (Unicorn checks for a stop
+  // right after the hook): it is not counted, so the count is of blocks run
+  // and an event at block N comes after N blocks however the run got there
+  // (a stop here, or a hlt ending block N).
   stop_ = Stop::yield;
   uc_emu_stop(vm_.engine());
 }

@@ -76,10 +76,13 @@ Exit TcgVcpu::det_turn() {
 // stopped). False if the vCPU must leave the engine (it was kicked).
 bool TcgVcpu::det_service() {
   DetSchedule& d = *vm_.det();
+  bool first = d.first_service_here();
   if (d.now_ns() >= d.timer_deadline()) vm_.det_fire_timers();
-  if (d.external_pending())
-    for (auto& fn : d.take_external()) fn(d.blocks());
   while (auto fn = d.take_due_block_event()) det_call_outside(fn);
+  // Input from outside where a replay applies it: after the block events
+  // of the first service at this point (first_service_here()).
+  if (first && d.external_pending())
+    for (auto& fn : d.take_external()) fn(d.blocks());
   if (auto fn = d.take_due_alarm()) det_call_outside(fn);
   return !kicked_.load();
 }
@@ -122,9 +125,11 @@ bool TcgVcpu::det_next_turn() {
     // Nothing will happen without input from outside: wait for some, or a kick.
     uint32_t seen = vm_.token().epoch();
     if (!interrupted()) vm_.token().wait_epoch(seen, 10'000'000);
-    return true;
+  } else {
+    d.jump_to(next, interrupted);
   }
-  d.jump_to(next, interrupted);
+  // Input that cut the wait short cannot be applied at the point already serviced.
+  if (d.external_pending() && d.served_here()) d.move_on_for_input(next);
   return true;
 }
 
