@@ -123,15 +123,19 @@ inline bool canonical(const accel::CpuState& cpu, uint64_t linear) {
 
 // Sets the accessed bit of every entry of `w` and, for a write, the leaf's
 // dirty bit, as the CPU's walker does (the entries were just read from RAM,
-// so the writes land unless a copy-on-write guard withholds them). Puts
-// each table page it wrote, once, in `pages` (room for 5) if given;
-// returns how many.
-inline unsigned set_accessed_dirty(GuestMemory& mem, const PageWalk& w, bool write, uint64_t* pages = nullptr) {
+// so the writes land unless a copy-on-write guard withholds them: the power
+// failed; then `*refused` is set). Puts each table page it wrote, once, in
+// `pages` (room for 5) if given; returns how many.
+inline unsigned set_accessed_dirty(GuestMemory& mem, const PageWalk& w, bool write, uint64_t* pages = nullptr,
+                                   bool* refused = nullptr) {
   unsigned count = 0;
   for (unsigned i = 0; i < w.levels; ++i) {
     uint64_t want = w.entry[i] | paging::kAccessed | (write && i + 1 == w.levels ? paging::kDirty : 0);
     if (want == w.entry[i]) continue;
-    mem.write(w.entry_gpa[i], &want, w.entry_size);
+    if (!mem.write(w.entry_gpa[i], &want, w.entry_size)) {
+      if (refused) *refused = true;
+      continue;  // not written: not listed
+    }
     uint64_t page = w.entry_gpa[i] & ~(kPageSize - 1);
     bool seen = false;
     for (unsigned k = 0; k < count && pages; ++k) seen = seen || pages[k] == page;

@@ -13,6 +13,7 @@
 #include "vmm/accel/cpu_state.h"
 #include "vmm/accel/tcg/delivery.h"
 #include "vmm/core/guest_memory.h"
+#include "vmm/core/write_guard.h"
 
 using namespace hsls;
 using accel::CpuState;
@@ -304,6 +305,29 @@ TEST_CASE("the delivery reports every page it wrote: the frame and the tables wh
   REQUIRE(r2.outcome == DeliveryResult::Outcome::delivered);
   CHECK(std::count(r2.pages_written.begin(), r2.pages_written.end(), kStack0Phys) == 1);
   CHECK(std::count(r2.pages_written.begin(), r2.pages_written.end(), kStack0Phys + 0x1000) == 1);
+}
+
+TEST_CASE("a frame write the write guard refuses (the power failed): write_refused, the CPU as given") {
+  Machine m;
+  WriteGuard guard(m.buf.size() / 4096, [](uint64_t) { return false; });  // every backup fails
+  m.mem.set_write_guard(&guard);
+  guard.guard(kStack0Phys / 4096, 1);
+  const uint64_t before = m.get64(kStack0Phys + 0xff8);
+  CpuState c = user();
+  const CpuState given = c;
+  DeliveryResult r = deliver(c, m.mem, external(0x20));
+  CHECK(r.outcome == DeliveryResult::Outcome::write_refused);
+  CHECK(c.rip == given.rip);
+  CHECK(c.gpr[accel::rsp] == given.gpr[accel::rsp]);
+  CHECK(c.cs.selector == given.cs.selector);
+  CHECK(m.get64(kStack0Phys + 0xff8) == before);  // no byte of the frame landed
+  // The table pages whose bits landed are listed; the frame's page is not.
+  CHECK(std::count(r.pages_written.begin(), r.pages_written.end(), kStack0Phys) == 0);
+  CHECK(std::count(r.pages_written.begin(), r.pages_written.end(), kPt) == 1);
+  // Unguarded, the same delivery goes through.
+  guard.unguard(kStack0Phys / 4096, 1);
+  c = user();
+  CHECK(deliver(c, m.mem, external(0x20)).outcome == DeliveryResult::Outcome::delivered);
 }
 
 TEST_CASE("ring 3 -> ring 1: TSS.RSP1, SS = null selector with RPL 1") {

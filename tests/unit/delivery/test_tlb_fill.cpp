@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "vmm/accel/tcg/tlb_fill.h"
+#include "vmm/core/write_guard.h"
 
 using namespace hsls;
 using namespace hsls::accel;
@@ -98,4 +99,20 @@ TEST_CASE("tlb fill: non-canonical is #GP; paging off maps identity") {
   CHECK(d.kind == FillDecision::Kind::map);
   CHECK(d.phys_page == 0x12000);
   CHECK(d.writable);
+}
+
+TEST_CASE("tlb fill: a dirty-bit write the write guard refuses (the power failed) is reported, not listed") {
+  Tables t;
+  t.cpu.cs.selector = 0x33;
+  WriteGuard guard(t.ram.size() / 4096, [](uint64_t) { return false; });  // every backup fails
+  t.mem.set_write_guard(&guard);
+  guard.guard(0x4000 / 4096, 1);  // the page table holding the PTE
+  auto d = decide_fill(t.mem, t.cpu, 0x400123, FillAccess::write);
+  CHECK(d.tables_refused);
+  CHECK(d.tables_written_count == 0);
+  CHECK((t.pte(0) & D) == 0);  // nothing landed
+  t.mem.set_write_guard(nullptr);
+  auto ok = decide_fill(t.mem, t.cpu, 0x400123, FillAccess::write);
+  CHECK_FALSE(ok.tables_refused);
+  CHECK(ok.tables_written_count == 1);
 }

@@ -100,11 +100,12 @@ struct Linear {
   const CpuState& cpu;
   GuestMemory& mem;
   std::vector<uint64_t>& written;  // guest-physical pages written (page-table bits, the frame)
+  bool& refused;                   // a write was refused (the power failed)
 
   // Sets the walk's accessed (and dirty) bits and notes the table pages written.
   void touch(const debug::PageWalk& w, bool write) const {
     uint64_t pages[5];
-    unsigned n = debug::set_accessed_dirty(mem, w, write, pages);
+    unsigned n = debug::set_accessed_dirty(mem, w, write, pages, &refused);
     written.insert(written.end(), pages, pages + n);
   }
 
@@ -151,8 +152,8 @@ uint64_t bytes_le(const uint8_t* p, unsigned n) {
 }
 
 // One delivery of `ev`; commits to `cpu` and the guest stack only if it succeeds.
-Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev, std::vector<uint64_t>& written) {
-  const Linear lin{cpu, mem, written};
+Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev, std::vector<uint64_t>& written, bool& refused) {
+  const Linear lin{cpu, mem, written, refused};
   const uint32_t ext = ev.kind == Event::Kind::software ? 0 : 1;
   const uint32_t idt_error = uint32_t(ev.vector) * 8 + 2 + ext;
   const unsigned cpl = cpu.cs.selector & 3;
@@ -243,11 +244,14 @@ Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev, std::vector<ui
     }
     phys[i] = page_phys | (la & (kPageSize - 1));
   }
-  for (unsigned k = 0; k < pages; ++k) {
-    lin.touch(walks[k], true);
-    written.push_back(walks[k].phys & ~(kPageSize - 1));
+  for (unsigned k = 0; k < pages; ++k) lin.touch(walks[k], true);
+  for (unsigned i = 0; i < slots; ++i) {
+    if (mem.write(phys[i], &frame[i], 8)) {
+      written.push_back(phys[i] & ~(kPageSize - 1));
+    } else {
+      refused = true;
+    }
   }
-  for (unsigned i = 0; i < slots; ++i) mem.write(phys[i], &frame[i], 8);
 
   // The new state.
   if (privilege_change) {
@@ -321,9 +325,17 @@ void deliver(CpuState& cpu, GuestMemory& mem, const Event& ev, DeliveryResult& o
   std::string history;  // what turned into what, for the detail line
   // Each step either delivers, stops, or moves up the classes (benign ->
   // contributory/#PF -> #PF -> #DF -> triple fault): a handful of rounds.
+  bool refused = false;
   for (int round = 0; round < 8; ++round) {
     if (current.kind == Event::Kind::exception && current.vector == kPF) work.cr2 = current.cr2;
-    Outcome f = attempt(work, mem, current, written);
+    Outcome f = attempt(work, mem, current, written, refused);
+    if (refused) {
+      out.outcome = DeliveryResult::Outcome::write_refused;
+      out.detail = "guest memory refused a write: the power failed";
+      std::sort(written.begin(), written.end());
+      written.erase(std::unique(written.begin(), written.end()), written.end());
+      return;
+    }
     if (!f) {
       cpu = work;
       out.detail = std::move(history);

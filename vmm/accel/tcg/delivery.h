@@ -82,13 +82,16 @@ struct Event {
 };
 
 struct DeliveryResult {
-  enum class Outcome { delivered, triple_fault } outcome = Outcome::delivered;
+  // write_refused: guest memory refused a write (its page could not be
+  // backed up: the power failed); cpu is left as given and nothing more may
+  // be written.
+  enum class Outcome { delivered, triple_fault, write_refused } outcome = Outcome::delivered;
   // triple_fault: why, one line. delivered: empty, or (when a fault during
   // the delivery made the CPU deliver something else) what happened, one line.
   std::string detail;
   uint8_t delivered_vector = 0;  // the vector whose handler now runs (delivered only)
-  // delivered: each guest-physical page (4 KiB aligned, sorted, once) the
-  // delivery wrote: the frame's and those of page tables whose accessed or
+  // Each guest-physical page (4 KiB aligned, sorted, once) the delivery
+  // wrote, whatever the outcome: the frame's and those of page tables whose accessed or
   // dirty bits it set. Writes past the engine: the dirty log must hear of them.
   std::vector<uint64_t> pages_written;
 };

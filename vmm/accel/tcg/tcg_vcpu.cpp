@@ -236,7 +236,8 @@ void TcgVcpu::live_done() {
 }
 
 // Delivers `ev` through the guest's IDT on the engine (token held, this
-// vCPU loaded). False after a triple fault (the vCPU stops).
+// vCPU loaded). False after a triple fault (the vCPU stops) or a write
+// guest memory refused (the power failed: write_withheld_).
 bool TcgVcpu::deliver(const Event& ev) {
   CpuBytes c = live();
   CpuState s = read_control(c);
@@ -246,12 +247,16 @@ bool TcgVcpu::deliver(const Event& ev) {
     fail_stop(r.detail.rfind("triple fault", 0) == 0 ? r.detail : "triple fault (" + r.detail + ")");
     return false;
   }
-  if (r.delivered_vector != ev.vector)
-    log::get("tcg")->debug("vCPU {}: vector {} ({}) delivered as {}: {}", index_, ev.vector, int(ev.kind), r.delivered_vector, r.detail);
   // The frame and the page tables' accessed/dirty bits went into guest
-  // memory past the engine: log their pages.
+  // memory past the engine: log their pages (only those written).
   if (auto* log = vm_.store_log())
     for (uint64_t page : r.pages_written) log->mark_landed(page);
+  if (r.outcome == DeliveryResult::Outcome::write_refused) {
+    write_withheld_ = true;
+    return false;
+  }
+  if (r.delivered_vector != ev.vector)
+    log::get("tcg")->debug("vCPU {}: vector {} ({}) delivered as {}: {}", index_, ev.vector, int(ev.kind), r.delivered_vector, r.detail);
   const auto& L = uc_layout();  // the bytes still hold the engine's state: change only what delivery did
   c.set<uint64_t>(L.regs + 8 * accel::rsp, s.gpr[rsp]);
   c.set<uint64_t>(L.eip, s.rip);
@@ -415,7 +420,9 @@ Exit TcgVcpu::run_turn() {
     vm_.clear_stop();
     if (kicked_.exchange(false)) return turn_cut_short();
     if (!failure_.empty()) return failed(failure_);
+    write_withheld_ = false;
     inject_pending();
+    if (write_withheld_) return Exit{};
     if (!failure_.empty()) return failed(failure_);
     if (run_state_ == RunState::halted) {
       Exit h;
@@ -441,12 +448,12 @@ std::optional<Exit> TcgVcpu::run_engine() {
   stop_ = Stop::none;
   uint64_t rip = reg_read(uc, UC_X86_REG_RIP);
   refused_.reset();
-  fill_withheld_ = false;
+  write_withheld_ = false;
   uc_err err = uc_emu_start(uc, rip, kNowhere, 0, 0);
   skip_blocks_ = 0;
-  if (err == UC_ERR_EXCEPTION && fill_withheld_) return Exit{};  // the power failed: the store never ran
+  if (write_withheld_) return Exit{};  // the power failed: the write never landed
   if (err == UC_ERR_EXCEPTION && refused_) {
-    if (!deliver_refused_fill()) return failed(failure_);
+    if (!deliver_refused_fill()) return write_withheld_ ? Exit{} : failed(failure_);
     stop_ = Stop::yield;  // not a halt: run on after the usual checks
     return std::nullopt;
   }
@@ -466,7 +473,7 @@ std::optional<Exit> TcgVcpu::run_engine() {
       Event ev;
       ev.vector = 6;  // #UD, at the instruction
       ev.kind = Event::Kind::exception;
-      if (!deliver(ev)) return failed(failure_);
+      if (!deliver(ev)) return write_withheld_ ? Exit{} : failed(failure_);
       break;
     }
   }
@@ -527,6 +534,10 @@ bool TcgVcpu::on_tlb_fill(uint64_t vaddr, uc_mem_type type, uc_tlb_entry& entry)
   FillDecision d = decide_fill(vm_.memory(), s, vaddr, access);
   StoreDirtyLog& log = *vm_.store_log();
   for (unsigned k = 0; k < d.tables_written_count; ++k) log.mark_landed(d.tables_written[k]);
+  if (d.tables_refused) {
+    write_withheld_ = true;
+    return false;
+  }
   if (d.kind != FillDecision::Kind::map) {
     refused_ = d;
     return false;
@@ -535,7 +546,7 @@ bool TcgVcpu::on_tlb_fill(uint64_t vaddr, uc_mem_type type, uc_tlb_entry& entry)
   if (ram && access == FillAccess::write) {
     // Copy-on-write (write_guard.h): the page is backed up before its first store lands.
     if (!vm_.memory().before_write(d.phys_page, 1)) {
-      fill_withheld_ = true;
+      write_withheld_ = true;
       return false;
     }
     log.mark_landed(d.phys_page);

@@ -140,7 +140,10 @@ class TcgVcpu : public Vcpu {
   CpuState fill_cpu_;        // the paging registers a TLB fill walks with (scratch)
   DeliveryResult delivery_;  // the last delivery's result; kept so its buffers are reused
   std::optional<FillDecision> refused_;  // the last fill refused in this run
-  bool fill_withheld_ = false;  // a store was not let through: its page could not be backed up (power failed)
+  // Guest memory refused a write (a store's fill, a delivery's frame or
+  // accessed bits): its page could not be backed up, the power failed. The
+  // vCPU leaves at once; nothing it did after that may land.
+  bool write_withheld_ = false;
 };
 
 }  // namespace hsls::accel::tcg

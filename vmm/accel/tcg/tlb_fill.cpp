@@ -44,7 +44,7 @@ FillDecision decide_fill(GuestMemory& mem, const CpuState& cpu, uint64_t linear,
   d.executable = !(nxe && w->no_execute) && (user ? w->user : !((cpu.cr4 & kCr4Smep) && w->user));
   bool allowed = write ? d.writable : fetch ? d.executable : d.readable;
   if (!allowed) return page_fault(error | kPfErrPresent);
-  d.tables_written_count = debug::set_accessed_dirty(mem, *w, write, d.tables_written);
+  d.tables_written_count = debug::set_accessed_dirty(mem, *w, write, d.tables_written, &d.tables_refused);
   d.dirty = write || (w->entry[w->levels - 1] & pg::kDirty);
   return d;
 }

@@ -38,6 +38,7 @@ struct FillDecision {
   // Paging-structure pages the walk wrote (accessed/dirty bits), for the dirty log.
   uint64_t tables_written[5] = {};
   unsigned tables_written_count = 0;
+  bool tables_refused = false;  // guest memory refused an accessed/dirty-bit write (the power failed)
 };
 
 // #PF error code bits.
