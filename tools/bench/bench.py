@@ -1449,7 +1449,8 @@ class Bench:
             snap_args = ["-blockdev", f"driver=file,filename={qcow},node-name=snapfile",
                          "-blockdev", "driver=qcow2,file=snapfile,node-name=snapdisk"]
         except (OSError, subprocess.SubprocessError) as e:
-            r["errors"].append(f"snapshot-save: no qcow2 file for its VM state ({e})")
+            hint = " (apt-get install -y qemu-utils)" if isinstance(e, FileNotFoundError) else ""
+            r["errors"].append(f"snapshot-save: no qcow2 file for its VM state ({e}){hint}")
         try:
             self.phase("qemu: booting")
             proc, mon = qemu_start(base + snap_args, qsock)
