@@ -11,6 +11,7 @@ Runs on the software CPU only (no -kvm leg: deterministic mode is tcg's).
 
 argv: VMM GUEST"""
 import os
+import random
 import subprocess
 import sys
 
@@ -62,7 +63,6 @@ for vcpus in (1, 2):
 # leave the run as it was. Each stops the engine at its block: a stop must
 # not shift the block count (a block stopped at its hook once counted twice,
 # and a replayed input landed a block late, where the recording had a hlt).
-import random  # noqa: E402
 rng = random.Random(1)
 noop_log = os.path.join(d, "noop.inputs")
 with open(noop_log, "w") as f:

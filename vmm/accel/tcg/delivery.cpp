@@ -325,6 +325,10 @@ void deliver(CpuState& cpu, GuestMemory& mem, const Event& ev, DeliveryResult& o
   std::string history;  // what turned into what, for the detail line
   // Each step either delivers, stops, or moves up the classes (benign ->
   // contributory/#PF -> #PF -> #DF -> triple fault): a handful of rounds.
+  auto sort_written = [&] {
+    std::sort(written.begin(), written.end());
+    written.erase(std::unique(written.begin(), written.end()), written.end());
+  };
   bool refused = false;
   for (int round = 0; round < 8; ++round) {
     if (current.kind == Event::Kind::exception && current.vector == kPF) work.cr2 = current.cr2;
@@ -332,16 +336,14 @@ void deliver(CpuState& cpu, GuestMemory& mem, const Event& ev, DeliveryResult& o
     if (refused) {
       out.outcome = DeliveryResult::Outcome::write_refused;
       out.detail = "guest memory refused a write: the power failed";
-      std::sort(written.begin(), written.end());
-      written.erase(std::unique(written.begin(), written.end()), written.end());
+      sort_written();
       return;
     }
     if (!f) {
       cpu = work;
       out.detail = std::move(history);
       out.delivered_vector = current.vector;
-      std::sort(written.begin(), written.end());
-      written.erase(std::unique(written.begin(), written.end()), written.end());
+      sort_written();
       return;
     }
     if (f->stop) {

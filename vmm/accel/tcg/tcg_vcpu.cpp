@@ -420,7 +420,6 @@ Exit TcgVcpu::run_turn() {
     vm_.clear_stop();
     if (kicked_.exchange(false)) return turn_cut_short();
     if (!failure_.empty()) return failed(failure_);
-    write_withheld_ = false;
     inject_pending();
     if (write_withheld_) return Exit{};
     if (!failure_.empty()) return failed(failure_);
@@ -448,7 +447,6 @@ std::optional<Exit> TcgVcpu::run_engine() {
   stop_ = Stop::none;
   uint64_t rip = reg_read(uc, UC_X86_REG_RIP);
   refused_.reset();
-  write_withheld_ = false;
   uc_err err = uc_emu_start(uc, rip, kNowhere, 0, 0);
   skip_blocks_ = 0;
   if (write_withheld_) return Exit{};  // the power failed: the write never landed

@@ -142,7 +142,8 @@ class TcgVcpu : public Vcpu {
   std::optional<FillDecision> refused_;  // the last fill refused in this run
   // Guest memory refused a write (a store's fill, a delivery's frame or
   // accessed bits): its page could not be backed up, the power failed. The
-  // vCPU leaves at once; nothing it did after that may land.
+  // vCPU leaves at once and never runs again: the machine is going down
+  // (power back on builds a new one).
   bool write_withheld_ = false;
 };
 

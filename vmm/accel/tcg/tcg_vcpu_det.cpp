@@ -60,7 +60,6 @@ Exit TcgVcpu::det_turn() {
     if (kicked_.load()) continue;
     bool can_run = false;
     if (run_state_ != RunState::wait_for_sipi) {
-      write_withheld_ = false;
       inject_pending();
       if (write_withheld_) return Exit{};
       if (!failure_.empty()) return failed_exit(failure_);
