@@ -424,18 +424,24 @@ bool Machine::begin_lead() {
   return true;
 }
 
+// Wakes only a pause() waiting for the lead to end: a notify with nobody
+// waiting is still a system call, on the way back to the guest.
 void Machine::end_lead() {
+  bool waited;
   {
     std::lock_guard lock(mu_);
     leading_ = false;
+    waited = lead_waiters_ != 0;
   }
-  cv_.notify_all();
+  if (waited) cv_.notify_all();
 }
 
 void Machine::pause() {
   std::unique_lock lock(mu_);
   if (pause_depth_++ == 0) {
+    ++lead_waiters_;
     cv_.wait(lock, [&] { return !leading_ || running_ == 0; });  // the checkpoint being led ends first
+    --lead_waiters_;
     pause_requested_ = true;
     lock.unlock();
     kick_all();

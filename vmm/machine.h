@@ -229,6 +229,7 @@ class Machine : public ckpt::MachineView, public accel::IoHandler {
   std::condition_variable cv_;
   std::atomic<bool> pause_requested_{false};
   bool leading_ = false;  // a vCPU leads a checkpoint (under mu_)
+  unsigned lead_waiters_ = 0;  // pause() calls waiting for leading_ to clear (under mu_)
   bool begin_lead();
   void end_lead();
   unsigned pause_depth_ = 0;

@@ -52,7 +52,7 @@ class RunToken {
     uint32_t seen = handovers_.load(std::memory_order_acquire);
     if (!release_and_wake(who, yield)) return;
     idle.enter();
-    futex_wait(handovers_, seen, kOwedTurnNs);
+    handover_sleepers_.wait(handovers_, seen, kOwedTurnNs);
     idle.leave();
   }
   void release(unsigned who) { release_and_wake(who, false); }
@@ -75,12 +75,12 @@ class RunToken {
   void drop_reservation(unsigned who) {
     uint32_t mine = who + 1;
     if (reserved_for_.compare_exchange_strong(mine, 0, std::memory_order_acq_rel)) {
-      epoch_.fetch_add(1, std::memory_order_release);
-      futex_wake(epoch_);
+      epoch_.fetch_add(1, std::memory_order_seq_cst);
+      epoch_sleepers_.wake(epoch_);
     }
   }
   void wake_deferred() {
-    if (wake_deferred_.exchange(false, std::memory_order_acq_rel)) futex_wake(epoch_);
+    if (wake_deferred_.exchange(false, std::memory_order_acq_rel)) epoch_sleepers_.wake(epoch_);
   }
   // Vcpu `who` owes its next turn to the vCPUs waiting now (its turn was
   // cut short): its next acquire lets one of them go first.
@@ -100,7 +100,7 @@ class RunToken {
   // What waiters sleep on: it changes at each release, wake and poke.
   uint32_t epoch() const { return epoch_.load(std::memory_order_acquire); }
   // Sleeps until the epoch moves from `seen` or `timeout_ns` passes (or a signal).
-  void wait_epoch(uint32_t seen, int64_t timeout_ns) const { futex_wait(epoch_, seen, timeout_ns); }
+  void wait_epoch(uint32_t seen, int64_t timeout_ns) const { epoch_sleepers_.wait(epoch_, seen, timeout_ns); }
   // Whether some vCPU waits for the token (the holder's turn should end).
   bool contended() const { return waiting_.load(std::memory_order_relaxed) != 0; }
   // vCPU `who` can run guest code (not halted, not waiting for a start-up
@@ -157,6 +157,8 @@ class RunToken {
   std::atomic<uint32_t> reserved_for_{0};   // vCPU + 1 whose turn a checkpoint paused, 0 = none
   std::atomic<uint64_t> reserved_until_ns_{0};
   std::atomic<uint32_t> handovers_{0};  // bumped at each acquire, wake and poke: a yielding releaser waits for it to move
+  mutable FutexSleepers epoch_sleepers_;     // on epoch_ (wait_epoch is const)
+  FutexSleepers handover_sleepers_;          // on handovers_
 };
 
 
@@ -186,14 +188,14 @@ bool RunToken::acquire_impl(unsigned who, const std::atomic<bool>& kicked, Idle&
     uint32_t h = 0;
     if (!defer && !reserved && holder_.compare_exchange_strong(h, who + 1, std::memory_order_acquire)) break;
     idle.enter();
-    futex_wait(epoch_, e, defer ? kOwedTurnNs : reserved ? reserved : -1);
+    epoch_sleepers_.wait(epoch_, e, defer ? kOwedTurnNs : reserved ? reserved : -1);
     idle.leave();
   }
   if (turn) end_reservation(who);
   waiting_.fetch_sub(1, std::memory_order_relaxed);
   if (turn && owed_by_.load(std::memory_order_relaxed) != who + 1) owed_by_.store(0, std::memory_order_relaxed);  // paid
-  handovers_.fetch_add(1, std::memory_order_release);
-  futex_wake(handovers_);
+  handovers_.fetch_add(1, std::memory_order_seq_cst);
+  handover_sleepers_.wake(handovers_);
   return true;
 }
 
@@ -210,12 +212,12 @@ bool RunToken::acquire_asking(unsigned who, Ask&& ask, int64_t patience_ns) {
     }
     if (waited >= patience_ns) break;
     ask();
-    futex_wait(epoch_, e, kAskPeriodNs);
+    epoch_sleepers_.wait(epoch_, e, kAskPeriodNs);
   }
   waiting_.fetch_sub(1, std::memory_order_relaxed);
   if (got) {
-    handovers_.fetch_add(1, std::memory_order_release);
-    futex_wake(handovers_);
+    handovers_.fetch_add(1, std::memory_order_seq_cst);
+    handover_sleepers_.wake(handovers_);
   }
   return got;
 }

@@ -812,7 +812,17 @@ CpuState TcgVcpu::get_state() {
   if (!mine) take_engine();
   CpuState s = read_engine();
   if (held) state_off_engine_ = s;
-  if (!mine) give_engine(false, false);  // read only: no 5.5 KiB save
+  if (!mine) {
+    // Read only: no 5.5 KiB save. Held, it is read by a pause's leader; the
+    // vCPUs that wait for the engine are held too, so waking them would only
+    // switch threads on the CPU the vCPUs share: the pause's end wakes them.
+    if (held) {
+      vm_.set_current(nullptr);
+      vm_.token().release_quietly();
+    } else {
+      give_engine(false, false);
+    }
+  }
   return s;
 }
 
