@@ -93,8 +93,8 @@ void TcgVcpu::thread_ended() { vm_.token().set_runnable(index_, false); }
 
 void TcgVcpu::kick() {
   kicked_.store(true, std::memory_order_release);
-  wake_.fetch_add(1, std::memory_order_release);
-  futex_wake(wake_);
+  wake_.fetch_add(1, std::memory_order_seq_cst);
+  wake_sleepers_.wake(wake_);
   vm_.token().wake_waiters();
   if (vm_.current() == this) vm_.stop_engine_if_deterministic_point();
 }
@@ -121,8 +121,8 @@ void TcgVcpu::interrupt_posted() {
     if (vm_.current() == this) vm_.stop_engine();
     return;
   }
-  wake_.fetch_add(1, std::memory_order_release);
-  futex_wake(wake_);
+  wake_.fetch_add(1, std::memory_order_seq_cst);
+  wake_sleepers_.wake(wake_);
   // The running vCPU stops at its next block: to take the interrupt, or to
   // let this one (if it waits for the token) run soon.
   if (vm_.current()) vm_.stop_engine();
@@ -284,7 +284,7 @@ void TcgVcpu::idle_wait() {
   paused_for_lead_ = false;
   vm_.token().wake_deferred();  // no vCPU may sleep on a free engine while this one sleeps too
   enter_idle();
-  futex_wait(wake_, w, 100'000'000);
+  wake_sleepers_.wait(wake_, w, 100'000'000);
   leave_idle();
   vm_.token().set_runnable(index_, true);
 }
@@ -628,7 +628,7 @@ void TcgVcpu::on_mmio_write(uint64_t addr, unsigned size, uint64_t value) {
   if (addr >= kLapicBase && addr < kLapicBase + 0x1000) {
     std::lock_guard lock(vm_.platform_mutex());
     lapic_->write(uint32_t(addr - kLapicBase) & ~3u, uint32_t(value));
-    vm_.timer_changed();
+    vm_.timer_changed(lapic_->timer_deadline());
     return;
   }
   if (addr >= kIoapicBase && addr < kIoapicBase + 0x1000) {
@@ -845,7 +845,7 @@ platform::LapicState TcgVcpu::get_lapic() {
 void TcgVcpu::set_lapic(const platform::LapicState& s) {
   std::lock_guard lock(vm_.platform_mutex());
   lapic_->restore(s);
-  vm_.timer_changed();
+  vm_.timer_changed(lapic_->timer_deadline());
 }
 
 }  // namespace hsls::accel::tcg

@@ -17,6 +17,7 @@
 #include "vmm/accel/tcg/delivery.h"
 #include "vmm/accel/tcg/tlb_fill.h"
 #include "vmm/accel/tcg/uc_cpu.h"
+#include "vmm/core/futex.h"
 #include "vmm/platform/lapic.h"
 
 namespace hsls::accel::tcg {
@@ -122,6 +123,7 @@ class TcgVcpu : public Vcpu {
   RunState run_state_;
   std::atomic<bool> kicked_{false};
   std::atomic<uint32_t> wake_{0};       // idle waits sleep on it
+  FutexSleepers wake_sleepers_;  // this vCPU's thread, asleep on wake_ (idle_wait)
   enum Activity : uint32_t { kBusy, kIdle, kHeld };
   std::atomic<uint32_t> activity_{kBusy};  // kHeld: a checkpoint holds this idle vCPU (hold_if_idle)
   std::atomic<bool> init_pending_{false};

@@ -329,7 +329,17 @@ void TcgVm::eoi_level(uint8_t vector) {
   if (ioapic_) ioapic_->eoi(vector);
 }
 
+// Set while the timer thread works under the platform lock: a stop it asks
+// for then is asked once it has let go of the lock, or the stopped vCPU,
+// which takes that lock at once, would wait for it (a futex wait and a wake,
+// in the pause when the stop is for a checkpoint).
+thread_local bool* t_stop_after_unlock = nullptr;
+
 void TcgVm::stop_engine() {
+  if (t_stop_after_unlock) {
+    *t_stop_after_unlock = true;
+    return;
+  }
   ask_engine_to_stop();
   if (async_stop_) wake_timer();  // which asks again while the stop is not taken
 }
@@ -340,8 +350,8 @@ void TcgVm::ask_engine_to_stop() {
 }
 
 void TcgVm::wake_timer() {
-  timer_wake_.fetch_add(1, std::memory_order_release);
-  futex_wake(timer_wake_);
+  timer_wake_.fetch_add(1, std::memory_order_seq_cst);
+  timer_sleepers_.wake(timer_wake_);  // no system call while the timer thread is awake
 }
 
 // Fires the LAPIC timers when due, ends a vCPU's turn when another one
@@ -351,6 +361,8 @@ void TcgVm::timer_loop() {
   prctl(PR_SET_TIMERSLACK, 1UL);  // deadlines (LAPIC timers, the epoch) to the microsecond, not the default 50 us late
   std::unique_lock lock(mu_);
   while (!timer_stop_) {
+    bool stop = false;
+    t_stop_after_unlock = &stop;
     uint64_t now = now_ns();
     uint64_t next = now + 50'000'000;
     for (auto* v : vcpus_) {
@@ -364,7 +376,7 @@ void TcgVm::timer_loop() {
       // A turn lasts a slice from when it began, if another vCPU waits.
       uint64_t slice_end = turn_began_ns_.load(std::memory_order_relaxed) + kSliceNs;
       auto* v = current();
-      if (v && token_.others_want(v->index()) && now >= slice_end) ask_engine_to_stop();
+      if (v && token_.others_want(v->index()) && now >= slice_end) stop = true;
       next = std::min(next, v && now < slice_end ? slice_end : now + kSliceNs);
     }
     if (uint64_t due = epoch_due_ns_.load(std::memory_order_acquire); due && !det_) {
@@ -376,15 +388,18 @@ void TcgVm::timer_loop() {
       next = std::min(next, due);
     }
     if (async_stop_ && stop_.load(std::memory_order_acquire) && current()) {
-      ask_engine_to_stop();
+      stop = true;
       next = std::min(next, now + kStopRetryNs);
     }
     uint32_t seen = timer_wake_.load(std::memory_order_acquire);
     timer_wakes_at_ns_.store(next, std::memory_order_seq_cst);
     // A deadline arm_epoch set just now, before it could see the store above.
-    if (uint64_t due = epoch_due_ns_.load(std::memory_order_seq_cst); due && due < next && !det_) continue;
+    uint64_t due = epoch_due_ns_.load(std::memory_order_seq_cst);
+    const bool again = due && due < next && !det_;
+    t_stop_after_unlock = nullptr;
     lock.unlock();
-    futex_wait(timer_wake_, seen, int64_t(next - std::min(next, now_ns())));
+    if (stop) ask_engine_to_stop();
+    if (!again) timer_sleepers_.wait(timer_wake_, seen, int64_t(next - std::min(next, now_ns())));
     lock.lock();
   }
 }
@@ -400,7 +415,7 @@ bool TcgVm::arm_epoch(uint64_t due_ns) {
 void TcgVm::end_turn_for_epoch() {
   if (auto* v = current()) {
     v->end_turn_to_lead();
-    ask_engine_to_stop();  // asked again by this thread while it is not taken
+    stop_engine();  // asked again by this thread while it is not taken
   } else if (auto* v0 = vcpu_by_apic(0)) {
     v0->kick();
   }

@@ -16,6 +16,7 @@
 #include "vmm/accel/accel.h"
 #include "vmm/accel/tcg/det_schedule.h"
 #include "vmm/accel/tcg/run_token.h"
+#include "vmm/core/futex.h"
 #include "vmm/platform/ioapic.h"
 #include "vmm/platform/pic.h"
 #include "vmm/platform/pit.h"
@@ -122,10 +123,14 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // counted): false on nearly every block, one load and no call.
   bool block_needs_vcpu() const { return det_ || stop_.load(std::memory_order_relaxed); }
   void clear_stop() { stop_.store(false, std::memory_order_relaxed); }
-  // A LAPIC timer was programmed: the timer thread looks again (platform lock held).
-  void timer_changed() {
+  // A LAPIC timer was programmed (platform lock held): the timer thread
+  // looks again, woken only if `deadline_ns`, the new expiry, comes before
+  // the wake-up it planned under this same lock. A later or cancelled expiry
+  // waits for that wake-up (the guest reprograms its timer at every tick: a
+  // system call each, otherwise).
+  void timer_changed(uint64_t deadline_ns) {
     if (det_) det_update_deadline_locked();
-    else wake_timer();
+    else if (deadline_ns < timer_wakes_at_ns_.load(std::memory_order_seq_cst)) wake_timer();
   }
   // Port I/O of the platform devices (PIC, PIT); false if not theirs.
   bool platform_pio(uint16_t port, uint8_t* data, unsigned size, bool write);
@@ -158,6 +163,7 @@ class TcgVm : public Vm, public platform::ApicBus, public platform::InterruptSin
   // What the timer thread sleeps on (a futex word: a wake is never lost,
   // and a signal handler may wake it).
   std::atomic<uint32_t> timer_wake_{0};
+  FutexSleepers timer_sleepers_;  // the timer thread, asleep on timer_wake_
   void wake_timer();
   // The epoch's deadline (0: none) and when the timer thread wakes next
   // (arm_epoch wakes it only if the new deadline comes sooner).
