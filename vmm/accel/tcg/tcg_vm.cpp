@@ -333,7 +333,7 @@ void TcgVm::eoi_level(uint8_t vector) {
 // for then is asked once it has let go of the lock, or the stopped vCPU,
 // which takes that lock at once, would wait for it (a futex wait and a wake,
 // in the pause when the stop is for a checkpoint).
-thread_local bool* t_stop_after_unlock = nullptr;
+static thread_local bool* t_stop_after_unlock = nullptr;
 
 void TcgVm::stop_engine() {
   if (t_stop_after_unlock) {
@@ -387,7 +387,8 @@ void TcgVm::timer_loop() {
       }
       next = std::min(next, due);
     }
-    if (async_stop_ && stop_.load(std::memory_order_acquire) && current()) {
+    // A stop asked for (now or before) and not yet taken: asked again soon.
+    if (async_stop_ && (stop || stop_.load(std::memory_order_acquire)) && current()) {
       stop = true;
       next = std::min(next, now + kStopRetryNs);
     }
