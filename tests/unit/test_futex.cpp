@@ -42,8 +42,7 @@ TEST_CASE("futex sleepers: 20000 handovers between two threads lose no wake") {
         sleepers.wait(turn, seen, 2'000'000'000);
         if (std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(1900)) timeouts.fetch_add(1);  // not woken
       }
-      turn.fetch_add(1, std::memory_order_seq_cst);
-      sleepers.wake(turn);
+      sleepers.bump(turn);
     }
     if (timeouts.load() != 0) {  // after a loss: the other player stops too, not after 2 s per round
       turn.fetch_add(1u << 30, std::memory_order_seq_cst);

@@ -26,9 +26,15 @@ class FutexSleepers {
     futex_wait(word, expected, timeout_ns);
     n_.fetch_sub(1, std::memory_order_relaxed);
   }
-  // futex_wake, if anyone sleeps on `word`.
+  // futex_wake, if anyone sleeps on `word`. The caller changed `word` first,
+  // as bump() does.
   void wake(const std::atomic<uint32_t>& word, int count = 1 << 30) const {
     if (n_.load(std::memory_order_seq_cst) != 0) futex_wake(word, count);
+  }
+  // Changes `word` and wakes its sleepers: what every waker does.
+  void bump(std::atomic<uint32_t>& word) const {
+    word.fetch_add(1, std::memory_order_seq_cst);
+    wake(word);
   }
 
  private:

@@ -6,9 +6,8 @@ bool RunToken::release_and_wake(unsigned who, bool yield) {
   bool others = yield && others_want(who);
   if (others) owe_turn(who);
   holder_.store(0, std::memory_order_release);
-  epoch_.fetch_add(1, std::memory_order_seq_cst);
   wake_deferred_.store(false, std::memory_order_relaxed);  // woken now
-  epoch_sleepers_.wake(epoch_);
+  epoch_sleepers_.bump(epoch_);
   return others;
 }
 
@@ -19,13 +18,11 @@ void RunToken::release_quietly() {
 }
 
 void RunToken::wake_waiters() {
-  epoch_.fetch_add(1, std::memory_order_seq_cst);
-  epoch_sleepers_.wake(epoch_);
+  epoch_sleepers_.bump(epoch_);
   // And a holder that just yielded and waits (up to 2 ms) for another vCPU
   // to take the token: a kicked vCPU may never take it (it parks instead).
   // A change, not only a wake: the yielder may not be asleep yet.
-  handovers_.fetch_add(1, std::memory_order_seq_cst);
-  handover_sleepers_.wake(handovers_);
+  handover_sleepers_.bump(handovers_);
 }
 
 }  // namespace hsls::accel::tcg

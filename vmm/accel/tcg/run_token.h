@@ -75,8 +75,7 @@ class RunToken {
   void drop_reservation(unsigned who) {
     uint32_t mine = who + 1;
     if (reserved_for_.compare_exchange_strong(mine, 0, std::memory_order_acq_rel)) {
-      epoch_.fetch_add(1, std::memory_order_seq_cst);
-      epoch_sleepers_.wake(epoch_);
+      epoch_sleepers_.bump(epoch_);
     }
   }
   void wake_deferred() {
@@ -194,8 +193,7 @@ bool RunToken::acquire_impl(unsigned who, const std::atomic<bool>& kicked, Idle&
   if (turn) end_reservation(who);
   waiting_.fetch_sub(1, std::memory_order_relaxed);
   if (turn && owed_by_.load(std::memory_order_relaxed) != who + 1) owed_by_.store(0, std::memory_order_relaxed);  // paid
-  handovers_.fetch_add(1, std::memory_order_seq_cst);
-  handover_sleepers_.wake(handovers_);
+  handover_sleepers_.bump(handovers_);
   return true;
 }
 
@@ -216,8 +214,7 @@ bool RunToken::acquire_asking(unsigned who, Ask&& ask, int64_t patience_ns) {
   }
   waiting_.fetch_sub(1, std::memory_order_relaxed);
   if (got) {
-    handovers_.fetch_add(1, std::memory_order_seq_cst);
-    handover_sleepers_.wake(handovers_);
+    handover_sleepers_.bump(handovers_);
   }
   return got;
 }

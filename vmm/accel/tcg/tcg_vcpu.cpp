@@ -93,8 +93,7 @@ void TcgVcpu::thread_ended() { vm_.token().set_runnable(index_, false); }
 
 void TcgVcpu::kick() {
   kicked_.store(true, std::memory_order_release);
-  wake_.fetch_add(1, std::memory_order_seq_cst);
-  wake_sleepers_.wake(wake_);
+  wake_sleepers_.bump(wake_);
   vm_.token().wake_waiters();
   if (vm_.current() == this) vm_.stop_engine_if_deterministic_point();
 }
@@ -121,8 +120,7 @@ void TcgVcpu::interrupt_posted() {
     if (vm_.current() == this) vm_.stop_engine();
     return;
   }
-  wake_.fetch_add(1, std::memory_order_seq_cst);
-  wake_sleepers_.wake(wake_);
+  wake_sleepers_.bump(wake_);
   // The running vCPU stops at its next block: to take the interrupt, or to
   // let this one (if it waits for the token) run soon.
   if (vm_.current()) vm_.stop_engine();

@@ -350,8 +350,7 @@ void TcgVm::ask_engine_to_stop() {
 }
 
 void TcgVm::wake_timer() {
-  timer_wake_.fetch_add(1, std::memory_order_seq_cst);
-  timer_sleepers_.wake(timer_wake_);  // no system call while the timer thread is awake
+  timer_sleepers_.bump(timer_wake_);  // no system call while the timer thread is awake
 }
 
 // Fires the LAPIC timers when due, ends a vCPU's turn when another one
