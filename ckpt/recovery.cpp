@@ -1,5 +1,6 @@
 #include "ckpt/recovery.h"
 
+#include <algorithm>
 #include <atomic>
 #include <utility>
 
@@ -13,15 +14,33 @@ namespace hsls::ckpt {
 
 namespace {
 std::atomic<bool> g_skip_restore{false};
+
+// Calls fn(page, tag in slot 0, tag in slot 1) for every page. The tags are
+// read through the file 64 KiB at a time (Persist::read says why): a page's
+// two tags are adjacent and pages follow each other (Layout::tag), so one
+// read covers 4096 pages.
+template <typename Fn>
+void for_each_tag_pair(const nvm::Store& store, Fn&& fn) {
+  constexpr uint64_t kPagesPerRead = 4096;
+  static_assert(sizeof(uint64_t) * 2 * kPagesPerRead == 64 * 1024);
+  std::vector<uint64_t> tags(2 * kPagesPerRead);
+  const uint64_t pages = store.layout().pages;
+  for (uint64_t first = 0; first < pages; first += kPagesPerRead) {
+    uint64_t n = std::min(kPagesPerRead, pages - first);
+    store.persist().read(tags.data(), store.tag(first, 0), n * 2 * sizeof(uint64_t));
+    for (uint64_t i = 0; i < n; ++i) fn(first + i, tags[2 * i], tags[2 * i + 1]);
+  }
+}
 }  // namespace
 
 void inject_skipped_restore(bool on) { g_skip_restore = on; }
 
 std::vector<uint64_t> pages_to_restore(const nvm::Store& store, uint64_t version) {
   std::vector<uint64_t> out;
-  unsigned slot = unsigned(version % 2);
-  for (uint64_t page = 0; page < store.layout().pages; ++page)
-    if (*store.tag(page, slot) == version) out.push_back(page);
+  const unsigned slot = unsigned(version % 2);
+  for_each_tag_pair(store, [&](uint64_t page, uint64_t tag0, uint64_t tag1) {
+    if ((slot == 0 ? tag0 : tag1) == version) out.push_back(page);
+  });
   return out;
 }
 
@@ -64,22 +83,27 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
   out.state_digest = rec->state_checksum;
   auto& p = store.persist();
   bool skip = g_skip_restore.load();
-  for (uint64_t page : pages_to_restore(store, g)) {
+  // One pass over the tags finds both the pages to restore (tag G in slot
+  // G%2) and the tags a failed checkpoint G+1 left in the other slot: a
+  // checkpoint G+1 that failed before its commit may have tagged backups,
+  // and the next checkpoint reuses the number G+1, so those tags must go.
+  std::vector<uint64_t> restore, stale;
+  for_each_tag_pair(store, [&](uint64_t page, uint64_t tag0, uint64_t tag1) {
+    if ((slot == 0 ? tag0 : tag1) == g) restore.push_back(page);
+    if ((slot == 0 ? tag1 : tag0) > g) stale.push_back(page);
+  });
+  for (uint64_t page : restore) {
     if (skip) continue;  // the injected bug
     p.copy_in_file(store.ram() + page * 4096, store.backup(page, slot), 4096);
     ++out.pages_restored;
     p.point(nvm::CrashPoint::restored);
   }
   p.fence();
-  // A checkpoint G+1 that failed before its commit may have tagged backups;
-  // the next checkpoint reuses the number G+1, so those tags must go.
-  unsigned next = unsigned((g + 1) % 2);
-  for (uint64_t page = 0; page < store.layout().pages; ++page) {
+  const unsigned next = unsigned((g + 1) % 2);
+  for (uint64_t page : stale) {
     uint64_t* tag = store.tag(page, next);
-    if (*tag > g) {
-      p.store64(tag, 0);
-      p.flush(tag, 8);
-    }
+    p.store64(tag, 0);
+    p.flush(tag, 8);
   }
   p.fence();
   return out;

@@ -81,6 +81,19 @@ void Persist::copy_in_file(void* dst, const void* src, size_t len) {
   count_bytes(len);
 }
 
+void Persist::read(void* dst, const void* src, size_t len) const {
+  auto* from = static_cast<const uint8_t*>(src);
+  bool in_file = file_fd_ >= 0 && !unfenced_ && from >= file_base_ && uint64_t(from - file_base_) + len <= file_size_;
+  size_t done = 0;
+  while (in_file && done < len) {
+    ssize_t n = ::pread(file_fd_, static_cast<uint8_t*>(dst) + done, len - done, off_t(from - file_base_) + off_t(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // refused or short (cannot be for a mapped file): the rest from the mapping
+    done += size_t(n);
+  }
+  std::memcpy(static_cast<uint8_t*>(dst) + done, from + done, len - done);
+}
+
 void Persist::write(void* dst, const void* src, size_t len) {
   if (unfenced_) {
     std::lock_guard lock(unfenced_mu_);

@@ -21,6 +21,7 @@ class Store {
 
   const Layout& layout() const { return layout_; }
   Persist& persist() { return persist_; }
+  const Persist& persist() const { return persist_; }
   Journal& journal() { return *journal_; }
   const Superblock& superblock() const { return *reinterpret_cast<const Superblock*>(region_->base()); }
   const std::string& path() const { return region_->path(); }

@@ -16,6 +16,7 @@
 #include "vmm/core/config.h"
 #include "vmm/core/cpu_placement.h"
 #include "vmm/core/error.h"
+#include "vmm/core/huge_heap.h"
 #include "vmm/core/log.h"
 #include "vmm/crashtest/explorer.h"
 #include "vmm/machine.h"
@@ -242,6 +243,9 @@ int main(int argc, char** argv) {
   // PVM guest) and recovery time is counted from the process's beginning.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  // And the next 16 MiB of it on huge pages (vmm/core/huge_heap.h): the
+  // start's allocations, the software CPU's engine first of all.
+  hsls::back_heap_with_huge_pages(16 << 20);
   hsls::ckpt::reserve_low_fd();
   CLI::App app{"vmm: a virtual machine monitor (KVM or software CPU) whose whole VM lives on (emulated) NVM", "vmm"};
   app.set_version_flag("--version", "hypersls vmm 0.1.0");

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -322,4 +323,43 @@ TEST_CASE("copy_in_file outside the attached file, or with none attached, copies
   p.fence();
   CHECK(f.read_file(0, 4096) == more);
   CHECK(p.bytes_written() == 2 * 4096);
+}
+
+TEST_CASE("read goes through the attached file, and through memory with none attached or the unfenced model on") {
+  MappedFile f;
+  auto in_file = pattern(4096, 21);
+  REQUIRE(::pwrite(f.fd, in_file.data(), 4096, 4096) == 4096);
+  // A buffer that stands for the mapping but holds other bytes: what read()
+  // returns shows which way it went.
+  Buf shown;
+  auto in_memory = pattern(4096, 77);
+  std::memcpy(shown.p + 4096, in_memory.data(), 4096);
+  std::vector<uint8_t> out(4096);
+
+  Persist p(false);
+  p.read(out.data(), shown.p + 4096, 4096);
+  CHECK(out == in_memory);  // no file attached
+
+  p.attach_file(f.fd, shown.p, MappedFile::kSize);
+  p.read(out.data(), shown.p + 4096, 4096);
+  CHECK(out == in_file);
+  p.read(out.data(), shown.p + 4096 + 100, 200);  // any offset and length
+  CHECK(std::equal(out.begin(), out.begin() + 200, in_file.begin() + 100));
+  CHECK(p.bytes_written() == 0);  // a read writes nothing
+
+  p.track_unfenced(1);
+  p.read(out.data(), shown.p + 4096, 4096);
+  CHECK(out == in_memory);  // the model's view is the mapping's
+}
+
+TEST_CASE("read of a range that runs past the attached file reads memory") {
+  MappedFile f;
+  Buf shown;
+  auto in_memory = pattern(4096, 9);
+  std::memcpy(shown.p + 3 * 4096, in_memory.data(), 4096);
+  Persist p(false);
+  p.attach_file(f.fd, shown.p, 3 * 4096);  // the buffer's last page is outside
+  std::vector<uint8_t> out(4096);
+  p.read(out.data(), shown.p + 3 * 4096, 4096);
+  CHECK(out == in_memory);
 }
