@@ -1,6 +1,8 @@
 #include "vmm/core/config.h"
 
 #include <sys/un.h>
+// toml++'s implementation is compiled here, its one user (meson.build says why).
+#define TOML_IMPLEMENTATION
 #include <toml++/toml.h>
 
 #include <cstdio>
