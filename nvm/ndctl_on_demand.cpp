@@ -16,7 +16,7 @@
 #include <cerrno>
 #include <mutex>
 
-#include "core/log.h"
+#include "vmm/core/log.h"
 #include "nvm/ndctl_on_demand.h"
 
 namespace hsls::nvm {
