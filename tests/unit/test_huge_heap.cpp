@@ -54,8 +54,17 @@ bool thp_enabled() {
 
 }  // namespace
 
+// A sanitizer's allocator does not use the brk heap. (gcc defines the
+// macros; clang answers __has_feature.)
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kOwnMalloc = false;  // the sanitizer's allocator does not use the brk heap
+#define HSLS_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define HSLS_TEST_SANITIZED 1
+#endif
+#endif
+#ifdef HSLS_TEST_SANITIZED
+constexpr bool kOwnMalloc = false;
 #else
 constexpr bool kOwnMalloc = true;
 #endif

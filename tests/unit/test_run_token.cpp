@@ -42,6 +42,10 @@ bool eventually(Done done) {
   return done();
 }
 
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 TEST_CASE("run token: a free token is taken at once, without sleeping") {
@@ -226,4 +230,26 @@ TEST_CASE("run token: a paused turn that does not go on lets the others run") {
     CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(25));
     token.release(1);
   }
+}
+
+TEST_CASE("run token: a vCPU that takes the free token without waiting ends a yielder's wait for a taker") {
+  RunToken token;
+  token.set_owed_turn_ns(10'000'000'000);  // a missed wake would keep the yielder 10 s
+  std::atomic<bool> never{false};
+  CountingIdle yielder_idle, taker_idle;
+  REQUIRE(token.acquire_turn(0, never, yielder_idle));
+  token.set_runnable(1, true);  // vCPU 1 wants the engine, but has not reached acquire yet
+  std::atomic<int64_t> returned_ns{0};
+  std::thread yielder([&] {
+    token.release(0, true, yielder_idle);  // waits for a taker
+    returned_ns = now_ns();
+  });
+  REQUIRE(eventually([&] { return yielder_idle.entered.load() >= 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // asleep by now, not only about to
+  CHECK(token.acquire_turn(1, never, taker_idle));  // the token is free: taken at once
+  CHECK(taker_idle.entered.load() == 0);
+  const int64_t took_ns = now_ns();
+  yielder.join();
+  CHECK(returned_ns.load() - took_ns < 2'000'000'000);  // not the 10 s of an unwoken wait
+  token.release(1);
 }

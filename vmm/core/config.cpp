@@ -2,7 +2,9 @@
 
 #include <sys/un.h>
 // toml++'s implementation is compiled here, its one user (meson.build says why).
+#ifdef HSLS_TOML_COMPILED_IN
 #define TOML_IMPLEMENTATION
+#endif
 #include <toml++/toml.h>
 
 #include <cstdio>

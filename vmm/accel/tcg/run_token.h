@@ -52,7 +52,7 @@ class RunToken {
     uint32_t seen = handovers_.load(std::memory_order_acquire);
     if (!release_and_wake(who, yield)) return;
     idle.enter();
-    handover_sleepers_.wait(handovers_, seen, kOwedTurnNs);
+    handover_sleepers_.wait(handovers_, seen, owed_turn_ns_);
     idle.leave();
   }
   void release(unsigned who) { release_and_wake(who, false); }
@@ -100,6 +100,9 @@ class RunToken {
   uint32_t epoch() const { return epoch_.load(std::memory_order_acquire); }
   // Sleeps until the epoch moves from `seen` or `timeout_ns` passes (or a signal).
   void wait_epoch(uint32_t seen, int64_t timeout_ns) const { epoch_sleepers_.wait(epoch_, seen, timeout_ns); }
+  // Tests: how long a yielded turn stays owed, and a yielder waits for a
+  // taker (2 ms); a long one makes a missed wake show.
+  void set_owed_turn_ns(int64_t ns) { owed_turn_ns_ = ns; }
   // Whether some vCPU waits for the token (the holder's turn should end).
   bool contended() const { return waiting_.load(std::memory_order_relaxed) != 0; }
   // vCPU `who` can run guest code (not halted, not waiting for a start-up
@@ -128,6 +131,7 @@ class RunToken {
   // thread would otherwise win the free token again every time (a vCPU
   // starved for 40 ms at 1 ms checkpoints).
   static constexpr int64_t kOwedTurnNs = 2'000'000;
+  int64_t owed_turn_ns_ = kOwedTurnNs;
   bool others_runnable(unsigned who) const { return (runnable_.load(std::memory_order_relaxed) & ~(1u << who)) != 0; }
   // The ns until the turn reserved for another vCPU than `who` ends (0: none).
   int64_t reserved_elsewhere_ns(unsigned who) const {
@@ -144,7 +148,7 @@ class RunToken {
   }
   bool owes_turn(unsigned who) const {
     return owed_by_.load(std::memory_order_relaxed) == who + 1 &&
-           monotonic_ns() - owed_since_ns_.load(std::memory_order_relaxed) < uint64_t(kOwedTurnNs);
+           monotonic_ns() - owed_since_ns_.load(std::memory_order_relaxed) < uint64_t(owed_turn_ns_);
   }
   std::atomic<uint32_t> owed_by_{0};        // vCPU + 1 that owes its turn, 0 = none
   std::atomic<uint32_t> runnable_{0};       // bit per vCPU that can run guest code
@@ -167,7 +171,11 @@ bool RunToken::acquire_impl(unsigned who, const std::atomic<bool>& kicked, Idle&
   uint32_t free = 0;
   if (!owes && !(turn && reserved_elsewhere_ns(who)) && holder_.compare_exchange_strong(free, who + 1, std::memory_order_acquire)) {
     if (turn) end_reservation(who);
-    handovers_.fetch_add(1, std::memory_order_relaxed);
+    // A vCPU that just yielded may already sleep on it: it waits for a
+    // taker, and one that never waited is one too (on a CPU the vCPUs
+    // share, the taker often reaches acquire only once the yielder sleeps).
+    // Unwoken, it slept out its 2 ms even if this turn ended at once.
+    handover_sleepers_.bump(handovers_);
     return true;
   }
   waiting_.fetch_add(1, std::memory_order_relaxed);
@@ -187,7 +195,7 @@ bool RunToken::acquire_impl(unsigned who, const std::atomic<bool>& kicked, Idle&
     uint32_t h = 0;
     if (!defer && !reserved && holder_.compare_exchange_strong(h, who + 1, std::memory_order_acquire)) break;
     idle.enter();
-    epoch_sleepers_.wait(epoch_, e, defer ? kOwedTurnNs : reserved ? reserved : -1);
+    epoch_sleepers_.wait(epoch_, e, defer ? owed_turn_ns_ : reserved ? reserved : -1);
     idle.leave();
   }
   if (turn) end_reservation(who);
