@@ -626,6 +626,11 @@ TEST_CASE("unmapped stack and #DF without IST: triple fault, CPU left as it was"
         "#PF(0x2) (stack at 0x700f8 not mapped) while delivering external interrupt 0x20; "
         "#PF(0x2) (stack at 0x700f8 not mapped) while delivering #PF(0x2) -> #DF)");
   CHECK(std::memcmp(&c, &before, sizeof c) == 0);
+  // The walks set accessed bits on the way to the unmapped stack: those
+  // table pages are reported (the dirty log must see them), once each.
+  CHECK(std::count(r.pages_written.begin(), r.pages_written.end(), kPml4) == 1);
+  CHECK(std::is_sorted(r.pages_written.begin(), r.pages_written.end()));
+  CHECK(std::adjacent_find(r.pages_written.begin(), r.pages_written.end()) == r.pages_written.end());
 }
 
 TEST_CASE("read-only stack with CR0.WP: #PF with P and W set; without WP the write goes through") {

@@ -291,9 +291,18 @@ Outcome attempt(CpuState& cpu, GuestMemory& mem, const Event& ev, std::vector<ui
   return std::nullopt;
 }
 
+// Sorts the pages written and drops repeats (a page may be written by
+// several attempts).
+void sort_written(std::vector<uint64_t>& written) {
+  std::sort(written.begin(), written.end());
+  written.erase(std::unique(written.begin(), written.end()), written.end());
+}
+
+// Ends a delivery in a triple fault; the bits its walks set stay reported.
 void triple(DeliveryResult& out, std::string why) {
   out.outcome = DeliveryResult::Outcome::triple_fault;
   out.detail = std::move(why);
+  sort_written(out.pages_written);
 }
 
 }  // namespace
@@ -325,10 +334,6 @@ void deliver(CpuState& cpu, GuestMemory& mem, const Event& ev, DeliveryResult& o
   std::string history;  // what turned into what, for the detail line
   // Each step either delivers, stops, or moves up the classes (benign ->
   // contributory/#PF -> #PF -> #DF -> triple fault): a handful of rounds.
-  auto sort_written = [&] {
-    std::sort(written.begin(), written.end());
-    written.erase(std::unique(written.begin(), written.end()), written.end());
-  };
   bool refused = false;
   for (int round = 0; round < 8; ++round) {
     if (current.kind == Event::Kind::exception && current.vector == kPF) work.cr2 = current.cr2;
@@ -336,14 +341,14 @@ void deliver(CpuState& cpu, GuestMemory& mem, const Event& ev, DeliveryResult& o
     if (refused) {
       out.outcome = DeliveryResult::Outcome::write_refused;
       out.detail = "guest memory refused a write: the power failed";
-      sort_written();
+      sort_written(written);
       return;
     }
     if (!f) {
       cpu = work;
       out.detail = std::move(history);
       out.delivered_vector = current.vector;
-      sort_written();
+      sort_written(written);
       return;
     }
     if (f->stop) {

@@ -241,14 +241,15 @@ bool TcgVcpu::deliver(const Event& ev) {
   CpuState s = read_control(c);
   DeliveryResult& r = delivery_;
   tcg::deliver(s, vm_.memory(), ev, r);
+  // The frame and the page tables' accessed/dirty bits went into guest
+  // memory past the engine: log their pages (only those written), a
+  // delivery that ended in a triple fault included (its walks set bits too).
+  if (auto* log = vm_.store_log())
+    for (uint64_t page : r.pages_written) log->mark_landed(page);
   if (r.outcome == DeliveryResult::Outcome::triple_fault) {
     fail_stop(r.detail.rfind("triple fault", 0) == 0 ? r.detail : "triple fault (" + r.detail + ")");
     return false;
   }
-  // The frame and the page tables' accessed/dirty bits went into guest
-  // memory past the engine: log their pages (only those written).
-  if (auto* log = vm_.store_log())
-    for (uint64_t page : r.pages_written) log->mark_landed(page);
   if (r.outcome == DeliveryResult::Outcome::write_refused) {
     write_withheld_ = true;
     return false;
