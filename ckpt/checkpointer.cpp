@@ -775,7 +775,9 @@ void Checkpointer::release_faults() {
   }
 }
 
-nlohmann::json Checkpointer::info() const {
+// Settings and statistics: over the last 1000 checkpoints, or over every
+// one after version `since`.
+nlohmann::json Checkpointer::info(std::optional<uint64_t> since) const {
   auto s = settings();
   auto last = stats_.last(1);
   nlohmann::json out = {{"enabled", true},
@@ -792,7 +794,7 @@ nlohmann::json Checkpointer::info() const {
                         {"verify", oracle_ != nullptr},
                         {"committed_version", committed_.load()},
                         {"checkpoints", stats_.total()},
-                        {"summary", stats_.summary(1000)}};
+                        {"summary", since ? stats_.summary_since(*since) : stats_.summary(1000)}};
   if (s.policy == Policy::precopy) {
     out["precopies"] = precopies_.load();
     out["precopies_declined"] = precopies_declined_.load();

@@ -16,6 +16,7 @@
 #pragma once
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -95,7 +96,7 @@ class Checkpointer {
   void set_interval(double ms);
   void set_policy(Policy p);
   Settings settings() const;
-  nlohmann::json info() const;
+  nlohmann::json info(std::optional<uint64_t> since = std::nullopt) const;
   const StatsRing& stats() const { return stats_; }
 
  private:

@@ -41,16 +41,30 @@ nlohmann::json StatsRing::to_json(const CheckpointStats& s) {
           {"vcpus_held", s.vcpus_held}};
 }
 
-nlohmann::json StatsRing::summary(size_t n) const {
-  auto all = last(n);
+nlohmann::json StatsRing::summary(size_t n) const { return summarize(last(n)); }
+
+nlohmann::json StatsRing::summary_since(uint64_t version) const {
+  std::vector<CheckpointStats> after;
+  for (const auto& s : last(capacity_))
+    if (s.version > version) after.push_back(s);
+  // Versions are consecutive within a machine: the window is whole if its first one is here.
+  bool complete = after.empty() || after.front().version == version + 1;
+  nlohmann::json out = summarize(after);
+  out["since_version"] = version;
+  out["complete"] = complete;
+  return out;
+}
+
+nlohmann::json StatsRing::summarize(const std::vector<CheckpointStats>& all) {
   nlohmann::json out = {{"count", all.size()}};
   if (all.empty()) return out;
   auto field = [&](const char* name, auto get) {
     std::vector<double> v;
-    for (const auto& s : all) v.push_back(double(get(s)));
+    double sum = 0;
+    for (const auto& s : all) v.push_back(double(get(s))), sum += v.back();
     std::sort(v.begin(), v.end());
     auto pct = [&](double p) { return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))]; };
-    out[name] = {{"p50", pct(0.5)}, {"p99", pct(0.99)}, {"max", v.back()}};
+    out[name] = {{"p50", pct(0.5)}, {"p99", pct(0.99)}, {"max", v.back()}, {"mean", sum / double(v.size())}};
   };
   field("pause_us", [](const CheckpointStats& s) { return s.pause_ns / 1e3; });
   field("stop_us", [](const CheckpointStats& s) { return s.stop_ns / 1e3; });

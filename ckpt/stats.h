@@ -42,11 +42,18 @@ class StatsRing {
   void add(const CheckpointStats& s);
   std::vector<CheckpointStats> last(size_t n) const;
   uint64_t total() const;
-  // Medians, 99th percentiles and maxima over the last `n` checkpoints.
+  // Medians, 99th percentiles, maxima and means over the last `n` checkpoints.
   nlohmann::json summary(size_t n) const;
+  // The same over every checkpoint after `version` the ring still holds;
+  // "complete" says whether it holds them all (the ring keeps the last
+  // 4096). A benchmark asks once at the end of its window instead of
+  // polling during it.
+  nlohmann::json summary_since(uint64_t version) const;
   static nlohmann::json to_json(const CheckpointStats& s);
 
  private:
+  static nlohmann::json summarize(const std::vector<CheckpointStats>& all);
+
   mutable std::mutex mu_;
   std::vector<CheckpointStats> ring_;
   size_t next_ = 0;

@@ -66,8 +66,21 @@ try:
     r = m.cmd(f"x/i {seg[1]:#x} 3")
     check(r["ok"] and len(r["insns"]) == 3 and r["insns"][0]["addr"] == seg[1], f"x/i ADDR 3: {r}")
 
+    # info ckpt since=V: the statistics of exactly the checkpoints after V.
+    r = m.cmd("info ckpt")
+    if r.get("enabled", True):
+        v0 = r["committed_version"]
+        time.sleep(0.3)
+        r = m.cmd(f"info ckpt since={v0}")
+        s = r.get("summary", {})
+        n = r.get("committed_version", 0) - v0
+        check(r["ok"] and s.get("since_version") == v0 and s.get("complete") is True and n > 0,
+              f"info ckpt since={v0}: {r}")
+        # a checkpoint may commit between the count and the reply's version: at most one more
+        check(s["count"] in (n, n + 1) and "mean" in s["pause_us"], f"info ckpt since={v0}: {s['count']} of {n}: {s}")
+
     # Errors: each gets {"ok":false,"error":...} and the VM keeps running.
-    for bad in ("bogus", "info", "info nothing", "x", "x 0x100000", "x zz 4", "x 0x100000 0", "x 0x100000 99999",
+    for bad in ("bogus", "info", "info nothing", "info ckpt since=", "info ckpt since=x", "info ckpt 5", "info status now", "x", "x 0x100000", "x zz 4", "x 0x100000 0", "x 0x100000 99999",
                 "x 0xffffffffffff 16", "x/i rip@7 2", "x/i rip -1", "pause now", "", "\x01\x02\xff garbage"):
         r = m.cmd(bad)
         check(r["ok"] is False and isinstance(r.get("error"), str) and r["error"],

@@ -155,3 +155,28 @@ TEST_CASE("ckpt stats: who led each pause and how many vCPUs it held are counted
   CHECK(StatsRing::to_json(led(5, 1, 1))["leader"] == 1);
   CHECK(StatsRing::to_json(stat(6))["leader"].is_null());
 }
+
+TEST_CASE("ckpt stats: the summary since a version covers exactly the checkpoints after it, with means") {
+  StatsRing r(8);
+  for (uint64_t v = 1; v <= 6; ++v) r.add(stat(v, v * 1000));  // pause v us
+  auto j = r.summary_since(3);  // 4, 5, 6
+  CHECK(j["count"] == 3);
+  CHECK(j["complete"] == true);
+  CHECK(j["since_version"] == 3);
+  CHECK(j["pause_us"]["p50"].get<double>() == doctest::Approx(5.0));
+  CHECK(j["pause_us"]["max"].get<double>() == doctest::Approx(6.0));
+  CHECK(j["pause_us"]["mean"].get<double>() == doctest::Approx(5.0));
+  // None yet after the newest: an empty, complete window.
+  auto none = r.summary_since(6);
+  CHECK(none["count"] == 0);
+  CHECK(none["complete"] == true);
+  // Past the ring's capacity the oldest are gone: counted as incomplete.
+  for (uint64_t v = 7; v <= 12; ++v) r.add(stat(v, v * 1000));  // the ring holds 5..12
+  auto cut = r.summary_since(2);
+  CHECK(cut["count"] == 8);
+  CHECK(cut["complete"] == false);
+  auto whole = r.summary_since(4);
+  CHECK(whole["count"] == 8);
+  CHECK(whole["complete"] == true);
+  CHECK(whole["pause_us"]["mean"].get<double>() == doctest::Approx(8.5));
+}

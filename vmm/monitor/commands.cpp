@@ -98,7 +98,7 @@ json info_vcpus(Machine& m) {
   });
 }
 
-json info_ckpt(Machine& m);
+json info_ckpt(Machine& m, std::optional<uint64_t> since);
 
 // info net: the virtio-net device and external synchrony.
 json info_net(Machine& m) {
@@ -127,11 +127,17 @@ json info_net(Machine& m) {
 }
 
 json cmd_info(Machine& m, const Words& w) {
-  if (w.size() != 2) return error("usage: info status|vcpus|ckpt|guest|net");
+  if (w.size() == 3 && w[1] == "ckpt") {
+    std::optional<uint64_t> since;
+    if (w[2].rfind("since=", 0) == 0) since = parse_number(w[2].substr(6));
+    if (!since) return error("info ckpt: '" + w[2] + "' is not since=VERSION (a committed version)");
+    return info_ckpt(m, since);
+  }
+  if (w.size() != 2) return error("usage: info status|vcpus|ckpt [since=VERSION]|guest|net");
   if (w[1] == "status") return info_status(m);
   if (w[1] == "net") return info_net(m);
   if (w[1] == "vcpus") return info_vcpus(m);
-  if (w[1] == "ckpt") return info_ckpt(m);
+  if (w[1] == "ckpt") return info_ckpt(m, std::nullopt);
   if (w[1] == "guest") return debug::guest_info(m.memory());
   return error("info: unknown item '" + w[1] + "' (allowed: status, vcpus, ckpt, guest, net)");
 }
@@ -238,15 +244,19 @@ json cmd_checkpoint(Machine& m, const Words& w) {
   return ok(body);
 }
 
-// info ckpt: settings, last committed version and its age, statistics.
-json info_ckpt(Machine& m) {
+// info ckpt [since=VERSION]: settings, last committed version and its age,
+// statistics (of the last 1000 checkpoints, or of those after VERSION).
+json info_ckpt(Machine& m, std::optional<uint64_t> since) {
   auto* c = m.checkpointer();
   if (!c) return ok({{"enabled", false}, {"committed_version", m.store().journal().committed()}, {"text", "checkpoints are off"}});
-  json body = c->info();
+  json body = c->info(since);
   const auto& s = body["summary"];
   std::string text = fmt::format("policy {} every {} ms ({}), committed version {}, {} checkpoints\n", body["policy"].get<std::string>(),
                                  body["interval_ms"].get<double>(), body["persistence"].get<std::string>(),
                                  body["committed_version"].get<uint64_t>(), body["checkpoints"].get<uint64_t>());
+  if (since)
+    text += fmt::format("since version {}: {} checkpoints{}\n", *since, s["count"].get<uint64_t>(),
+                        s["complete"].get<bool>() ? "" : " (only the last ones: the statistics keep 4096)");
   if (s.contains("pause_us"))
     text += fmt::format("pause p50 {:.0f} us, p99 {:.0f} us, max {:.0f} us; dirty pages p50 {:.0f}; copy-on-write faults avg {:.1f} us\n",
                         s["pause_us"]["p50"].get<double>(), s["pause_us"]["p99"].get<double>(), s["pause_us"]["max"].get<double>(),
@@ -327,7 +337,9 @@ json cmd_quit(Machine& m, const Words& w) {
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"help", {"help", "list the commands", cmd_help}},
-      {"info", {"info status|vcpus|ckpt|guest|net", "machine state / vCPU registers / checkpoints / the guest's object tree / network", cmd_info}},
+      {"info", {"info status|vcpus|ckpt [since=VERSION]|guest|net",
+                "machine state / vCPU registers / checkpoints (statistics of those after VERSION) / the guest's object tree / network",
+                cmd_info}},
       {"checkpoint", {"checkpoint", "take a checkpoint now", cmd_checkpoint}},
       {"set", {"set ckpt-interval MS|ckpt-policy NAME", "change checkpointing at run time", cmd_set}},
       {"powerfail", {"powerfail [restart] [at=POINT[#N]] [at-block=N] [after=MS]", "lose power now, at a crash point, at a block count (deterministic), or later", cmd_powerfail}},
