@@ -61,7 +61,10 @@ nlohmann::json StatsRing::summarize(const std::vector<CheckpointStats>& all) {
   auto field = [&](const char* name, auto get) {
     std::vector<double> v;
     double sum = 0;
-    for (const auto& s : all) v.push_back(double(get(s))), sum += v.back();
+    for (const auto& s : all) {
+      v.push_back(double(get(s)));
+      sum += v.back();
+    }
     std::sort(v.begin(), v.end());
     auto pct = [&](double p) { return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))]; };
     out[name] = {{"p50", pct(0.5)}, {"p99", pct(0.99)}, {"max", v.back()}, {"mean", sum / double(v.size())}};
