@@ -198,7 +198,6 @@ void Machine::start_checkpointer(const std::optional<ckpt::Recovered>& recovered
   if (!cfg_.ckpt_enabled) return;
   ckpt::Settings s;
   s.interval_ms = cfg_.ckpt_interval_ms;
-  s.policy = *ckpt::policy_from_name(cfg_.ckpt_policy);
   s.tuning = {cfg_.ckpt_history, cfg_.ckpt_hot_threshold, cfg_.ckpt_neighbours, cfg_.ckpt_hot_lease};
   s.verify = cfg_.verify;
   s.commit_log = cfg_.commit_log;
@@ -208,6 +207,18 @@ void Machine::start_checkpointer(const std::optional<ckpt::Recovered>& recovered
     throw Error("ckpt.write_protect = guard needs every guest store to pass the VMM: the software CPU with "
                 "ckpt.dirty_log = tlb (this is " + vm_->name() + " with dirty log " + cfg_.ckpt_dirty_log + ")");
   s.write_guard = cfg_.ckpt_write_protect == "guard" || (cfg_.ckpt_write_protect == "auto" && guard_ok);
+  // auto: copy-on-write where the write guard makes a first store cheap
+  // (~1 us on the software CPU: pause p50 4-13 us against stop-and-copy's
+  // 33-66 with ~73 dirty pages, the same overhead; docs/benchmarks.md,
+  // session 20); stop-and-copy where it would cost a userfaultfd fault per
+  // page (KVM: 35 % overhead at 10 ms).
+  if (cfg_.ckpt_policy != "auto") {
+    s.policy = *ckpt::policy_from_name(cfg_.ckpt_policy);
+  } else {
+    s.policy = s.write_guard ? ckpt::Policy::cow : ckpt::Policy::stop_and_copy;
+    log::get("ckpt")->info("ckpt.policy auto: {} ({})", ckpt::policy_name(s.policy),
+                           s.write_guard ? "first stores meet the VMM's write guard" : "copy-on-write would fault through userfaultfd");
+  }
   // Only where it cannot spin on the vCPU's CPU; never on a deterministic
   // machine, whose pause does its work on one thread in a fixed order; nor
   // with the write guard: the copier overlaps copying with userfaultfd's

@@ -266,7 +266,9 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--fresh", f.fresh, "Discard whatever the NVM file holds and boot the image afresh");
   run_cmd->add_flag("--no-ckpt", f.no_ckpt, "Run without checkpoints (ckpt.enabled=false)");
   run_cmd->add_option("--ckpt-interval", f.ckpt_interval, "Checkpoint interval in ms, 0.5-1000 (ckpt.interval_ms)");
-  run_cmd->add_option("--ckpt-policy", f.ckpt_policy, "stop-and-copy, precopy, cow or hybrid (ckpt.policy)");
+  run_cmd->add_option("--ckpt-policy", f.ckpt_policy,
+                      "auto (default: cow where guest stores pass the VMM's write guard, the software CPU; else stop-and-copy), "
+                      "stop-and-copy, precopy, cow or hybrid (ckpt.policy)");
   run_cmd->add_option("--persistence", f.persistence, "eadr or adr (ckpt.persistence)");
   run_cmd->add_option("--dirty-log", f.dirty_log, "dirty tracking (ckpt.dirty_log): auto; KVM: ring or bitmap; software CPU: tlb or store");
   run_cmd->add_option("--write-protect", f.write_protect,

@@ -68,6 +68,9 @@ try:
 
     # info ckpt since=V: the statistics of exactly the checkpoints after V.
     r = m.cmd("info ckpt")
+    # ckpt.policy auto (the default): copy-on-write behind the software CPU's write guard, else stop-and-copy.
+    want = {"tcg": "cow", "kvm": "stop-and-copy"}.get(os.environ.get("HSLS_ACCEL", ""))
+    check(want is None or r.get("policy") == want, f"ckpt.policy auto chose {r.get('policy')} on {os.environ.get('HSLS_ACCEL')}: {r}")
     if r.get("enabled", True):
         v0 = r["committed_version"]
         time.sleep(0.3)

@@ -67,6 +67,7 @@ TEST_CASE("defaults") {
   CHECK(c.serial_log.empty());
   CHECK(c.monitor_path.empty());
   CHECK(c.log_level == "info");
+  CHECK(c.ckpt_policy == "auto");  // the machine picks it for its accelerator
   // The defaults plus an image are a valid configuration.
   CHECK(validate_refusal(valid()) == "");
   // Without an image they are not.
@@ -623,3 +624,15 @@ image = '''
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("ckpt.policy: auto or a policy's name; anything else is refused with the list") {
+  for (const char* ok : {"auto", "stop-and-copy", "precopy", "cow", "hybrid"}) {
+    Config c = valid();
+    c.ckpt_policy = ok;
+    CAPTURE(ok);
+    CHECK(validate_refusal(c) == "");
+  }
+  Config c = valid();
+  c.ckpt_policy = "fast";
+  CHECK(validate_refusal(c) == "ckpt.policy: 'fast' is not allowed (allowed: auto, stop-and-copy, precopy, cow, hybrid)");
+}

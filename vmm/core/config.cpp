@@ -509,9 +509,9 @@ void validate(const Config& cfg) {
                 std::to_string(kMaxSocketPath) + " bytes)");
   if (!(cfg.ckpt_interval_ms >= 0.5 && cfg.ckpt_interval_ms <= 1000))
     throw Error("ckpt.interval_ms: " + std::to_string(cfg.ckpt_interval_ms) + " is not allowed (allowed: 0.5 to 1000)");
-  static const std::set<std::string> policies = {"stop-and-copy", "precopy", "cow", "hybrid"};
+  static const std::set<std::string> policies = {"auto", "stop-and-copy", "precopy", "cow", "hybrid"};
   if (!policies.count(cfg.ckpt_policy))
-    throw Error("ckpt.policy: '" + cfg.ckpt_policy + "' is not allowed (allowed: stop-and-copy, precopy, cow, hybrid)");
+    throw Error("ckpt.policy: '" + cfg.ckpt_policy + "' is not allowed (allowed: auto, stop-and-copy, precopy, cow, hybrid)");
   if (cfg.ckpt_history < 1 || cfg.ckpt_history > 8)
     throw Error("ckpt.history: " + std::to_string(cfg.ckpt_history) + " is not allowed (allowed: 1-8 epochs)");
   if (cfg.ckpt_hot_threshold < 1 || cfg.ckpt_hot_threshold > cfg.ckpt_history)

@@ -43,7 +43,7 @@ struct Config {
   // [ckpt]
   bool ckpt_enabled = true;              // ckpt.enabled
   double ckpt_interval_ms = 10;          // ckpt.interval_ms (0.5-1000)
-  std::string ckpt_policy = "stop-and-copy";  // ckpt.policy
+  std::string ckpt_policy = "auto";  // ckpt.policy: a policy, or auto (Machine picks one for the accelerator)
   unsigned ckpt_hot_threshold = 2;       // ckpt.hot_threshold (1-history)
   unsigned ckpt_history = 8;             // ckpt.history (1-8 epochs)
   unsigned ckpt_neighbours = 0;          // ckpt.neighbours (0-64 pages)
