@@ -52,6 +52,7 @@ nlohmann::json StatsRing::summary_since(uint64_t version) const {
   nlohmann::json out = summarize(after);
   out["since_version"] = version;
   out["complete"] = complete;
+  out["kept"] = capacity_;
   return out;
 }
 

@@ -38,16 +38,17 @@ struct CheckpointStats {
 
 class StatsRing {
  public:
-  explicit StatsRing(size_t capacity = 4096) : capacity_(capacity) {}
+  static constexpr size_t kDefaultCapacity = 4096;
+  explicit StatsRing(size_t capacity = kDefaultCapacity) : capacity_(capacity) {}
+  size_t capacity() const { return capacity_; }
   void add(const CheckpointStats& s);
   std::vector<CheckpointStats> last(size_t n) const;
   uint64_t total() const;
   // Medians, 99th percentiles, maxima and means over the last `n` checkpoints.
   nlohmann::json summary(size_t n) const;
   // The same over every checkpoint after `version` the ring still holds;
-  // "complete" says whether it holds them all (the ring keeps the last
-  // 4096). A benchmark asks once at the end of its window instead of
-  // polling during it.
+  // "complete" says whether it holds them all, "kept" how many it can. A
+  // benchmark asks once at the end of its window instead of polling during it.
   nlohmann::json summary_since(uint64_t version) const;
   static nlohmann::json to_json(const CheckpointStats& s);
 

@@ -975,14 +975,16 @@ class Bench:
         n = 0
         while time.monotonic() < end:
             sleep(min(period, max(0.0, end - time.monotonic())))
-            last = mon.cmd(since if whole and time.monotonic() >= end else "info ckpt")
+            if whole and time.monotonic() >= end:
+                break  # the window's summary below is the last poll
+            last = mon.cmd("info ckpt")
             lr = last.get("last")
             if not whole and lr and lr.get("version", 0) > first.get("committed_version", 0):
                 samples[lr["version"]] = lr
             n += 1
             if n % 50 == 0 or whole:
                 seen |= set(foreign_load(self.own_pids()))
-        if whole and last.get("summary", {}).get("since_version") is None:
+        if whole:
             last = mon.cmd(since)
         return first, last, samples
 

@@ -256,7 +256,7 @@ json info_ckpt(Machine& m, std::optional<uint64_t> since) {
                                  body["committed_version"].get<uint64_t>(), body["checkpoints"].get<uint64_t>());
   if (since)
     text += fmt::format("since version {}: {} checkpoints{}\n", *since, s["count"].get<uint64_t>(),
-                        s["complete"].get<bool>() ? "" : " (only the last ones: the statistics keep 4096)");
+                        s["complete"].get<bool>() ? "" : fmt::format(" (only the last {} are kept)", s["kept"].get<uint64_t>()));
   if (s.contains("pause_us"))
     text += fmt::format("pause p50 {:.0f} us, p99 {:.0f} us, max {:.0f} us; dirty pages p50 {:.0f}; copy-on-write faults avg {:.1f} us\n",
                         s["pause_us"]["p50"].get<double>(), s["pause_us"]["p99"].get<double>(), s["pause_us"]["max"].get<double>(),
