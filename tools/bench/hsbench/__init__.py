@@ -1,0 +1,1 @@
+"""The checkpoint benchmark's modules; tools/bench/bench.py is the program."""
