@@ -5,6 +5,9 @@
 // of its slice, an unrecoverable fault), and saves it back.
 // Exceptions (int3 system calls, page faults) are delivered through the
 // guest's IDT inside the engine's interrupt hook, without leaving it.
+// tcg_vcpu.cpp: turns, delivery, the run; tcg_vcpu_hooks.cpp: the engine's
+// hooks; tcg_vcpu_state.cpp: the neutral state in and out of the engine;
+// tcg_vcpu_det.cpp: the deterministic machine's run.
 #pragma once
 #include <unicorn/unicorn.h>
 

@@ -120,4 +120,25 @@ class UcCpu : public CpuBytes {
 // QEMU's segment order in segs[].
 enum UcSeg : unsigned { uc_es, uc_cs, uc_ss, uc_ds, uc_fs, uc_gs };
 
+// The register API, one register or MSR at a time (an error leaves 0 / the
+// register as it was: every register asked for exists on x86-64).
+inline uint64_t reg_read(uc_engine* uc, int reg) {
+  uint64_t v = 0;
+  uc_reg_read(uc, reg, &v);
+  return v;
+}
+
+inline void reg_write(uc_engine* uc, int reg, uint64_t v) { uc_reg_write(uc, reg, &v); }
+
+inline uint64_t msr_read(uc_engine* uc, uint32_t index) {
+  uc_x86_msr m{index, 0};
+  uc_reg_read(uc, UC_X86_REG_MSR, &m);
+  return m.value;
+}
+
+inline void msr_write(uc_engine* uc, uint32_t index, uint64_t value) {
+  uc_x86_msr m{index, value};
+  uc_reg_write(uc, UC_X86_REG_MSR, &m);
+}
+
 }  // namespace hsls::accel::tcg
