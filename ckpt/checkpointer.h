@@ -13,6 +13,9 @@
 // carries tag G was (or may have been) written after checkpoint G, and that
 // backup holds its checkpointed content; every other page is unchanged
 // since G. Recovery (recovery.h) restores exactly that.
+// checkpointer.cpp: the timer, the pause and the commit, settings and
+// statistics; checkpointer_pages.cpp: the pages the pause copies and
+// protects, precopies, and the copy-on-write fault thread.
 #pragma once
 #include <atomic>
 #include <memory>
