@@ -1,0 +1,34 @@
+"""Cold starts after SIGKILL: N per vCPU count, interleaved; prints the vmm's own figures and start-up stamps."""
+import os, re, signal, subprocess, sys, time, statistics, json
+vmm, guest, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+extra = sys.argv[4:]
+wl = "init=memstress:pages=1000,rate=20000,hot=10,hotpct=90,threads=1;ledger:threads=2"
+variants = {"huge": {}, "zone": {"HSLS_ZONE": "262144"}}
+res = {(v, c): [] for v in variants for c in (1, 2)}
+for i in range(n):
+    for vc, var in [(1, "huge"), (1, "zone"), (2, "huge"), (2, "zone")]:
+        nvm = f"/dev/shm/cold-{vc}.nvm"
+        base = [vmm, "run", guest, "--accel", "tcg", "--memory", "256M", "--vcpus", str(vc), "--nvm", nvm,
+                "--ckpt-interval", "10", "--no-console", "--cmdline", wl] + extra
+        p = subprocess.Popen(base + ["--fresh"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.8)
+        p.send_signal(signal.SIGKILL); p.wait()
+        p = subprocess.Popen(base + ["--log-level", "debug"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, **variants[var]))
+        stamps, line = [], None
+        t0 = time.monotonic()
+        for l in p.stderr:
+            m = re.search(r"start-up: (.*) at ([\d.]+) ms \((\d+) page faults", l)
+            if m: stamps.append((m.group(1), float(m.group(2)), int(m.group(3))))
+            if "resumed checkpoint" in l:
+                line = l; break
+        time.sleep(0.1)
+        p.send_signal(signal.SIGKILL); p.wait()
+        m = re.search(r"\(([\d.]+) ms since vmm started, ([\d.]+) ms since its process began\)", line or "")
+        r = {"started": float(m.group(1)), "began": float(m.group(2)), "stamps": stamps}
+        res[(var, vc)].append(r)
+        print(var, vc, r["began"], r["started"], " ".join(f"{s[0].split()[0]}={s[1]:.2f}/{s[2]}" for s in stamps), flush=True)
+for (var, vc), rs in res.items():
+    b = [r["began"] for r in rs]
+    print(f"{var} vcpus={vc}: since began median {statistics.median(b):.2f} min {min(b):.2f} max {max(b):.2f}; "
+          f"since started median {statistics.median([r['started'] for r in rs]):.2f}")
