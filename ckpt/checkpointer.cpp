@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 

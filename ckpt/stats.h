@@ -40,7 +40,6 @@ class StatsRing {
  public:
   static constexpr size_t kDefaultCapacity = 4096;
   explicit StatsRing(size_t capacity = kDefaultCapacity) : capacity_(capacity) {}
-  size_t capacity() const { return capacity_; }
   void add(const CheckpointStats& s);
   std::vector<CheckpointStats> last(size_t n) const;
   uint64_t total() const;

@@ -15,6 +15,18 @@ def style_point(vcpus):
     return {"1vCPU": 7, "2vCPU": 5}.get(vcpus, 9)
 
 
+def write_series(out, name, series, style):
+    """Writes NAME.dat, one block of sorted rows per series (in key order), and returns gnuplot's plot
+    clauses for them: `style(key)` says how each is drawn."""
+    blocks, plots = [], []
+    for i, (key, rows) in enumerate(sorted(series.items())):
+        blocks.append("\n".join(" ".join(str(v) for v in row) for row in sorted(rows)))
+        plots.append(f"'{name}.dat' index {i} {style(key)}")
+    with open(os.path.join(out, name + ".dat"), "w") as fh:
+        fh.write("\n\n\n".join(blocks) + "\n")
+    return plots
+
+
 def write_plots(out, points):
     if not shutil.which("gnuplot"):
         return "gnuplot is not installed (`apt-get install -y gnuplot-nox`): no plots."
@@ -41,14 +53,10 @@ def write_plots(out, points):
             series.setdefault(f"{p['policy']} {p['vcpus']}vCPU", []).append(
                 (max(p["pages_dirty_p50"], 1), p["pause_p50_us"], p.get("pause_p99_us") or p["pause_p50_us"]))
     if series:
-        blocks, plots = [], []
-        for i, (name, pts) in enumerate(sorted(series.items())):
-            blocks.append("\n".join(f"{x} {y} {z}" for x, y, z in sorted(pts)))
+        def dirty_style(name):
             pol, vc = name.split(" ")
-            plots.append(f"'pause_vs_dirty.dat' index {i} using 1:2:2:3 with yerrorbars lc {style_color(pol)} "
-                         f"pt {style_point(vc)} ps 1.3 title '{name} (p50, bar to p99)'")
-        with open(os.path.join(out, "pause_vs_dirty.dat"), "w") as fh:
-            fh.write("\n\n\n".join(blocks) + "\n")
+            return f"using 1:2:2:3 with yerrorbars lc {style_color(pol)} pt {style_point(vc)} ps 1.3 title '{name} (p50, bar to p99)'"
+        plots = write_series(out, "pause_vs_dirty", series, dirty_style)
         run("pause_vs_dirty", term + "set output 'pause_vs_dirty.png'\nset logscale x\nset logscale y\n"
             "set xlabel 'pages dirtied per epoch (measured p50)'\nset ylabel 'stop-the-world pause (us)'\n"
             "set title 'Checkpoint pause vs dirty pages (PVM nested host: each exit ~25 us)'\nset key top left\n"
@@ -75,14 +83,10 @@ def write_plots(out, points):
             series.setdefault((p["policy"], f"{p['vcpus']}vCPU", int(p["dirty"])), []).append(
                 (float(p["interval"]), p["overhead_pct"]))
     if series:
-        blocks, plots = [], []
         dirties = sorted({k[2] for k in series})
-        for i, ((pol, vc, d), pts) in enumerate(sorted(series.items())):
-            blocks.append("\n".join(f"{x} {y}" for x, y in sorted(pts)))
-            plots.append(f"'overhead_vs_interval.dat' index {i} using 1:2 with linespoints lc {style_color(pol)} "
-                         f"pt {style_point(vc)} dt {dirties.index(d) + 1} lw 1.5 title '{pol} {vc} dirty={d}'")
-        with open(os.path.join(out, "overhead_vs_interval.dat"), "w") as fh:
-            fh.write("\n\n\n".join(blocks) + "\n")
+        plots = write_series(out, "overhead_vs_interval", series, lambda key: (
+            f"using 1:2 with linespoints lc {style_color(key[0])} pt {style_point(key[1])} "
+            f"dt {dirties.index(key[2]) + 1} lw 1.5 title '{key[0]} {key[1]} dirty={key[2]}'"))
         run("overhead_vs_interval", term + "set output 'overhead_vs_interval.png'\nset logscale x\n"
             "set xlabel 'checkpoint interval (ms)'\nset ylabel 'memstress throughput lost (%)'\n"
             "set title 'Runtime overhead vs checkpoint interval'\nset key outside right\nset grid\n"

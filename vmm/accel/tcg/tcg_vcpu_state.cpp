@@ -38,40 +38,6 @@ constexpr int kGprRegs[16] = {UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC
 
 }  // namespace
 
-// Engine -> CpuState (token held, this vCPU loaded).
-// What delivery needs, from the CPU bytes `c` (see live(); one API
-// call: RFLAGS, whose arithmetic flags QEMU computes lazily). The hot path:
-// every system call (int3) and page fault comes through here.
-CpuState TcgVcpu::read_control(const CpuBytes& c) {
-  const auto& L = uc_layout();
-  CpuState s;
-  s.index = index_;
-  for (unsigned i = 0; i < 16; ++i) s.gpr[i] = c.get<uint64_t>(L.regs + 8 * i);
-  s.rip = c.get<uint64_t>(L.eip);
-  s.rflags = reg_read(vm_.engine(), UC_X86_REG_RFLAGS);
-  s.es = c.segment_at(L.segs + 24 * uc_es);
-  s.cs = c.segment_at(L.segs + 24 * uc_cs);
-  s.ss = c.segment_at(L.segs + 24 * uc_ss);
-  s.ds = c.segment_at(L.segs + 24 * uc_ds);
-  s.fs = c.segment_at(L.segs + 24 * uc_fs);
-  s.gs = c.segment_at(L.segs + 24 * uc_gs);
-  s.ldt = c.segment_at(L.ldt);
-  s.tr = c.segment_at(L.tr);
-  s.tr.type = tss_busy(s.tr.type);
-  s.gdt.base = c.get<uint64_t>(L.gdt + 8);
-  s.gdt.limit = uint16_t(c.get<uint32_t>(L.gdt + 16));
-  s.idt.base = c.get<uint64_t>(L.idt + 8);
-  s.idt.limit = uint16_t(c.get<uint32_t>(L.idt + 16));
-  s.cr0 = c.get<uint64_t>(L.cr);
-  s.cr2 = c.get<uint64_t>(L.cr + 16);
-  s.cr3 = c.get<uint64_t>(L.cr + 24);
-  s.cr4 = c.get<uint64_t>(L.cr + 32);
-  s.efer = c.get<uint64_t>(L.efer);
-  s.interrupt_shadow = (c.get<uint32_t>(L.hflags) & hf::inhibit_irq) ? 1 : 0;
-  s.run_state = run_state_;
-  return s;
-}
-
 // The guest's time stamp counter now: the engine's rdtsc is the host's; a
 // deterministic guest uses the clock device.
 uint64_t TcgVcpu::clock_now() const { return vm_.det() ? vm_.now_ns() : __rdtsc(); }
