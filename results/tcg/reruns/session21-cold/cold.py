@@ -3,7 +3,8 @@
     cold.py VMM GUEST N [variant=NAME[:VAR=VALUE]]... [VMM ARGS]
 
 Each variant (an environment variable set for the restarted vmm) runs beside the others at every vCPU count;
-its lines and summaries start with its name. zone-ab.txt: variant=huge variant=zone:HSLS_ZONE=262144."""
+its lines and summaries start with its name; VMM=PATH in a variant runs another vmm binary instead of an
+environment variable. zone-ab.txt: variant=huge variant=zone:HSLS_ZONE=262144."""
 import os, re, signal, subprocess, sys, time, statistics
 vmm, guest, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 variants = {}
@@ -19,13 +20,14 @@ res = {(v, c): [] for c in (1, 2) for v in variants}
 for i in range(n):
     for var, vc in res:
         nvm = f"/dev/shm/cold-{vc}.nvm"
-        base = [vmm, "run", guest, "--accel", "tcg", "--memory", "256M", "--vcpus", str(vc), "--nvm", nvm,
+        env = dict(variants[var])
+        base = [env.pop("VMM", vmm), "run", guest, "--accel", "tcg", "--memory", "256M", "--vcpus", str(vc), "--nvm", nvm,
                 "--ckpt-interval", "10", "--no-console", "--cmdline", wl] + extra
         p = subprocess.Popen(base + ["--fresh"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.8)
         p.send_signal(signal.SIGKILL); p.wait()
         p = subprocess.Popen(base + ["--log-level", "debug"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, **variants[var]))
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env))
         stamps, line = [], None
         for l in p.stderr:
             m = re.search(r"start-up: (.*) at ([\d.]+) ms \((\d+) page faults", l)
