@@ -116,7 +116,7 @@ Config build_config(const RunFlags& f) {
 }
 
 // vmm run: build the machine, serve the monitor, wait for the VM to stop.
-int run(const RunFlags& flags) {
+int run(const RunFlags& flags, const StartCpu& start_cpu) {
   Config cfg = build_config(flags);
   if (!cfg.ckpt_enabled && cfg.verify) throw Error("--verify needs checkpoints (ckpt.enabled = true)");
   if (!log::set_level(cfg.log_level)) throw Error("log.level: '" + cfg.log_level + "' is not a level");
@@ -131,14 +131,13 @@ int run(const RunFlags& flags) {
   // Before any thread exists, so that every thread but the vCPUs' inherits "the others".
   std::string why;
   const bool in_turn = accel::vcpus_take_turns(accel::resolve(cfg.accel, cfg.deterministic, why));
-  auto placement = CpuPlacement::plan(cfg.vcpus, cfg.pin_vcpus, in_turn);
-  if (placement.active()) {
-    if (pin_this_thread(placement.others)) {
-      cfg.vcpu_cpus = placement.vcpu;
-      log::get("vmm")->debug("threads placed: {}", placement.describe());
-    } else {
-      log::get("vmm")->warn("machine.pin_vcpus: the kernel refused to restrict threads to CPUs; running unpinned");
-    }
+  auto placement = CpuPlacement::plan(cfg.vcpus, cfg.pin_vcpus, in_turn, start_cpu.usable());
+  if (placement.active() && pin_this_thread(placement.others)) {
+    cfg.vcpu_cpus = placement.vcpu;
+    log::get("vmm")->debug("threads placed: {}", placement.describe());
+  } else {
+    if (placement.active()) log::get("vmm")->warn("machine.pin_vcpus: the kernel refused to restrict threads to CPUs; running unpinned");
+    start_cpu.restore();
   }
   // The monitor's socket before the machine: binding it can still fail, and
   // once the machine is made its NVM file is kept (with --fresh: replaced).
@@ -237,6 +236,8 @@ int bench(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   g_parent_at_start = ::getppid();
+  // On its own CPU before it touches fresh memory (vmm/core/cpu_placement.h).
+  const hsls::StartCpu start_cpu = hsls::StartCpu::take();
   // Freed memory stays with the process and large blocks come from the heap,
   // so that what a machine frees (its engine at a power failure with restart)
   // serves the next: each fresh page costs a first-touch fault (~10-20 us on a
@@ -352,8 +353,9 @@ int main(int argc, char** argv) {
         if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) throw Error(errno_text("--exit-with-parent: prctl"));
         if (::getppid() != g_parent_at_start) throw Error("--exit-with-parent: the process that started vmm has already ended");
       }
-      return run(f);
+      return run(f, start_cpu);
     }
+    start_cpu.restore();
     if (bench_cmd->parsed()) return bench(bench_cmd->remaining());
     if (crash_cmd->parsed()) {
       if (ct_replay.has_value() != ct_segment.has_value()) throw Error("crashtest: --replay and --segment go together");

@@ -5,13 +5,12 @@
 namespace hsls {
 
 CpuPlacement CpuPlacement::plan(unsigned vcpus, bool enabled, bool in_turn) {
+  return enabled ? plan(vcpus, enabled, in_turn, usable_cpus()) : CpuPlacement{};
+}
+
+CpuPlacement CpuPlacement::plan(unsigned vcpus, bool enabled, bool in_turn, const std::vector<int>& usable) {
   CpuPlacement p;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (!enabled || sched_getaffinity(0, sizeof set, &set) != 0) return p;
-  std::vector<int> usable;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
-    if (CPU_ISSET(cpu, &set)) usable.push_back(cpu);
+  if (!enabled) return p;
   if (in_turn && vcpus > 0 && usable.size() >= 2) {
     p.vcpu.assign(vcpus, usable.back());
     p.others.assign(usable.begin(), usable.end() - 1);
@@ -41,6 +40,27 @@ std::string CpuPlacement::describe() const {
   for (size_t i = 0; i < vcpu.size(); ++i)
     s += (s.empty() ? "" : ", ") + ("vCPU " + std::to_string(i) + " on CPU " + std::to_string(vcpu[i]));
   return s + "; other threads on CPU " + list(others);
+}
+
+std::vector<int> usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> usable;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return usable;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) usable.push_back(cpu);
+  return usable;
+}
+
+StartCpu StartCpu::take() {
+  StartCpu s;
+  s.usable_ = usable_cpus();
+  s.moved_ = s.usable_.size() >= 2 && pin_this_thread({s.usable_.front()});
+  return s;
+}
+
+void StartCpu::restore() const {
+  if (moved_) pin_this_thread(usable_);
 }
 
 bool pin_this_thread(const std::vector<int>& cpus) {

@@ -23,6 +23,8 @@ struct CpuPlacement {
   // are respected). `enabled` false, or no CPU to spare: nothing pinned.
   // `in_turn`: the vCPUs run one at a time, and one CPU serves them all.
   static CpuPlacement plan(unsigned vcpus, bool enabled, bool in_turn = false);
+  // The same from `usable` (ascending), the CPUs the threads may use.
+  static CpuPlacement plan(unsigned vcpus, bool enabled, bool in_turn, const std::vector<int>& usable);
   // Whether two vCPUs are pinned to one CPU.
   bool vcpus_share_a_cpu() const;
   bool active() const { return !vcpu.empty(); }
@@ -32,5 +34,29 @@ struct CpuPlacement {
 
 // Restricts the calling thread to `cpus`; false if the kernel refused.
 bool pin_this_thread(const std::vector<int>& cpus);
+
+// The CPUs the calling thread may use (its affinity), ascending.
+std::vector<int> usable_cpus();
+
+// The main thread's CPU from the process's first instruction on: the lowest
+// one it may use, which every placement gives to the threads that are not
+// vCPUs. It moves there before it touches fresh memory, so that it is not
+// migrated away from what it touched, and so that its first huge pages come
+// from that CPU's free lists: a vmm that ran here before freed its memory
+// there, and on a PVM guest a page the host still backs is cleared in
+// ~0.1 ms per 2 MiB, a page it must back first in ~3 ms (docs/benchmarks.md,
+// session 22). Where nothing gets placed, restore() gives back every CPU.
+class StartCpu {
+ public:
+  // Records the CPUs the thread may use and moves it to the lowest (with two or more).
+  static StartCpu take();
+  const std::vector<int>& usable() const { return usable_; }
+  // Lets the calling thread use every CPU it could use at take() again.
+  void restore() const;
+
+ private:
+  std::vector<int> usable_;
+  bool moved_ = false;
+};
 
 }  // namespace hsls

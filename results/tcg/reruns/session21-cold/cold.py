@@ -3,8 +3,8 @@
     cold.py VMM GUEST N [variant=NAME[:VAR=VALUE]]... [VMM ARGS]
 
 Each variant (an environment variable set for the restarted vmm) runs beside the others at every vCPU count;
-its lines and summaries start with its name; VMM=PATH in a variant runs another vmm binary instead of an
-environment variable. zone-ab.txt: variant=huge variant=zone:HSLS_ZONE=262144."""
+its lines and summaries start with its name. Two keys are not environment variables: VMM=PATH runs another
+vmm binary, CPU=N starts the restarted vmm on host CPU N (its affinity before exec; vmm places its threads itself). zone-ab.txt: variant=huge variant=zone:HSLS_ZONE=262144."""
 import os, re, signal, subprocess, sys, time, statistics
 vmm, guest, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 variants = {}
@@ -26,8 +26,10 @@ for i in range(n):
         p = subprocess.Popen(base + ["--fresh"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.8)
         p.send_signal(signal.SIGKILL); p.wait()
+        cpu = env.pop("CPU", None)
+        pin = (lambda: os.sched_setaffinity(0, {int(cpu)})) if cpu is not None else None
         p = subprocess.Popen(base + ["--log-level", "debug"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env))
+                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, **env), preexec_fn=pin)
         stamps, line = [], None
         for l in p.stderr:
             m = re.search(r"start-up: (.*) at ([\d.]+) ms \((\d+) page faults", l)
