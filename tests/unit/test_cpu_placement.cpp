@@ -66,3 +66,27 @@ TEST_CASE("cpu placement: vCPUs that take turns share the highest CPU; the other
   bool single = with_cpus({0}, [] { CHECK_FALSE(CpuPlacement::plan(2, true, true).active()); });
   CHECK(single);
 }
+
+TEST_CASE("start cpu: the thread moves to its lowest usable CPU; plan and restore see every CPU it had") {
+  bool ran = with_cpus({0, 1}, [] {
+    auto start = hsls::StartCpu::take();
+    CHECK(start.usable() == std::vector<int>{0, 1});
+    CHECK(hsls::usable_cpus() == std::vector<int>{0});
+    CHECK(sched_getcpu() == 0);
+    // Planned from what it could use before the move: the same as unmoved.
+    auto p = CpuPlacement::plan(1, true, false, start.usable());
+    REQUIRE(p.active());
+    CHECK(p.others == std::vector<int>{0});
+    start.restore();
+    CHECK(hsls::usable_cpus() == std::vector<int>{0, 1});
+  });
+  if (!ran) case_not_run();
+  // One CPU: it stays; restore leaves it so.
+  bool single = with_cpus({1}, [] {
+    auto start = hsls::StartCpu::take();
+    CHECK(start.usable() == std::vector<int>{1});
+    start.restore();
+    CHECK(hsls::usable_cpus() == std::vector<int>{1});
+  });
+  if (!single) case_not_run();
+}
