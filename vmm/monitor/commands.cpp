@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <functional>
 #include <map>
 #include <optional>
@@ -368,17 +369,13 @@ std::vector<std::string> split_words(const std::string& line) {
 }
 
 std::optional<uint64_t> parse_number(const std::string& word) {
-  if (word.empty()) return std::nullopt;
-  size_t pos = 0;
+  const bool hex = word.size() > 2 && word[0] == '0' && (word[1] == 'x' || word[1] == 'X');
+  const char* first = word.data() + (hex ? 2 : 0);
+  const char* last = word.data() + word.size();
   uint64_t value = 0;
-  try {
-    bool hex = word.size() > 2 && word[0] == '0' && (word[1] == 'x' || word[1] == 'X');
-    if (word[0] < '0' || word[0] > '9') return std::nullopt;  // stoull would skip blanks and signs
-    value = std::stoull(word, &pos, hex ? 16 : 10);
-  } catch (...) {
-    return std::nullopt;
-  }
-  if (pos != word.size()) return std::nullopt;
+  // from_chars takes no blanks, signs or prefixes, and reports overflow without throwing.
+  auto [end, ec] = std::from_chars(first, last, value, hex ? 16 : 10);
+  if (first == last || ec != std::errc() || end != last) return std::nullopt;
   return value;
 }
 

@@ -19,6 +19,9 @@ class Kvm {
   // Opens /dev/kvm and checks the API version and required capabilities.
   // Throws Error naming what is missing.
   explicit Kvm(const std::string& device = "/dev/kvm");
+  // Whether `device` opens and offers all this VMM needs; if not, `why`
+  // says what is missing. Throws nothing.
+  static bool usable(std::string& why, const std::string& device = "/dev/kvm");
 
   int fd() const { return fd_.get(); }
   // Value of KVM_CHECK_EXTENSION (0 = absent).
@@ -34,6 +37,10 @@ class Kvm {
   bool tr_written_available() const { return tr_available_; }
 
  private:
+  Kvm(Fd fd, std::string& why);
+  static int open_device(const std::string& device, std::string& why);
+  static std::string inspect(int fd, Kvm& out);
+
   Fd fd_;
   int vcpu_mmap_size_ = 0;
   bool tr_available_ = false;

@@ -11,15 +11,7 @@ namespace hsls::accel::kvm {
 
 KvmVm::KvmVm() : vm_(kvm_), msrs_(msrs_to_save(kvm_.fd())) {}
 
-bool kvm_usable(std::string& why) {
-  try {
-    Kvm probe;
-    return true;
-  } catch (const Error& e) {
-    why = e.what();
-    return false;
-  }
-}
+bool kvm_usable(std::string& why) { return Kvm::usable(why); }
 
 // The dirty ring must be enabled before any vCPU exists, and slots come
 // before the irqchip and the PIT: a slot change after either waits several
