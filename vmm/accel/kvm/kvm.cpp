@@ -91,6 +91,7 @@ bool Kvm::usable(std::string& why, const std::string& device) {
   return why.empty();
 }
 
+// The probe's: takes an open device and says in `why` what it lacks ("" if nothing), instead of throwing.
 Kvm::Kvm(Fd fd, std::string& why) : fd_(std::move(fd)) { why = inspect(fd_.get(), *this); }
 
 Kvm::Kvm(const std::string& device) {
