@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <utility>
 
 #include "vmm/core/error.h"
 #include "vmm/core/log.h"
@@ -57,29 +56,29 @@ int Kvm::open_device(const std::string& device, std::string& why) {
 }
 
 // Checks the API version and the capabilities this VMM needs, and reads
-// the vCPU mapping size and the supported CPUID into `out`. Returns what
-// is missing, or "" when all is there: no exception, so that probing a
-// host without KVM (accel = auto) costs a static vmm no unwinding.
-std::string Kvm::inspect(int fd, Kvm& out) {
-  int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
+// the vCPU mapping size and the supported CPUID. Returns what is missing,
+// or "" when all is there: no exception, so that probing a host without
+// KVM (accel = auto) costs a static vmm no unwinding.
+std::string Kvm::inspect() {
+  int version = ::ioctl(fd_.get(), KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION)
     return "KVM API version " + std::to_string(version) + " is not supported (need " + std::to_string(KVM_API_VERSION) + ")";
   for (const auto& r : kRequired)
-    if (::ioctl(fd, KVM_CHECK_EXTENSION, r.cap) <= 0) return std::string("KVM lacks a needed capability: ") + r.name;
-  out.vcpu_mmap_size_ = ::ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-  if (out.vcpu_mmap_size_ <= 0) return errno_text("KVM_GET_VCPU_MMAP_SIZE");
+    if (check(r.cap) <= 0) return std::string("KVM lacks a needed capability: ") + r.name;
+  vcpu_mmap_size_ = ::ioctl(fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (vcpu_mmap_size_ <= 0) return errno_text("KVM_GET_VCPU_MMAP_SIZE");
   for (unsigned n = 64; n <= 4096; n *= 2) {
     std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
     auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
     c->nent = n;
-    if (::ioctl(fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-      out.cpuid_.assign(c->entries, c->entries + c->nent);
+    if (::ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, c) == 0) {
+      cpuid_.assign(c->entries, c->entries + c->nent);
       break;
     }
     if (errno != E2BIG) return errno_text("KVM_GET_SUPPORTED_CPUID");
   }
-  if (out.cpuid_.empty()) return "KVM_GET_SUPPORTED_CPUID returned no entries";
-  out.tr_available_ = svm_vendor(out.cpuid_);
+  if (cpuid_.empty()) return "KVM_GET_SUPPORTED_CPUID returned no entries";
+  tr_available_ = svm_vendor(cpuid_);
   return "";
 }
 
@@ -87,19 +86,17 @@ std::string Kvm::inspect(int fd, Kvm& out) {
 bool Kvm::usable(std::string& why, const std::string& device) {
   int fd = open_device(device, why);
   if (fd < 0) return false;
-  Kvm probe(Fd(fd), why);
+  Kvm probe(Fd{fd});
+  why = probe.inspect();
   return why.empty();
 }
-
-// The probe's: takes an open device and says in `why` what it lacks ("" if nothing), instead of throwing.
-Kvm::Kvm(Fd fd, std::string& why) : fd_(std::move(fd)) { why = inspect(fd_.get(), *this); }
 
 Kvm::Kvm(const std::string& device) {
   std::string why;
   int fd = open_device(device, why);
   if (fd < 0) throw Error(why);
   fd_ = Fd(fd);
-  why = inspect(fd, *this);
+  why = inspect();
   if (!why.empty()) throw Error(why);
   log::get("kvm")->debug("KVM API {} ok, {} CPUID entries", KVM_API_VERSION, cpuid_.size());
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hsls::accel::kvm {
@@ -37,9 +38,9 @@ class Kvm {
   bool tr_written_available() const { return tr_available_; }
 
  private:
-  Kvm(Fd fd, std::string& why);
+  explicit Kvm(Fd fd) : fd_(std::move(fd)) {}  // the probe's: inspect() says what is missing
   static int open_device(const std::string& device, std::string& why);
-  static std::string inspect(int fd, Kvm& out);
+  std::string inspect();
 
   Fd fd_;
   int vcpu_mmap_size_ = 0;
