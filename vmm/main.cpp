@@ -51,19 +51,6 @@ struct RunFlags {
   bool no_external_sync = false;
 };
 
-// A seed: decimal or 0x-hex, the whole string.
-std::optional<uint64_t> parse_seed(const std::string& text) {
-  if (text.empty() || text[0] == '-' || text[0] == '+') return std::nullopt;
-  try {
-    size_t used = 0;
-    uint64_t v = std::stoull(text, &used, 0);
-    if (used != text.size()) return std::nullopt;
-    return v;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
 // Builds the effective configuration: defaults < config file < flags.
 Config build_config(const RunFlags& f) {
   Config cfg;
@@ -99,8 +86,8 @@ Config build_config(const RunFlags& f) {
   if (f.deterministic) {
     cfg.deterministic = true;
     if (!f.deterministic->empty()) {
-      auto seed = parse_seed(*f.deterministic);
-      if (!seed) throw Error("--deterministic: '" + *f.deterministic + "' is not a seed (an integer >= 0)");
+      auto seed = parse_number(*f.deterministic);  // decimal or 0x hex
+      if (!seed) throw Error("--deterministic: '" + *f.deterministic + "' is not a seed (an integer >= 0, decimal or 0x hex)");
       cfg.seed = *seed;
     }
   }

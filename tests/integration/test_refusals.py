@@ -39,6 +39,8 @@ refused(["--nvm", nvm, "--memory", "5M", guest], "machine.memory", "memory too s
 refused(["--nvm", nvm, "--vcpus", "9", guest], "machine.vcpus", "too many vCPUs"); no_nvm("vcpus")
 refused(["--nvm", nvm, "--accel", "hvf", guest], "machine.accel", "unknown accelerator"); no_nvm("accel")
 refused(["--nvm", nvm, "--log-level", "loud", guest], "log.level", "bad log level"); no_nvm("log level")
+refused(["--nvm", nvm, "--accel", "tcg", "--deterministic=0x1g", guest], "--deterministic: '0x1g' is not a seed",
+        "bad seed"); no_nvm("seed")
 cfg = f"{d}/bad.toml"
 open(cfg, "w").write("[machine]\nvcpus = 3\nflavour = 'x'\n")
 refused(["--config", cfg, "--nvm", nvm, guest], "machine.flavour", "unknown config key"); no_nvm("unknown key")

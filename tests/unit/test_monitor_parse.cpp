@@ -28,6 +28,7 @@ TEST_CASE("parse_number: decimal") {
   CHECK(parse_number("0") == 0u);
   CHECK(parse_number("42") == 42u);
   CHECK(parse_number("007") == 7u);
+  CHECK(parse_number("010") == 10u);  // not octal
   CHECK(parse_number("18446744073709551615") == ~0ull);
 }
 

@@ -7,6 +7,7 @@
 #endif
 #include <toml++/toml.h>
 
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -360,6 +361,17 @@ std::optional<uint64_t> parse_size(const std::string& text) {
   else return std::nullopt;
   if (shift && (value >> (64 - shift)) != 0) return std::nullopt;
   return value << shift;
+}
+
+std::optional<uint64_t> parse_number(const std::string& word) {
+  const bool hex = word.size() > 2 && word[0] == '0' && (word[1] == 'x' || word[1] == 'X');
+  const char* first = word.data() + (hex ? 2 : 0);
+  const char* last = word.data() + word.size();
+  uint64_t value = 0;
+  // from_chars takes no blanks, signs or prefixes, and reports overflow without throwing.
+  auto [end, ec] = std::from_chars(first, last, value, hex ? 16 : 10);
+  if (first == last || ec != std::errc() || end != last) return std::nullopt;
+  return value;
 }
 
 std::optional<std::array<uint8_t, 6>> parse_mac(const std::string& text) {

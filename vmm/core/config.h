@@ -80,6 +80,10 @@ inline constexpr size_t kMaxCmdline = 4095;
 // Returns nullopt for anything else.
 std::optional<uint64_t> parse_size(const std::string& text);
 
+// Parses a whole word as an unsigned integer: decimal (leading zeros are
+// still decimal, not octal), or hex with 0x. nullopt if invalid or too large.
+std::optional<uint64_t> parse_number(const std::string& word);
+
 // Parses a MAC address "aa:bb:cc:dd:ee:ff"; nullopt if it is not one.
 std::optional<std::array<uint8_t, 6>> parse_mac(const std::string& text);
 

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <functional>
 #include <map>
 #include <optional>
@@ -366,17 +365,6 @@ std::vector<std::string> split_words(const std::string& line) {
     if (i > start) words.push_back(line.substr(start, i - start));
   }
   return words;
-}
-
-std::optional<uint64_t> parse_number(const std::string& word) {
-  const bool hex = word.size() > 2 && word[0] == '0' && (word[1] == 'x' || word[1] == 'X');
-  const char* first = word.data() + (hex ? 2 : 0);
-  const char* last = word.data() + word.size();
-  uint64_t value = 0;
-  // from_chars takes no blanks, signs or prefixes, and reports overflow without throwing.
-  auto [end, ec] = std::from_chars(first, last, value, hex ? 16 : 10);
-  if (first == last || ec != std::errc() || end != last) return std::nullopt;
-  return value;
 }
 
 json run_command(Machine& machine, const std::string& line) {

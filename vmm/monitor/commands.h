@@ -16,7 +16,4 @@ nlohmann::json run_command(Machine& machine, const std::string& line);
 // Splits a command line into words (runs of non-blank characters).
 std::vector<std::string> split_words(const std::string& line);
 
-// Parses an address or count: decimal, or hex with 0x. nullopt if invalid.
-std::optional<uint64_t> parse_number(const std::string& word);
-
 }  // namespace hsls

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "nvm/persist.h"
+#include "vmm/core/config.h"
 #include "vmm/monitor/commands.h"
 
 namespace hsls {
