@@ -110,9 +110,7 @@ class QemuRuns:
                                 mon.qmp("migrate", uri=f"exec:cat > {snap}")
                                 st = self.qemu_wait_migration(mon)
                             t_done = time.monotonic()
-                            status = mon.qmp("query-status")
-                            if status.get("status") != "running":
-                                mon.qmp("cont")
+                            self.qemu_cont(mon)
                             t_cont = time.monotonic()
                             if kind in ("stopped", "savevm"):
                                 totals.append((t_cont - t_stop) * 1000)
@@ -198,6 +196,23 @@ class QemuRuns:
                 raise PhaseError("migration did not complete")
             sleep(0.002)
 
+    def qemu_cont(self, mon, timeout=60):
+        """Resumes the guest after a snapshot, unless it runs already (a live migration). `query-migrate` says
+        "completed" a little before QEMU leaves the finish-migrate state, and `cont` refuses until it has
+        ("Migration is not finalized yet"): the guest cannot run before then either, so that wait is part of
+        QEMU's stopped time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = mon.qmp("query-status").get("status")
+            if status == "running":
+                return
+            if status != "finish-migrate":
+                mon.qmp("cont")
+                return
+            if time.monotonic() > deadline:
+                raise PhaseError("QEMU stayed in finish-migrate after the migration completed")
+            sleep(0.0005)
+
     def qemu_throughput(self, base, combo, qsock, snap, r):
         """Unthrottled memstress in QEMU, as the overhead phase runs it in the vmm: its writes/s undisturbed,
         then while QEMU takes stopped snapshots back to back (QEMU's best checkpoint rate, and what the guest
@@ -234,7 +249,7 @@ class QemuRuns:
                 mon.qmp("stop")
                 mon.qmp("migrate", uri=f"exec:cat > {snap}")
                 self.qemu_wait_migration(mon)
-                mon.qmp("cont")
+                self.qemu_cont(mon)
                 n += 1
             t1 = time.monotonic()
             sleep(1.1)  # the report that covers the last snapshots
