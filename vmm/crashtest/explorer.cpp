@@ -1,6 +1,8 @@
 #include "vmm/crashtest/explorer.h"
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -335,6 +337,7 @@ int explore(const Options& opt) {
   } else {
     // Worker processes, forked before any machine (and its threads) exists; each reports its tally.
     std::vector<std::pair<pid_t, int>> kids;
+    const pid_t parent = ::getpid();
     for (unsigned j = 0; j < jobs; ++j) {
       int fds[2];
       if (::pipe(fds) != 0) throw Error("crashtest: pipe failed");
@@ -342,6 +345,10 @@ int explore(const Options& opt) {
       pid_t pid = ::fork();
       if (pid < 0) throw Error("crashtest: fork failed");
       if (pid == 0) {
+        // A worker dies with the explorer: killed (a test's timeout, ^C), it
+        // must not leave a worker behind that goes on, or hangs, for ever.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(1);
         ::close(fds[0]);
         Tally t = work(opt, j, jobs);
         std::string out =
