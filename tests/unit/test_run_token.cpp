@@ -171,6 +171,40 @@ TEST_CASE("run token: a yielding holder is idle while it waits for the next vCPU
   CHECK(yielder_idle.left.load() == 1);
 }
 
+// On a CPU the vCPUs share, waking the taker may preempt the releaser at
+// once, for the taker's whole turn: the releaser must already be idle then,
+// so that a checkpoint led meanwhile holds it instead of waiting for it.
+TEST_CASE("run token: a releaser is idle before the token is free, and until its release is over") {
+  for (bool yield : {false, true}) {
+    CAPTURE(yield);
+    RunToken token;
+    std::atomic<bool> never{false};
+    REQUIRE(token.acquire(0, never));
+    struct Probe {
+      RunToken& token;
+      bool free_at_enter = true, free_at_leave = false;
+      int entered = 0, left = 0;
+      void enter() {
+        ++entered;
+        std::atomic<bool> at_once{true};  // kicked already: takes a free token, never waits
+        free_at_enter = token.acquire(1, at_once);  // would a taker get it now?
+        if (free_at_enter) token.release(1);
+      }
+      void leave() {
+        ++left;
+        std::atomic<bool> at_once{true};
+        free_at_leave = token.acquire(1, at_once);
+        if (free_at_leave) token.release(1);
+      }
+    } probe{token};
+    token.release(0, yield, probe);  // nobody waits: a yield does not wait for a taker
+    CHECK(probe.entered == 1);
+    CHECK(probe.left == 1);
+    CHECK_FALSE(probe.free_at_enter);  // idle while it still held the token
+    CHECK(probe.free_at_leave);        // and the token was free by the end
+  }
+}
+
 TEST_CASE("run token: a turn paused to lead a checkpoint goes on before another vCPU's begins") {
   RunToken token;
   std::atomic<bool> never{false};

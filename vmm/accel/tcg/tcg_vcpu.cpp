@@ -118,8 +118,8 @@ void TcgVcpu::take_engine() {
   load();
 }
 
-void TcgVcpu::give_engine(bool yield, bool changed) {
-  if (changed) store();  // unchanged, the saved bytes are the engine's already
+void TcgVcpu::give_engine(bool yield) {
+  store();
   vm_.set_current(nullptr);
   if (leads_next_.exchange(false, std::memory_order_relaxed) && !yield) {
     paused_for_lead_ = true;
@@ -128,6 +128,12 @@ void TcgVcpu::give_engine(bool yield, bool changed) {
     IdleWhile idle{*this};
     vm_.token().release(index_, yield, idle);
   }
+}
+
+void TcgVcpu::return_engine(bool changed) {
+  if (changed) store();  // unchanged, the saved bytes are the engine's already
+  vm_.set_current(nullptr);
+  vm_.token().release(index_);
 }
 
 // Whether an interrupt can be taken now: a vector pending above the TPR,

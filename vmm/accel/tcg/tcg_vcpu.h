@@ -88,7 +88,13 @@ class TcgVcpu : public Vcpu {
   void load(bool to_run = false);  // this vCPU's bytes -> engine (token held)
   void store();  // engine -> this vCPU's bytes (token held)
   void take_engine();
-  void give_engine(bool yield = false, bool changed = true);
+  // This vCPU's own thread ends its time on the engine (a turn, or the
+  // deterministic machine's hand-back).
+  void give_engine(bool yield = false);
+  // Another thread's use of the engine for this vCPU's state (take_engine)
+  // is over: the engine goes back, and nothing of the vCPU's own thread
+  // (its idle mark, a lead it owes) changes.
+  void return_engine(bool changed);
   bool inject_pending();
   bool deliver(const Event& ev);
   bool interrupt_ready(bool& blocked_by_shadow);

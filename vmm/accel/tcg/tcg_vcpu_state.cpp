@@ -171,7 +171,7 @@ CpuState TcgVcpu::get_state() {
       vm_.set_current(nullptr);
       vm_.token().release_quietly();
     } else {
-      give_engine(false, false);
+      return_engine(false);
     }
   }
   return s;
@@ -185,7 +185,7 @@ void TcgVcpu::set_state(const CpuState& s) {
   write_engine(s);
   run_state_ = s.run_state;
   carried_vector_ = s.interrupt_pending ? int(s.interrupt_vector) : -1;
-  if (!mine) give_engine();
+  if (!mine) return_engine(true);
 }
 
 platform::LapicState TcgVcpu::get_lapic() {
