@@ -442,7 +442,6 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   pause_settings_ = settings();  // one policy for the whole checkpoint, whatever `set` does meanwhile
   auto& p = store_.persist();
   uint64_t version = committed_.load() + 1;
-  unsigned slot = unsigned(version % 2);
   st.version = version;
   st.unix_ns = unix_ns();
   p.point(nvm::CrashPoint::stopped);
@@ -458,8 +457,6 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   machine_.collect_device_dirty(dirty_);  // the VMM's own writes (virtio buffers) bypass the accelerator's log
   page_sorter_.sort_unique(dirty_);  // the bitmap's log comes sorted, the software CPU's in the order written
   late_.clear();
-  to_copy_.clear();
-  const std::vector<uint64_t>* copy_list = &chosen_;
   if (!precopied_.empty() || !early_dirty_.empty()) {
     late_.swap(dirty_);
     std::set_union(late_.begin(), late_.end(), early_dirty_.begin(), early_dirty_.end(), std::back_inserter(dirty_));
@@ -477,23 +474,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   lease_.update(version, dirty_, hotness_, pause_settings_.policy == Policy::cow ? 0 : pause_settings_.tuning.hot_lease, *dirty_log_);
   st.pages_leased = lease_.leased();
   choose_pages(dirty_, chosen_);
-  if (!precopied_.empty()) {
-    // A page precopied and not written since needs no copy during the pause.
-    for (uint64_t page : chosen_)
-      if (!std::binary_search(precopied_.begin(), precopied_.end(), page) || std::binary_search(late_.begin(), late_.end(), page))
-        to_copy_.push_back(page);
-    copy_list = &to_copy_;
-    precopy_pacer_.checkpoint_after_precopy(precopied_.size(), chosen_.size() - to_copy_.size());
-  } else if (pause_settings_.policy == Policy::hybrid) {
-    // A hot page stays writable, so this checkpoint's slot must hold its
-    // content. Where the slot's backup is of a checkpoint after which the
-    // guest has not written the page, the new tag is all it needs.
-    for (uint64_t page : chosen_) {
-      uint64_t held = *store_.tag(page, slot);
-      if (!held || held >= version || !hotness_.unwritten_for(page, version - held)) to_copy_.push_back(page);
-    }
-    copy_list = &to_copy_;
-  }
+  plan_backups(version);
   early_dirty_.clear();
   precopied_.clear();
   st.pages_dirty = dirty_.size();
@@ -506,7 +487,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   t = now_ns();
   plan_protection(chosen_, st);
   bool copier = copier_ && stw_active() && PauseCopier::acts_at(pause_settings_.interval_ms);
-  work_->publish(stw_active() ? stw_gen_.load() : 0, protect_ranges_, *copy_list, slot);
+  work_->publish(stw_active() ? stw_gen_.load() : 0, protect_ranges_, to_copy_);
   struct Drain {  // a power failure thrown below must not leave helpers in the lists
     PauseWork& w;
     ~Drain() { w.drain(); }
@@ -514,13 +495,15 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   if (copier) work_->protect();
   work_->copy(copier ? std::function<bool()>([this] { return copier_->alive(); }) : std::function<bool()>());
   p.point(nvm::CrashPoint::backup_copied);
-  for (uint64_t page : chosen_) {
-    p.store64(store_.tag(page, slot), version);
-    p.flush(store_.tag(page, slot), 8);
+  for (uint64_t backup : to_tag_) {
+    uint64_t* tag = store_.tag(backup / 2, unsigned(backup % 2));
+    p.store64(tag, version);
+    p.flush(tag, 8);
   }
   p.fence();
   p.point(nvm::CrashPoint::backup_tagged);
-  st.pages_copied = copy_list->size();
+  st.pages_copied = to_copy_.size();
+  st.pages_retagged = retagged_;
   st.copy_ns = now_ns() - t;
 
   t = now_ns();
@@ -546,7 +529,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   nvm::CheckpointRecord rec{};
   rec.version = version;
   rec.unix_ns = st.unix_ns;
-  rec.state_offset = store_.layout().state[slot];
+  rec.state_offset = store_.layout().state[version % 2];
   rec.state_bytes = state_bytes;
   rec.state_checksum = state_sum;
   rec.pages_dirty = st.pages_dirty;

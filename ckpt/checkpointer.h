@@ -9,10 +9,13 @@
 // pause_copier.h), and commits by persisting the new global version. A
 // fault thread serves copy-on-write.
 //
-// Version rule: with committed version G, a page whose backup in slot G%2
-// carries tag G was (or may have been) written after checkpoint G, and that
-// backup holds its checkpointed content; every other page is unchanged
-// since G. Recovery (recovery.h) restores exactly that.
+// Version rule: with committed version G, a page with a backup (of its two
+// slots) that carries tag G was (or may have been) written after checkpoint
+// G, and that backup holds its checkpointed content; every other page is
+// unchanged since G. Recovery (recovery.h) restores exactly that. A page's
+// backup for the next checkpoint never goes to the slot holding G's
+// (backup_slot), and a backup whose page the guest has not written since
+// its checkpoint may simply be tagged again (hybrid's hot pages).
 // checkpointer.cpp: the timer, the pause and the commit, settings and
 // statistics; checkpointer_pages.cpp: the pages the pause copies and
 // protects, precopies, and the copy-on-write fault thread.
@@ -119,6 +122,9 @@ class Checkpointer {
   // The checkpoint proper, all vCPUs stopped and their states in the slot.
   void body(CheckpointStats& st, uint64_t t0);
   void choose_pages(const std::vector<uint64_t>& dirty, std::vector<uint64_t>& out) const;
+  void plan_backups(uint64_t version);
+  unsigned backup_slot(uint64_t page, uint64_t version) const;
+  std::optional<unsigned> current_backup(uint64_t page, uint64_t version) const;
   void plan_protection(const std::vector<uint64_t>& keep, CheckpointStats& st);
   void finish_protection(const std::vector<uint64_t>& keep);
   void save_vcpu_state(accel::Vcpu& vcpu, uint64_t version);
@@ -142,7 +148,9 @@ class Checkpointer {
   ZeroedVector<uint8_t> writable_;         // per page: not write-protected
   std::vector<uint64_t> writable_list_;    // the same, as a list
   std::vector<uint64_t> dirty_, chosen_;   // scratch, reused: the pause allocates nothing it can avoid
-  std::vector<uint64_t> late_, to_copy_, to_protect_;  // scratch, reused
+  std::vector<uint64_t> late_, to_protect_;           // scratch, reused
+  std::vector<uint64_t> to_tag_, to_copy_;            // the pause's backups (page * 2 + slot): all, and those it copies
+  uint64_t retagged_ = 0;                             // of to_tag_: hybrid's, only re-tagged
   std::vector<unsigned> held_list_;                    // the vCPUs a pause holds (HeldVcpus)
   PageSorter page_sorter_;
   std::vector<uint64_t> copied_;           // copy_on_write's scratch (under mu_)

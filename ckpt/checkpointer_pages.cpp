@@ -53,6 +53,62 @@ void Checkpointer::choose_pages(const std::vector<uint64_t>& dirty, std::vector<
   }
 }
 
+// Where each chosen page's backup for `version` goes (to_tag_, numbered
+// page * 2 + slot) and which of them the pause copies (to_copy_): a page
+// precopied and not written since is only tagged; so is a hot page whose
+// newer backup already holds its content (hybrid); the rest are copied
+// into backup_slot().
+void Checkpointer::plan_backups(uint64_t version) {
+  to_tag_.clear();
+  to_copy_.clear();
+  retagged_ = 0;
+  const bool precopied = !precopied_.empty();
+  const bool retag = !precopied && pause_settings_.policy == Policy::hybrid;
+  for (uint64_t page : chosen_) {
+    std::optional<unsigned> held = retag ? current_backup(page, version) : std::nullopt;
+    uint64_t backup = page * 2 + (held ? *held : backup_slot(page, version));
+    to_tag_.push_back(backup);
+    if (held) {
+      ++retagged_;
+      continue;
+    }
+    if (precopied && std::binary_search(precopied_.begin(), precopied_.end(), page) &&
+        !std::binary_search(late_.begin(), late_.end(), page))
+      continue;  // precopied (into the same slot) and not written since
+    to_copy_.push_back(backup);
+  }
+  if (precopied) precopy_pacer_.checkpoint_after_precopy(precopied_.size(), chosen_.size() - to_copy_.size());
+}
+
+// The slot that receives `page`'s backup for checkpoint `version`: its
+// parity, unless that slot holds the committed checkpoint's backup, which a
+// power failure before `version` commits still needs (a re-tagged backup
+// may sit in either slot). Copy-on-write's backup is of the committed
+// checkpoint itself, and a write-protected page has none of it yet.
+unsigned Checkpointer::backup_slot(uint64_t page, uint64_t version) const {
+  const uint64_t committed = committed_.load();
+  unsigned slot = unsigned(version % 2);
+  if (version > committed && *store_.tag(page, slot) == committed) slot ^= 1;
+  return slot;
+}
+
+// A slot whose backup already holds `page`'s content for `version`: the
+// newer of its two (tags under `version`), if the guest has not written the
+// page since that backup's checkpoint. A backup is copied at its tag's
+// checkpoint or at the page's first write after it; a precopy may refill a
+// slot without a tag, but only of a page written since that tag, which the
+// hotness history rules out. The history answers only for the epochs it
+// recorded, and a recovery or a policy switch starts it afresh.
+std::optional<unsigned> Checkpointer::current_backup(uint64_t page, uint64_t version) const {
+  uint64_t tag0 = *store_.tag(page, 0), tag1 = *store_.tag(page, 1);
+  if (tag0 >= version) tag0 = 0;
+  if (tag1 >= version) tag1 = 0;
+  unsigned slot = tag1 > tag0 ? 1 : 0;
+  uint64_t held = slot ? tag1 : tag0;
+  if (!held || !hotness_.unwritten_for(page, version - held)) return std::nullopt;
+  return slot;
+}
+
 // Plans the write-protection that leaves exactly `keep` (sorted) writable:
 // the ranges to protect (in protect_ranges_) and the kept pages to
 // unprotect afterwards (in unprotect_); counts the pages it protects.
@@ -118,9 +174,10 @@ void Checkpointer::precopy() {
   early_dirty_.erase(std::unique(early_dirty_.begin(), early_dirty_.end()), early_dirty_.end());
   precopied_ = writable_list_;  // pages kept writable at the last checkpoint: last epoch's dirty set
   std::sort(precopied_.begin(), precopied_.end());
-  unsigned slot = unsigned((committed_.load() + 1) % 2);
+  const uint64_t version = committed_.load() + 1;
   auto& p = store_.persist();
-  for (uint64_t page : precopied_) p.copy(store_.backup(page, slot), store_.ram() + page * kPage, kPage, false);
+  for (uint64_t page : precopied_)
+    p.copy(store_.backup(page, backup_slot(page, version)), store_.ram() + page * kPage, kPage, false);
   p.count_bytes(precopied_.size() * kPage);
   p.fence();
   ++precopies_;
@@ -179,22 +236,23 @@ bool Checkpointer::copy_on_write(uint64_t page) {
   }
   const uint64_t pages = store_.layout().pages;
   uint64_t version = committed_.load();
-  unsigned slot = unsigned(version % 2);
   uint64_t end = std::min(pages, page + 1 + settings().tuning.neighbours);
   copied_.clear();
   try {
     for (uint64_t q = page; q < end; ++q) {
       if (writable_[q]) break;
+      unsigned slot = backup_slot(q, version);
       p.copy(store_.backup(q, slot), store_.ram() + q * kPage, kPage, false);
-      copied_.push_back(q);
+      copied_.push_back(q * 2 + slot);
     }
     p.count_bytes(copied_.size() * kPage);
     p.fence();
     p.point(nvm::CrashPoint::cow_copied);
     bool durable = true;
-    for (uint64_t q : copied_) {
-      durable = p.store64(store_.tag(q, slot), version) && durable;
-      p.flush(store_.tag(q, slot), 8);
+    for (uint64_t backup : copied_) {
+      uint64_t* tag = store_.tag(backup / 2, unsigned(backup % 2));
+      durable = p.store64(tag, version) && durable;
+      p.flush(tag, 8);
     }
     p.fence();
     p.point(nvm::CrashPoint::cow_tagged);
@@ -203,9 +261,9 @@ bool Checkpointer::copy_on_write(uint64_t page) {
   } catch (const nvm::PowerFailure&) {
     return false;  // the machine is being torn down
   }
-  for (uint64_t q : copied_) {
-    writable_[q] = 1;
-    writable_list_.push_back(q);
+  for (uint64_t backup : copied_) {
+    writable_[backup / 2] = 1;
+    writable_list_.push_back(backup / 2);
   }
   protection_->unprotect(page, copied_.size());
   uint64_t dt = now_ns() - t0;

@@ -24,8 +24,7 @@ struct PauseWork::Shared {
   std::atomic<size_t> pages_done{0}, ranges_done{0};
   std::atomic<bool> failed{false};
   size_t range_count = 0, page_count = 0;
-  unsigned slot = 0;
-  uint64_t pages[];  // one per guest page at most
+  uint64_t backups[];  // page * 2 + slot; one per guest page at most
 };
 
 PauseWork::PauseWork(nvm::Store& store, PageProtection& protection) : store_(store), protection_(protection) {
@@ -43,15 +42,13 @@ PauseWork::~PauseWork() {
 // Items are claimed by bumping a cursor; a closed cursor (while the next
 // pause's work is being laid out) makes every claim fail, so a late helper
 // never pairs one pause's index with another's lists.
-void PauseWork::publish(uint64_t gen, const std::vector<Range>& protect, const std::vector<uint64_t>& copy,
-                        unsigned slot) {
+void PauseWork::publish(uint64_t gen, const std::vector<Range>& protect, const std::vector<uint64_t>& backups) {
   s_->next_range.store(kClosed);
   s_->next_page.store(kClosed);
   ranges_ = protect.data();
   s_->range_count = protect.size();
-  s_->page_count = std::min<size_t>(copy.size(), store_.layout().pages);
-  std::copy_n(copy.begin(), s_->page_count, s_->pages);
-  s_->slot = slot;
+  s_->page_count = std::min<size_t>(backups.size(), store_.layout().pages);
+  std::copy_n(backups.begin(), s_->page_count, s_->backups);
   s_->pages_done.store(0);
   s_->ranges_done.store(0);
   s_->failed.store(false);
@@ -80,8 +77,10 @@ bool PauseWork::help(uint64_t gen, Role role) {
 // Copies listed pages [begin, end) to their backups, uncounted and unfenced.
 void PauseWork::copy_listed(size_t begin, size_t end) {
   auto& p = store_.persist();
-  for (size_t k = begin; k < end; ++k)
-    p.copy(store_.backup(s_->pages[k], s_->slot), store_.ram() + s_->pages[k] * kPage, kPage, false);
+  for (size_t k = begin; k < end; ++k) {
+    uint64_t page = s_->backups[k] / 2;
+    p.copy(store_.backup(page, unsigned(s_->backups[k] % 2)), store_.ram() + page * kPage, kPage, false);
+  }
 }
 
 // Copies chunks of pages until none is left; fences its own non-temporal

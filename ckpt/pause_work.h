@@ -34,9 +34,10 @@ class PauseWork {
   PauseWork& operator=(const PauseWork&) = delete;
 
   // Leader: publishes the work of pause `gen` (the ranges must stay alive
-  // until finish(); the pages are copied into the shared block); others
-  // calling help(gen, ...) take part. gen 0: the leader works alone.
-  void publish(uint64_t gen, const std::vector<Range>& protect, const std::vector<uint64_t>& copy, unsigned slot);
+  // until finish(); the backups to fill, numbered page * 2 + slot, are
+  // copied into the shared block); others calling help(gen, ...) take part.
+  // gen 0: the leader works alone.
+  void publish(uint64_t gen, const std::vector<Range>& protect, const std::vector<uint64_t>& backups);
   // Takes work of pause `gen`, if it is published, until none is left that
   // `role` takes. Returns whether there was any.
   bool help(uint64_t gen, Role role);

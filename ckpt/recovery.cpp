@@ -31,15 +31,23 @@ void for_each_tag_pair(const nvm::Store& store, Fn&& fn) {
     for (uint64_t i = 0; i < n; ++i) fn(first + i, tags[2 * i], tags[2 * i + 1]);
   }
 }
+
+// The slot whose backup carries tag `g`, if one does: G's parity first (a
+// sound file never has both).
+std::optional<unsigned> slot_with(uint64_t g, uint64_t tag0, uint64_t tag1) {
+  const unsigned first = unsigned(g % 2);
+  if ((first == 0 ? tag0 : tag1) == g) return first;
+  if ((first == 0 ? tag1 : tag0) == g) return 1 - first;
+  return std::nullopt;
+}
 }  // namespace
 
 void inject_skipped_restore(bool on) { g_skip_restore = on; }
 
 std::vector<uint64_t> pages_to_restore(const nvm::Store& store, uint64_t version) {
   std::vector<uint64_t> out;
-  const unsigned slot = unsigned(version % 2);
   for_each_tag_pair(store, [&](uint64_t page, uint64_t tag0, uint64_t tag1) {
-    if ((slot == 0 ? tag0 : tag1) == version) out.push_back(page);
+    if (slot_with(version, tag0, tag1)) out.push_back(page);
   });
   return out;
 }
@@ -50,8 +58,7 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
   const std::string where = "NVM file " + store.path() + ": ";
   auto rec = store.journal().find(g);
   if (!rec) throw Error(where + "checkpoint " + std::to_string(g) + " is committed but its journal record is missing or corrupt");
-  unsigned slot = unsigned(g % 2);
-  if (rec->state_offset != store.layout().state[slot] || rec->state_bytes > nvm::kStateSlotBytes)
+  if (rec->state_offset != store.layout().state[g % 2] || rec->state_bytes > nvm::kStateSlotBytes)
     throw Error(where + "checkpoint " + std::to_string(g) + " names a state area outside its slot");
   const uint8_t* state = store.file() + rec->state_offset;
   if (bytes_digest(state, rec->state_bytes) != rec->state_checksum)
@@ -83,25 +90,27 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
   out.state_digest = rec->state_checksum;
   auto& p = store.persist();
   bool skip = g_skip_restore.load();
-  // One pass over the tags finds both the pages to restore (tag G in slot
-  // G%2) and the tags a failed checkpoint G+1 left in the other slot: a
-  // checkpoint G+1 that failed before its commit may have tagged backups,
-  // and the next checkpoint reuses the number G+1, so those tags must go.
+  // One pass over the tags finds both the backups to restore (tag G, in
+  // either slot) and the tags a failed checkpoint G+1 left: a checkpoint
+  // G+1 that failed before its commit may have tagged backups, and the next
+  // checkpoint reuses the number G+1, so those tags must go. Backups are
+  // numbered page * 2 + slot.
   std::vector<uint64_t> restore, stale;
   for_each_tag_pair(store, [&](uint64_t page, uint64_t tag0, uint64_t tag1) {
-    if ((slot == 0 ? tag0 : tag1) == g) restore.push_back(page);
-    if ((slot == 0 ? tag1 : tag0) > g) stale.push_back(page);
+    if (auto s = slot_with(g, tag0, tag1)) restore.push_back(page * 2 + *s);
+    if (tag0 > g) stale.push_back(page * 2);
+    if (tag1 > g) stale.push_back(page * 2 + 1);
   });
-  for (uint64_t page : restore) {
+  for (uint64_t backup : restore) {
     if (skip) continue;  // the injected bug
-    p.copy_in_file(store.ram() + page * 4096, store.backup(page, slot), 4096);
+    uint64_t page = backup / 2;
+    p.copy_in_file(store.ram() + page * 4096, store.backup(page, unsigned(backup % 2)), 4096);
     ++out.pages_restored;
     p.point(nvm::CrashPoint::restored);
   }
   p.fence();
-  const unsigned next = unsigned((g + 1) % 2);
-  for (uint64_t page : stale) {
-    uint64_t* tag = store.tag(page, next);
+  for (uint64_t backup : stale) {
+    uint64_t* tag = store.tag(backup / 2, unsigned(backup % 2));
     p.store64(tag, 0);
     p.flush(tag, 8);
   }

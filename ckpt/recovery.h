@@ -1,8 +1,9 @@
 // Recovery after a power failure, by the version rule: with committed
-// version G, every page whose backup (in slot G%2) carries tag G gets that
-// backup back; every other page keeps its runtime content. Then the saved
-// volatile state of checkpoint G is read and checked, and tags a failed,
-// uncommitted checkpoint G+1 left behind are cleared (its number is reused).
+// version G, every page with a backup (in either slot) that carries tag G
+// gets that backup back; every other page keeps its runtime content. Then
+// the saved volatile state of checkpoint G is read and checked, and tags a
+// failed, uncommitted checkpoint G+1 left behind are cleared (its number is
+// reused).
 // Restoring is idempotent, so a failure during recovery is recovered from
 // the same way.
 #pragma once

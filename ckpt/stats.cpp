@@ -33,7 +33,7 @@ nlohmann::json StatsRing::to_json(const CheckpointStats& s) {
           {"copy_us", s.copy_ns / 1e3},   {"protect_us", s.protect_ns / 1e3},
           {"flush_us", s.flush_ns / 1e3}, {"commit_us", s.commit_ns / 1e3},
           {"resume_us", s.resume_ns / 1e3}, {"pages_dirty", s.pages_dirty},
-          {"pages_copied", s.pages_copied}, {"pages_protected", s.pages_protected},
+          {"pages_copied", s.pages_copied}, {"pages_retagged", s.pages_retagged}, {"pages_protected", s.pages_protected},
           {"pages_leased", s.pages_leased},
           {"cow_faults", s.cow_faults},   {"cow_fault_avg_us", s.cow_faults ? s.cow_fault_ns / 1e3 / double(s.cow_faults) : 0.0},
           {"cow_fault_max_us", s.cow_fault_max_ns / 1e3}, {"nvm_bytes", s.nvm_bytes},
@@ -81,6 +81,7 @@ nlohmann::json StatsRing::summarize(const std::vector<CheckpointStats>& all) {
   field("resume_us", [](const CheckpointStats& s) { return s.resume_ns / 1e3; });
   field("pages_dirty", [](const CheckpointStats& s) { return s.pages_dirty; });
   field("pages_copied", [](const CheckpointStats& s) { return s.pages_copied; });
+  field("pages_retagged", [](const CheckpointStats& s) { return s.pages_retagged; });
   field("pages_protected", [](const CheckpointStats& s) { return s.pages_protected; });
   field("pages_leased", [](const CheckpointStats& s) { return s.pages_leased; });
   field("cow_faults", [](const CheckpointStats& s) { return s.cow_faults; });

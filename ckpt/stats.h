@@ -25,6 +25,7 @@ struct CheckpointStats {
   uint64_t resume_ns = 0;   // released .. every vCPU back on its way to KVM_RUN
   uint64_t pages_dirty = 0;
   uint64_t pages_copied = 0;    // during the pause
+  uint64_t pages_retagged = 0;  // kept writable with a new tag alone: the backup held their content (hybrid)
   uint64_t pages_protected = 0; // newly write-protected (left to copy-on-write)
   uint64_t pages_leased = 0;    // hot pages out of KVM's dirty tracking (hot_lease), reported dirty
   uint64_t cow_faults = 0;      // in the epoch before this checkpoint

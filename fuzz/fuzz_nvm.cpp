@@ -1,7 +1,8 @@
 // The NVM file checks (nvm/: Region, layout and superblock, Journal,
 // Store) and recovery by the version rule (ckpt/recovery.h) on corrupt
 // files. A file as a real run leaves it (fuzz/nvm_image.h: a machine of
-// 1-16 pages, checkpoint G committed, tags of G, G-1 and a failed G+1) is
+// 1-16 pages, checkpoint G committed, tags of G (in either slot), G-1 and
+// a failed G+1) is
 // patched by the input (superblock, commit word, journal records, state
 // slots, tags, RAM, backups, anywhere; raw bytes or telling 64-bit values),
 // optionally with checksums made right again so that the fuzzer gets past
@@ -9,9 +10,9 @@
 // memory size) and recover() runs (sometimes for another vCPU count).
 // The promise (docs/nvm-layout.md): a corrupt file is refused with an
 // Error and left exactly as it was, or recovered by the version rule: every
-// page whose backup in slot G%2 carries tag G gets that backup, every other
-// page keeps its content, tags above G in the other slot are cleared, and
-// nothing else in the file changes.
+// page with a backup that carries tag G gets that backup (slot G%2's if
+// both do), every other page keeps its content, tags above G are cleared,
+// and nothing else in the file changes.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -153,9 +154,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   want.assign(before.begin(), before.end());
   const unsigned slot = unsigned(G % 2), next = 1 - slot;
   for (uint64_t p = 0; p < open_pages; ++p) {
-    if (u64_at(before, lo.tag(p, slot)) == G)
-      std::memcpy(want.data() + lo.ram + p * nvm::kPage, before.data() + lo.backup(p, slot), nvm::kPage);
-    if (u64_at(before, lo.tag(p, next)) > G) std::memset(want.data() + lo.tag(p, next), 0, 8);
+    for (unsigned s : {slot, next})
+      if (u64_at(before, lo.tag(p, s)) == G) {
+        std::memcpy(want.data() + lo.ram + p * nvm::kPage, before.data() + lo.backup(p, s), nvm::kPage);
+        break;
+      }
+    for (unsigned s : {slot, next})
+      if (u64_at(before, lo.tag(p, s)) > G) std::memset(want.data() + lo.tag(p, s), 0, 8);
   }
   if (after != want) broken("recovery broke the version rule: " + first_difference(want, after, lo));
   if (r->state.size() != r->record.state_bytes ||

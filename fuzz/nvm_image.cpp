@@ -120,6 +120,10 @@ std::vector<uint8_t> make_image(uint64_t pages, unsigned vcpus, uint64_t g, std:
       mark(s.backup(p, other), "BAK ", p, g - 1);
       *s.tag(p, other) = g - 1;
     }
+    if (g >= 1 && p % 3 == 2 && p % 4 != 2) {  // re-tagged at g: G's backup in the other slot
+      mark(s.backup(p, other), "BAK ", p, g);
+      *s.tag(p, other) = g;
+    }
     if (p % 4 == 2) {  // a checkpoint g+1 that failed before its commit
       mark(s.backup(p, other), "BAK ", p, g + 1);
       *s.tag(p, other) = g + 1;

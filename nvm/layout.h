@@ -12,7 +12,9 @@ namespace hsls::nvm {
 
 inline constexpr uint64_t kPage = 4096;
 inline constexpr char kMagic[8] = {'H', 'S', 'L', 'S', 'N', 'V', 'M', '1'};
-inline constexpr uint32_t kFormatVersion = 1;
+// 2: a page's backup of checkpoint G may sit in either slot (in 1, only in
+// slot G % 2, which a vmm reading 1 alone would restore).
+inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint64_t kJournalRecords = 64;
 inline constexpr uint64_t kStateSlotBytes = 1ull << 20;
 

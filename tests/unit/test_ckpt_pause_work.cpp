@@ -66,17 +66,29 @@ std::vector<uint64_t> every_third_page(uint64_t from, uint64_t n) {
   return pages;
 }
 
+// The backups of `pages` in `slot`, as the pause numbers them (page * 2 + slot).
+std::vector<uint64_t> in_slot(const std::vector<uint64_t>& pages, unsigned slot) {
+  std::vector<uint64_t> backups;
+  for (uint64_t p : pages) backups.push_back(p * 2 + slot);
+  return backups;
+}
+
 }  // namespace
 
 TEST_CASE("the leader alone copies every page and protects every range") {
   Rig r;
   auto pages = every_third_page(10, 40);
   std::vector<PauseWork::Range> ranges = {{500, 4}, {600, 1}, {700, 16}};
-  r.work.publish(0, ranges, pages, 1);
+  std::vector<uint64_t> backups;  // each page to the slot its parity names: slots vary within a list
+  for (uint64_t p : pages) backups.push_back(p * 2 + p % 2);
+  r.work.publish(0, ranges, backups);
   CHECK_FALSE(r.work.published(0));
   r.work.copy();
   r.work.finish();
-  for (uint64_t p : pages) CHECK(r.backed_up(p, 1));
+  for (uint64_t p : pages) {
+    CHECK(r.backed_up(p, unsigned(p % 2)));
+    CHECK_FALSE(r.backed_up(p, unsigned(1 - p % 2)));
+  }
   CHECK_FALSE(r.backed_up(11, 1));  // not listed: not copied
   for (auto [first, n] : ranges)
     for (uint64_t p = first; p < first + n; ++p) CHECK(uffd_protected(r.store.ram() + p * kPage));
@@ -90,7 +102,7 @@ TEST_CASE("a parked vCPU and a spare thread share the work; the spare one only c
   std::vector<PauseWork::Range> ranges;
   for (uint64_t i = 0; i < 40; ++i) ranges.emplace_back(1200 + 2 * i, 1);
   const uint64_t gen = 7;
-  r.work.publish(gen, ranges, pages, 0);
+  r.work.publish(gen, ranges, in_slot(pages, 0));
   CHECK(r.work.published(gen));
   CHECK_FALSE(r.work.published(gen + 1));
   // The spare thread first, on its own: it copies every page and protects nothing.
@@ -116,7 +128,7 @@ TEST_CASE("a late helper takes nothing of a finished pause") {
   Rig r;
   auto pages = every_third_page(10, 20);
   std::vector<PauseWork::Range> ranges = {{900, 2}};
-  r.work.publish(3, ranges, pages, 0);
+  r.work.publish(3, ranges, in_slot(pages, 0));
   r.work.copy();
   r.work.finish();
   CHECK_FALSE(r.work.help(3, PauseWork::Role::vcpu));
@@ -127,7 +139,7 @@ TEST_CASE("a spare thread alone leaves the protects to the leader") {
   Rig r;
   std::vector<uint64_t> none;
   std::vector<PauseWork::Range> ranges = {{300, 3}};
-  r.work.publish(5, ranges, none, 0);
+  r.work.publish(5, ranges, none);
   CHECK_FALSE(r.work.help(5, PauseWork::Role::spare));
   CHECK_FALSE(uffd_protected(r.store.ram() + 300 * kPage));
   r.work.copy();
@@ -142,7 +154,7 @@ TEST_CASE("the pause copier, a forked process, copies a published list on its ow
   CHECK(copier->alive());
   auto pages = every_third_page(30, 120);
   std::vector<PauseWork::Range> none;
-  r.work.publish(11, none, pages, 1);
+  r.work.publish(11, none, in_slot(pages, 1));
   copier->plan(0, 10);  // due now
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!r.backed_up(pages.back(), 1) && std::chrono::steady_clock::now() < deadline)
@@ -163,7 +175,7 @@ TEST_CASE("the pause copier sits out short intervals; killed, the leader copies 
   auto pages = every_third_page(30, 60);
   std::vector<PauseWork::Range> none;
   copier->plan(0, 1);  // 1 ms: it must not take part
-  r.work.publish(12, none, pages, 0);
+  r.work.publish(12, none, in_slot(pages, 0));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   CHECK_FALSE(r.backed_up(pages[0], 0));
   r.work.copy([&] { return copier->alive(); });
@@ -174,7 +186,7 @@ TEST_CASE("the pause copier sits out short intervals; killed, the leader copies 
   while (copier->alive() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   CHECK_FALSE(copier->alive());
-  r.work.publish(13, none, pages, 1);
+  r.work.publish(13, none, in_slot(pages, 1));
   copier->plan(0, 10);
   r.work.copy([&] { return copier->alive(); });
   r.work.finish();
@@ -185,7 +197,7 @@ TEST_CASE("a helper that dies in the middle of its chunk: the leader copies the 
   Rig r;
   auto pages = every_third_page(40, 64);
   std::vector<PauseWork::Range> none;
-  r.work.publish(21, none, pages, 1);
+  r.work.publish(21, none, in_slot(pages, 1));
   // The helper claims the first chunk (the cursor lives in shared memory)
   // and dies on its first copy: its view of that backup page is read-only.
   pid_t child = ::fork();

@@ -1,6 +1,6 @@
 // Recovery by the version rule on a real NVM file: with committed version G,
-// exactly the pages whose backup in slot G%2 carries tag G get that backup
-// back; every other page keeps its runtime content; the saved state is
+// exactly the pages with a backup (in either slot) that carries tag G get
+// that backup back; every other page keeps its runtime content; the saved state is
 // checked before anything is restored.
 #include <doctest/doctest.h>
 
@@ -90,17 +90,17 @@ nvm::CheckpointRecord state_record(nvm::Store& s, uint64_t g, unsigned vcpus, ui
 std::vector<uint64_t> build(nvm::Store& s, uint64_t g, unsigned vcpus) {
   const uint64_t last = s.layout().pages - 1;
   fill_runtime(s.ram(), s.layout().pages);
-  std::vector<uint64_t> restore = {0, 10, 11, 60, last};
+  std::vector<uint64_t> restore = {0, 10, 11, 50, 60, last};
   for (uint64_t p : restore) put_backup(s, p, g);
   put_backup(s, 20, g - 1);
   put_backup(s, 21, g - 1);
   put_backup(s, 30, g + 1);  // a checkpoint that never committed
   put_backup(s, 40, g - 2);  // older, same slot as G
-  put_backup(s, 41, g + 2);
+  put_backup(s, 41, g + 2);  // in G's slot, above G
   put_backup(s, 60, g - 1);  // both slots used: G's wins
   put_backup(s, 61, g + 1);
   put_backup(s, 61, g - 1);  // same slot: the later write (G-1) stays
-  // Tag G in the other slot: not the rule's slot.
+  // Tag G in the other slot (a backup re-tagged at G): restored from there.
   fill_backup(s.backup(50, unsigned((g + 1) % 2)), 50, g);
   *s.tag(50, unsigned((g + 1) % 2)) = g;
 
@@ -182,6 +182,8 @@ TEST_CASE("ckpt recovery: the version rule restores exactly the pages tagged G")
       CHECK(is_backup(s.backup(10, unsigned(g % 2)), 10, g));
       CHECK(*s.tag(10, unsigned(g % 2)) == g);
       CHECK(*s.tag(30, unsigned((g + 1) % 2)) == 0);
+      CHECK(*s.tag(41, unsigned(g % 2)) == 0);
+      CHECK(*s.tag(50, unsigned((g + 1) % 2)) == g);
       CHECK(s.journal().committed() == g);
 
       // Idempotent: a second run gives the same answer and the same memory.
