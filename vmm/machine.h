@@ -3,6 +3,9 @@
 // threads. It owns the stop-the-world protocol (pause parks every vCPU out
 // of the guest) and the machine's life cycle (running, paused, stopped with
 // an exit code). It is the top layer: nothing below includes it.
+// machine.cpp: building, booting or restoring, running and stopping;
+// machine_pause.cpp: checkpoint leads and pauses; machine_power.cpp: power
+// failures and the user's recorded inputs.
 #pragma once
 #include <atomic>
 #include <chrono>
