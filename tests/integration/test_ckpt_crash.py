@@ -97,11 +97,12 @@ try:
         check(info.get("precopies", 0) > 0, f"no precopy taken in 0.3 s: {info}")
     if policy == "hybrid":
         # The pause copies only the hot pages the epoch wrote: an unwritten hot page's newer backup
-        # (in either slot) holds its content already and is only tagged again.
+        # (in either slot) holds its content already and is only tagged again. (Under KVM, hot pages
+        # on a lease are reported written in every epoch, so there may be none to re-tag.)
         time.sleep(0.5)
         s = ready(m, "info ckpt").get("summary", {})
         copied, dirty, retagged = (s.get(k, {}).get("p50") for k in ("pages_copied", "pages_dirty", "pages_retagged"))
-        check(None not in (copied, dirty, retagged) and retagged > 0 and copied <= dirty,
+        check(None not in (copied, dirty, retagged) and copied <= dirty and (retagged > 0 or ACCEL == "kvm"),
               f"hybrid: pages copied {copied}, dirty {dirty}, re-tagged {retagged} (p50): {s}")
     for i in range(trials):
         time.sleep(rng.uniform(0.002, 0.05))

@@ -50,7 +50,7 @@ class QemuRuns:
              "memory": combo["memory"], "vcpus": combo["vcpus"], "errors": []}
         qemu = self.cfg["qemu_bin"]
         if not shutil.which(qemu):
-            r["errors"].append(f"{qemu} not found (apt-get install -y qemu-system-x86)")
+            r["errors"].append(f"{qemu} not found (apt-get install -y qemu-system-x86 qemu-utils)")
             return r
         self.wait_idle()
         r["host_load_before"] = loadavg()
