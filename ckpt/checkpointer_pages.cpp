@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "ckpt/backup_slots.h"
 #include "vmm/core/log.h"
 
 namespace hsls::ckpt {
@@ -80,33 +81,25 @@ void Checkpointer::plan_backups(uint64_t version) {
   if (precopied) precopy_pacer_.checkpoint_after_precopy(precopied_.size(), chosen_.size() - to_copy_.size());
 }
 
-// The slot that receives `page`'s backup for checkpoint `version`: its
-// parity, unless that slot holds the committed checkpoint's backup, which a
-// power failure before `version` commits still needs (a re-tagged backup
-// may sit in either slot). Copy-on-write's backup is of the committed
-// checkpoint itself, and a write-protected page has none of it yet.
+// The slot that receives `page`'s backup for checkpoint `version`
+// (backup_slots::for_version: never the one holding the committed
+// checkpoint's backup).
 unsigned Checkpointer::backup_slot(uint64_t page, uint64_t version) const {
-  const uint64_t committed = committed_.load();
-  unsigned slot = unsigned(version % 2);
-  if (version > committed && *store_.tag(page, slot) == committed) slot ^= 1;
-  return slot;
+  return backup_slots::for_version(*store_.tag(page, 0), *store_.tag(page, 1), version, committed_.load());
 }
 
 // A slot whose backup already holds `page`'s content for `version`: the
-// newer of its two (tags under `version`), if the guest has not written the
-// page since that backup's checkpoint. A backup is copied at its tag's
-// checkpoint or at the page's first write after it; a precopy may refill a
-// slot without a tag, but only of a page written since that tag, which the
-// hotness history rules out. The history answers only for the epochs it
-// recorded, and a recovery or a policy switch starts it afresh.
+// newer of its two, if the guest has not written the page since that
+// backup's checkpoint. A backup is copied at its tag's checkpoint or at the
+// page's first write after it; a precopy may refill a slot without a tag,
+// but never the newer one (the page is writable, so the newer one is the
+// committed checkpoint's, which backup_slot avoids). The history answers
+// only for the epochs it recorded, and a recovery or a policy switch starts
+// it afresh.
 std::optional<unsigned> Checkpointer::current_backup(uint64_t page, uint64_t version) const {
-  uint64_t tag0 = *store_.tag(page, 0), tag1 = *store_.tag(page, 1);
-  if (tag0 >= version) tag0 = 0;
-  if (tag1 >= version) tag1 = 0;
-  unsigned slot = tag1 > tag0 ? 1 : 0;
-  uint64_t held = slot ? tag1 : tag0;
-  if (!held || !hotness_.unwritten_for(page, version - held)) return std::nullopt;
-  return slot;
+  auto held = backup_slots::newer(*store_.tag(page, 0), *store_.tag(page, 1), version);
+  if (!held.tag || !hotness_.unwritten_for(page, version - held.tag)) return std::nullopt;
+  return held.slot;
 }
 
 // Plans the write-protection that leaves exactly `keep` (sorted) writable:
@@ -237,11 +230,17 @@ bool Checkpointer::copy_on_write(uint64_t page) {
   const uint64_t pages = store_.layout().pages;
   uint64_t version = committed_.load();
   uint64_t end = std::min(pages, page + 1 + settings().tuning.neighbours);
+  uint64_t run = 0;  // pages from `page` on that become writable
   copied_.clear();
   try {
-    for (uint64_t q = page; q < end; ++q) {
-      if (writable_[q]) break;
-      unsigned slot = backup_slot(q, version);
+    for (uint64_t q = page; q < end && !writable_[q]; ++q, ++run) {
+      // Protected since a recovery, a page may hold the committed
+      // checkpoint's backup already (its content is unchanged since): no
+      // copy, and never a second backup of one version (a later checkpoint
+      // could overwrite the one recovery prefers).
+      uint64_t tag0 = *store_.tag(q, 0), tag1 = *store_.tag(q, 1);
+      if (backup_slots::holding(tag0, tag1, version)) continue;
+      unsigned slot = backup_slots::for_version(tag0, tag1, version, version);
       p.copy(store_.backup(q, slot), store_.ram() + q * kPage, kPage, false);
       copied_.push_back(q * 2 + slot);
     }
@@ -261,11 +260,11 @@ bool Checkpointer::copy_on_write(uint64_t page) {
   } catch (const nvm::PowerFailure&) {
     return false;  // the machine is being torn down
   }
-  for (uint64_t backup : copied_) {
-    writable_[backup / 2] = 1;
-    writable_list_.push_back(backup / 2);
+  for (uint64_t q = page; q < page + run; ++q) {
+    writable_[q] = 1;
+    writable_list_.push_back(q);
   }
-  protection_->unprotect(page, copied_.size());
+  protection_->unprotect(page, run);
   uint64_t dt = now_ns() - t0;
   ++epoch_faults_;
   epoch_fault_ns_ += dt;

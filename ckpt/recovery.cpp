@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "ckpt/backup_slots.h"
 #include "ckpt/oracle.h"
 #include "ckpt/state.h"
 #include "vmm/core/error.h"
@@ -32,14 +33,6 @@ void for_each_tag_pair(const nvm::Store& store, Fn&& fn) {
   }
 }
 
-// The slot whose backup carries tag `g`, if one does: G's parity first (a
-// sound file never has both).
-std::optional<unsigned> slot_with(uint64_t g, uint64_t tag0, uint64_t tag1) {
-  const unsigned first = unsigned(g % 2);
-  if ((first == 0 ? tag0 : tag1) == g) return first;
-  if ((first == 0 ? tag1 : tag0) == g) return 1 - first;
-  return std::nullopt;
-}
 }  // namespace
 
 void inject_skipped_restore(bool on) { g_skip_restore = on; }
@@ -47,7 +40,7 @@ void inject_skipped_restore(bool on) { g_skip_restore = on; }
 std::vector<uint64_t> pages_to_restore(const nvm::Store& store, uint64_t version) {
   std::vector<uint64_t> out;
   for_each_tag_pair(store, [&](uint64_t page, uint64_t tag0, uint64_t tag1) {
-    if (slot_with(version, tag0, tag1)) out.push_back(page);
+    if (backup_slots::holding(tag0, tag1, version)) out.push_back(page);
   });
   return out;
 }
@@ -97,7 +90,7 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
   // numbered page * 2 + slot.
   std::vector<uint64_t> restore, stale;
   for_each_tag_pair(store, [&](uint64_t page, uint64_t tag0, uint64_t tag1) {
-    if (auto s = slot_with(g, tag0, tag1)) restore.push_back(page * 2 + *s);
+    if (auto s = backup_slots::holding(tag0, tag1, g)) restore.push_back(page * 2 + *s);
     if (tag0 > g) stale.push_back(page * 2);
     if (tag1 > g) stale.push_back(page * 2 + 1);
   });
