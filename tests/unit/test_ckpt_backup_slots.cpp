@@ -1,7 +1,8 @@
 // The backup-slot rule (ckpt/backup_slots.h): which slot recovery reads,
 // which slot a checkpoint or a copy-on-write writes, which backup may be
 // re-tagged; and one page's life under that rule, with power failures at
-// every step of a checkpoint, against the content each checkpoint saw.
+// every step of a checkpoint, a precopy and a copy-on-write, against the
+// content each checkpoint saw.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -79,7 +80,7 @@ TEST_CASE("backup slots: one page's life with power failures at every step recov
     std::mt19937_64 rng(seed);
     auto chance = [&](unsigned percent) { return rng() % 100 < percent; };
     Page p;
-    uint64_t committed = 0, next_content = 2, failures = 0, retags = 0, copies = 0;
+    uint64_t committed = 0, next_content = 2, failures = 0, retags = 0, copies = 0, precopies = 0;
     std::vector<uint64_t> content_at(1, 0);  // the page's content at each committed checkpoint
     // Power failure before the commit of `committed + 1`: recovery by the rule, then compare.
     auto power_failure = [&](uint64_t step) {
@@ -91,33 +92,59 @@ TEST_CASE("backup slots: one page's life with power failures at every step recov
       p.last_write = committed + 1;  // its history starts afresh: nothing counts as unwritten before now
       if (committed) REQUIRE_MESSAGE(p.ram == content_at[committed], "seed " << seed << " step " << step);
     };
+    // The guest writes the page; a first write to a protected page is copied
+    // on write (a page protected since a recovery may hold the committed
+    // checkpoint's backup already). False: the power failed meanwhile.
+    auto guest_write = [&](uint64_t step, uint64_t version) {
+      if (!p.writable && !backup_slots::holding(p.tag[0], p.tag[1], committed)) {
+        unsigned s = backup_slots::for_version(p.tag[0], p.tag[1], committed, committed);
+        if (chance(5)) {  // the power fails during the copy
+          p.backup[s] = kTorn;
+          power_failure(step);
+          return false;
+        }
+        p.backup[s] = p.ram;
+        p.tag[s] = committed;
+      }
+      p.writable = true;
+      p.ram = next_content++;
+      p.last_write = version;
+      return true;
+    };
     for (uint64_t step = 0; step < 20000; ++step) {
       const uint64_t version = committed + 1;
-      // The epoch: the guest writes or not; a first write to a protected page is copied on write.
-      if (chance(50)) {
-        // (A page protected since a recovery may hold the committed checkpoint's backup already.)
-        if (!p.writable && !backup_slots::holding(p.tag[0], p.tag[1], committed)) {
-          unsigned s = backup_slots::for_version(p.tag[0], p.tag[1], committed, committed);
-          if (chance(5)) {  // the power fails during the copy
-            p.backup[s] = kTorn;
-            power_failure(step);
-            continue;
-          }
-          p.backup[s] = p.ram;
-          p.tag[s] = committed;
+      // The epoch: writes or not, and maybe a precopy of the writable page
+      // into the coming checkpoint's slot (untagged until the pause).
+      if (chance(40) && !guest_write(step, version)) continue;
+      bool precopied = false;
+      if (p.writable && committed && chance(25)) {
+        unsigned s = backup_slots::for_version(p.tag[0], p.tag[1], version, committed);
+        if (chance(5)) {  // the power fails during the precopy
+          p.backup[s] = kTorn;
+          power_failure(step);
+          continue;
         }
-        p.writable = true;
-        p.ram = next_content++;
-        p.last_write = version;
+        p.backup[s] = p.ram;
+        precopied = true;
+        ++precopies;
+      }
+      bool written_since_precopy = false;
+      if (chance(30)) {
+        if (!guest_write(step, version)) continue;
+        written_since_precopy = true;
       }
       // The pause: kept writable (copied or re-tagged) or protected; the power may fail at any step.
       unsigned fail_at = chance(20) ? unsigned(rng() % 3) : 3;  // 0: during the copy, 1: before the tag, 2: before the commit
       bool failed = false;
       if (chance(70)) {
+        // Precopied and not written since: only a tag. Else (no precopy this
+        // epoch) a backup the guest has not written since is re-tagged.
         auto held = backup_slots::newer(p.tag[0], p.tag[1], version);
-        bool current = held.tag && p.last_write <= held.tag;  // the guest has not written it since that backup
+        bool current = !precopied && held.tag && p.last_write <= held.tag;
         unsigned s = current ? held.slot : backup_slots::for_version(p.tag[0], p.tag[1], version, committed);
-        if (!current) {
+        if (precopied && !written_since_precopy) {
+          ++retags;
+        } else if (!current) {
           p.backup[s] = fail_at == 0 ? kTorn : p.ram;
           ++copies;
         } else {
@@ -144,5 +171,6 @@ TEST_CASE("backup slots: one page's life with power failures at every step recov
     CHECK(failures > 1000);
     CHECK(retags > 1000);
     CHECK(copies > 1000);
+    CHECK(precopies > 1000);
   }
 }
