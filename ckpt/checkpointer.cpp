@@ -496,7 +496,7 @@ void Checkpointer::body(CheckpointStats& st, uint64_t t0) {
   work_->copy(copier ? std::function<bool()>([this] { return copier_->alive(); }) : std::function<bool()>());
   p.point(nvm::CrashPoint::backup_copied);
   for (uint64_t backup : to_tag_) {
-    uint64_t* tag = store_.tag(backup / 2, unsigned(backup % 2));
+    uint64_t* tag = store_.tag_by_number(backup);
     p.store64(tag, version);
     p.flush(tag, 8);
   }

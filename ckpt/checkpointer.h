@@ -149,7 +149,7 @@ class Checkpointer {
   std::vector<uint64_t> writable_list_;    // the same, as a list
   std::vector<uint64_t> dirty_, chosen_;   // scratch, reused: the pause allocates nothing it can avoid
   std::vector<uint64_t> late_, to_protect_;           // scratch, reused
-  std::vector<uint64_t> to_tag_, to_copy_;            // the pause's backups (page * 2 + slot): all, and those it copies
+  std::vector<uint64_t> to_tag_, to_copy_;            // the pause's backups (by number): all, and those it copies
   uint64_t retagged_ = 0;                             // of to_tag_: hybrid's, only re-tagged
   std::vector<unsigned> held_list_;                    // the vCPUs a pause holds (HeldVcpus)
   PageSorter page_sorter_;

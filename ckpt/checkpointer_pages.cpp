@@ -54,8 +54,8 @@ void Checkpointer::choose_pages(const std::vector<uint64_t>& dirty, std::vector<
   }
 }
 
-// Where each chosen page's backup for `version` goes (to_tag_, numbered
-// page * 2 + slot) and which of them the pause copies (to_copy_): a page
+// Where each chosen page's backup for `version` goes (to_tag_, by backup
+// number) and which of them the pause copies (to_copy_): a page
 // precopied and not written since is only tagged; so is a hot page whose
 // newer backup already holds its content (hybrid); the rest are copied
 // into backup_slot().
@@ -67,7 +67,7 @@ void Checkpointer::plan_backups(uint64_t version) {
   const bool retag = !precopied && pause_settings_.policy == Policy::hybrid;
   for (uint64_t page : chosen_) {
     std::optional<unsigned> held = retag ? current_backup(page, version) : std::nullopt;
-    uint64_t backup = page * 2 + (held ? *held : backup_slot(page, version));
+    uint64_t backup = nvm::Layout::backup_number(page, held ? *held : backup_slot(page, version));
     to_tag_.push_back(backup);
     if (held) {
       ++retagged_;
@@ -242,14 +242,14 @@ bool Checkpointer::copy_on_write(uint64_t page) {
       if (backup_slots::holding(tag0, tag1, version)) continue;
       unsigned slot = backup_slots::for_version(tag0, tag1, version, version);
       p.copy(store_.backup(q, slot), store_.ram() + q * kPage, kPage, false);
-      copied_.push_back(q * 2 + slot);
+      copied_.push_back(nvm::Layout::backup_number(q, slot));
     }
     p.count_bytes(copied_.size() * kPage);
     p.fence();
     p.point(nvm::CrashPoint::cow_copied);
     bool durable = true;
     for (uint64_t backup : copied_) {
-      uint64_t* tag = store_.tag(backup / 2, unsigned(backup % 2));
+      uint64_t* tag = store_.tag_by_number(backup);
       durable = p.store64(tag, version) && durable;
       p.flush(tag, 8);
     }

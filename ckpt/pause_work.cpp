@@ -24,7 +24,7 @@ struct PauseWork::Shared {
   std::atomic<size_t> pages_done{0}, ranges_done{0};
   std::atomic<bool> failed{false};
   size_t range_count = 0, page_count = 0;
-  uint64_t backups[];  // page * 2 + slot; one per guest page at most
+  uint64_t backups[];  // by number (nvm::Layout::backup_number); one per guest page at most
 };
 
 PauseWork::PauseWork(nvm::Store& store, PageProtection& protection) : store_(store), protection_(protection) {
@@ -78,8 +78,8 @@ bool PauseWork::help(uint64_t gen, Role role) {
 void PauseWork::copy_listed(size_t begin, size_t end) {
   auto& p = store_.persist();
   for (size_t k = begin; k < end; ++k) {
-    uint64_t page = s_->backups[k] / 2;
-    p.copy(store_.backup(page, unsigned(s_->backups[k] % 2)), store_.ram() + page * kPage, kPage, false);
+    uint64_t page = nvm::Layout::page_of_backup(s_->backups[k]);
+    p.copy(store_.backup_by_number(s_->backups[k]), store_.ram() + page * kPage, kPage, false);
   }
 }
 

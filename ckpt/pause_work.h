@@ -34,7 +34,7 @@ class PauseWork {
   PauseWork& operator=(const PauseWork&) = delete;
 
   // Leader: publishes the work of pause `gen` (the ranges must stay alive
-  // until finish(); the backups to fill, numbered page * 2 + slot, are
+  // until finish(); the backups to fill, by number (nvm::Layout), are
   // copied into the shared block); others calling help(gen, ...) take part.
   // gen 0: the leader works alone.
   void publish(uint64_t gen, const std::vector<Range>& protect, const std::vector<uint64_t>& backups);

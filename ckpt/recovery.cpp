@@ -86,24 +86,22 @@ std::optional<Recovered> recover(nvm::Store& store, unsigned vcpus) {
   // One pass over the tags finds both the backups to restore (tag G, in
   // either slot) and the tags a failed checkpoint G+1 left: a checkpoint
   // G+1 that failed before its commit may have tagged backups, and the next
-  // checkpoint reuses the number G+1, so those tags must go. Backups are
-  // numbered page * 2 + slot.
+  // checkpoint reuses the number G+1, so those tags must go.
   std::vector<uint64_t> restore, stale;
   for_each_tag_pair(store, [&](uint64_t page, uint64_t tag0, uint64_t tag1) {
-    if (auto s = backup_slots::holding(tag0, tag1, g)) restore.push_back(page * 2 + *s);
-    if (tag0 > g) stale.push_back(page * 2);
-    if (tag1 > g) stale.push_back(page * 2 + 1);
+    if (auto s = backup_slots::holding(tag0, tag1, g)) restore.push_back(nvm::Layout::backup_number(page, *s));
+    if (tag0 > g) stale.push_back(nvm::Layout::backup_number(page, 0));
+    if (tag1 > g) stale.push_back(nvm::Layout::backup_number(page, 1));
   });
   for (uint64_t backup : restore) {
     if (skip) continue;  // the injected bug
-    uint64_t page = backup / 2;
-    p.copy_in_file(store.ram() + page * 4096, store.backup(page, unsigned(backup % 2)), 4096);
+    p.copy_in_file(store.ram() + nvm::Layout::page_of_backup(backup) * 4096, store.backup_by_number(backup), 4096);
     ++out.pages_restored;
     p.point(nvm::CrashPoint::restored);
   }
   p.fence();
   for (uint64_t backup : stale) {
-    uint64_t* tag = store.tag(backup / 2, unsigned(backup % 2));
+    uint64_t* tag = store.tag_by_number(backup);
     p.store64(tag, 0);
     p.flush(tag, 8);
   }

@@ -31,10 +31,14 @@ struct Layout {
   uint64_t backups = 0;        // backup page per (page, slot): pages * 2 * 4 KiB
   uint64_t file_bytes = 0;
 
+  // Backups (and their tags) are numbered as they lie in the file: a
+  // page's two slots side by side.
+  static uint64_t backup_number(uint64_t page, unsigned slot) { return page * 2 + slot; }
+  static uint64_t page_of_backup(uint64_t number) { return number / 2; }
   // Byte offset of the backup page of `page` in `slot` (0 or 1).
-  uint64_t backup(uint64_t page, unsigned slot) const { return backups + (page * 2 + slot) * kPage; }
+  uint64_t backup(uint64_t page, unsigned slot) const { return backups + backup_number(page, slot) * kPage; }
   // Byte offset of the tag of `page` in `slot`.
-  uint64_t tag(uint64_t page, unsigned slot) const { return tags + (page * 2 + slot) * 8; }
+  uint64_t tag(uint64_t page, unsigned slot) const { return tags + backup_number(page, slot) * 8; }
 };
 
 // Computes the layout for a guest of `memory_bytes` (a multiple of 4 KiB).

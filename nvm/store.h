@@ -41,6 +41,9 @@ class Store {
   uint8_t* ram() const { return file() + layout_.ram; }
   uint8_t* backup(uint64_t page, unsigned slot) const { return file() + layout_.backup(page, slot); }
   uint64_t* tag(uint64_t page, unsigned slot) const { return reinterpret_cast<uint64_t*>(file() + layout_.tag(page, slot)); }
+  // The same by backup number (Layout::backup_number).
+  uint8_t* backup_by_number(uint64_t n) const { return file() + layout_.backups + n * kPage; }
+  uint64_t* tag_by_number(uint64_t n) const { return reinterpret_cast<uint64_t*>(file() + layout_.tags + n * 8); }
   uint8_t* state_slot(unsigned slot) const { return file() + layout_.state[slot]; }
 
  private:

@@ -9,7 +9,6 @@
 #include "vmm/debug/inspect.h"
 #include "vmm/net/tap.h"
 
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 

@@ -66,10 +66,10 @@ std::vector<uint64_t> every_third_page(uint64_t from, uint64_t n) {
   return pages;
 }
 
-// The backups of `pages` in `slot`, as the pause numbers them (page * 2 + slot).
+// The backups of `pages` in `slot`, by number (nvm::Layout::backup_number).
 std::vector<uint64_t> in_slot(const std::vector<uint64_t>& pages, unsigned slot) {
   std::vector<uint64_t> backups;
-  for (uint64_t p : pages) backups.push_back(p * 2 + slot);
+  for (uint64_t p : pages) backups.push_back(nvm::Layout::backup_number(p, slot));
   return backups;
 }
 
@@ -80,7 +80,7 @@ TEST_CASE("the leader alone copies every page and protects every range") {
   auto pages = every_third_page(10, 40);
   std::vector<PauseWork::Range> ranges = {{500, 4}, {600, 1}, {700, 16}};
   std::vector<uint64_t> backups;  // each page to the slot its parity names: slots vary within a list
-  for (uint64_t p : pages) backups.push_back(p * 2 + p % 2);
+  for (uint64_t p : pages) backups.push_back(nvm::Layout::backup_number(p, unsigned(p % 2)));
   r.work.publish(0, ranges, backups);
   CHECK_FALSE(r.work.published(0));
   r.work.copy();
